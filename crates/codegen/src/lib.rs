@@ -1,0 +1,211 @@
+//! The workspace's one code generator: turns an OpenAPI spec from `specs/`
+//! into the Rust source of a client crate, with one set of progenitor
+//! settings.
+//!
+//! Two callers use it, so their output cannot differ:
+//! - each client crate's `build.rs` calls [`build_script`], which writes the
+//!   source to `OUT_DIR`;
+//! - `cargo xtask codegen` writes the same source to a checked-in snapshot
+//!   per crate and, with `--check`, diffs it (the `snapshot` feature).
+//!
+//! ```
+//! let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../specs/vcf-tokens.yaml"))?;
+//! let source = sdk_codegen::client_source(sdk_codegen::Api::VcfTokens, &spec)?;
+//! assert!(source.contains("pub async fn refresh_access_token"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
+
+#[cfg(feature = "snapshot")]
+pub mod snapshot;
+
+/// An API of the workspace: one spec in `specs/`, one client crate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// F5 Distributed Cloud, AI Data, BFDP: `specs/f5xc-bfdp.yaml`.
+    F5xcBfdp,
+    /// VMware Cloud Foundation SDDC Manager Tokens: `specs/vcf-tokens.yaml`.
+    VcfTokens,
+}
+
+impl Api {
+    /// Every API of the workspace.
+    pub const ALL: [Api; 2] = [Api::F5xcBfdp, Api::VcfTokens];
+
+    /// The client crate's package name, which is also the spec's file stem
+    /// and the crate's folder under `crates/`.
+    pub fn package(self) -> &'static str {
+        match self {
+            Api::F5xcBfdp => "f5xc-bfdp",
+            Api::VcfTokens => "vcf-tokens",
+        }
+    }
+
+    /// The API whose client crate is `package`.
+    pub fn from_package(package: &str) -> Option<Api> {
+        Api::ALL.into_iter().find(|api| api.package() == package)
+    }
+
+    /// The spec's path relative to the workspace root.
+    pub fn spec_path(self) -> PathBuf {
+        Path::new("specs").join(format!("{}.yaml", self.package()))
+    }
+
+    /// The checked-in snapshot of the generated client, relative to the
+    /// workspace root.
+    pub fn snapshot_path(self) -> PathBuf {
+        Path::new("crates")
+            .join(self.package())
+            .join("generated")
+            .join(CLIENT_FILE)
+    }
+}
+
+/// The file name of the generated client, in `OUT_DIR` and in the snapshot
+/// folder.
+pub const CLIENT_FILE: &str = "client.rs";
+
+/// The file name under which each client crate carries its spec: a symlink
+/// to `specs/`, so that the packaged crate holds the file's content.
+pub const CRATE_SPEC_FILE: &str = "openapi.yaml";
+
+/// Why a spec could not be turned into source.
+#[derive(Debug)]
+pub enum Error {
+    /// The spec is not valid YAML or not an OpenAPI 3.0 document.
+    Parse(serde_yaml_ng::Error),
+    /// progenitor rejected the spec.
+    Generate(progenitor::Error),
+    /// progenitor produced tokens that are not a Rust file.
+    Format(syn::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Parse(e) => write!(f, "the spec is not a valid OpenAPI 3.0 document: {e}"),
+            Error::Generate(e) => write!(f, "progenitor could not generate a client: {e}"),
+            Error::Format(e) => write!(f, "the generated tokens do not parse as Rust: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Parses a spec's YAML text.
+pub fn parse_spec(spec_yaml: &str) -> Result<openapiv3::OpenAPI, Error> {
+    serde_yaml_ng::from_str(spec_yaml).map_err(Error::Parse)
+}
+
+/// The progenitor settings every client crate is generated with.
+///
+/// - Positional interface: each operation is one `async fn` whose required
+///   body is a required argument, so a missing body is a compile error
+///   rather than the builder style's run-time error; every operation here
+///   takes exactly one body and nothing else, which builders would only wrap.
+/// - `HooksMode::Expected` with the inner type `Inner`, an optional `Exec`
+///   (added to every client by this crate): every request goes through one
+///   `exec` hook, where the facade adds retries, limits and tracing once for
+///   all operations.
+/// - `schemars::JsonSchema` on every type, so the types can be compared with
+///   the spec they came from.
+pub fn settings() -> GenerationSettings {
+    let mut settings = GenerationSettings::new();
+    settings
+        .with_interface(InterfaceStyle::Positional)
+        .with_tag(TagStyle::Merged)
+        .with_hooks(HooksMode::Expected)
+        .with_inner_type(quote::quote! { Inner })
+        .with_derive("schemars::JsonSchema")
+        .with_derive("PartialEq");
+    settings
+}
+
+/// The Rust source of `api`'s client, generated from the spec's YAML text,
+/// formatted and headed with a do-not-edit notice.
+pub fn client_source(api: Api, spec_yaml: &str) -> Result<String, Error> {
+    let spec = parse_spec(spec_yaml)?;
+    let mut generator = Generator::new(&settings());
+    let client = generator.generate_tokens(&spec).map_err(Error::Generate)?;
+    let executor = executor_seam();
+    let file: syn::File =
+        syn::parse2(quote::quote! { #client #executor }).map_err(Error::Format)?;
+    Ok(format!("{}{}", header(api), prettyplease::unparse(&file)))
+}
+
+fn header(api: Api) -> String {
+    format!(
+        "// @generated by sdk-codegen from specs/{}.yaml.\n\
+         // Do not edit: change the spec or the settings in crates/codegen, then run\n\
+         // `cargo xtask codegen`.\n\n",
+        api.package()
+    )
+}
+
+/// The executor seam added to every client: the `Client`'s inner value is an
+/// optional [`Exec`] that sends each request. Without one, a request is sent
+/// once with the client's `reqwest::Client`, as progenitor does by default.
+fn executor_seam() -> impl quote::ToTokens {
+    quote::quote! {
+        /// Sends a [`Client`]'s requests: the one place where a caller adds
+        /// retries, limits or tracing for every operation.
+        pub trait Exec: Send + Sync + std::fmt::Debug {
+            /// Sends `request`, built for the operation `info`, with `client`.
+            fn exec<'a>(
+                &'a self,
+                client: &'a reqwest::Client,
+                request: reqwest::Request,
+                info: &'a progenitor_client::OperationInfo,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'a>,
+            >;
+        }
+
+        /// A [`Client`]'s executor: `None` sends each request once with the
+        /// client's `reqwest::Client`.
+        pub type Inner = Option<std::sync::Arc<dyn Exec>>;
+
+        impl ClientHooks<Inner> for Client {
+            async fn exec(
+                &self,
+                request: reqwest::Request,
+                info: &OperationInfo,
+            ) -> reqwest::Result<reqwest::Response> {
+                match self.inner() {
+                    Some(executor) => executor.exec(self.client(), request, info).await,
+                    None => self.client().execute(request).await,
+                }
+            }
+        }
+    }
+}
+
+/// Generates the client of the crate whose build script calls this, from the
+/// spec the crate carries, into `OUT_DIR`. Meant for `build.rs` only: it
+/// panics with a message when the environment or the spec is wrong, which a
+/// build script reports as a build error.
+pub fn build_script() {
+    let package =
+        std::env::var("CARGO_PKG_NAME").expect("cargo sets CARGO_PKG_NAME for build scripts");
+    let api = Api::from_package(&package)
+        .unwrap_or_else(|| panic!("sdk-codegen knows no API for the package {package}"));
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")
+        .expect("cargo sets CARGO_MANIFEST_DIR for build scripts");
+    let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR for build scripts");
+    let spec_path = Path::new(&manifest_dir).join(CRATE_SPEC_FILE);
+    // Only the spec: an unchanged spec costs nothing on rebuild. A change to
+    // this crate rebuilds the build script, which reruns it anyway.
+    println!("cargo:rerun-if-changed={CRATE_SPEC_FILE}");
+    let spec = std::fs::read_to_string(&spec_path)
+        .unwrap_or_else(|e| panic!("cannot read the spec {}: {e}", spec_path.display()));
+    let source =
+        client_source(api, &spec).unwrap_or_else(|e| panic!("{}: {e}", spec_path.display()));
+    let out = Path::new(&out_dir).join(CLIENT_FILE);
+    std::fs::write(&out, source).unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
+}

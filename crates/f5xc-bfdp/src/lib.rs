@@ -1,0 +1,37 @@
+//! Generated client for the F5 Distributed Cloud (F5 XC) AI Data BFDP
+//! refresh-token API: `POST /api/ai_data/bfdp/namespaces/system/bfdp/refresh_token`
+//! issues a token for a named data pipeline.
+//!
+//! The code is generated at build time by `sdk-codegen` from
+//! `specs/f5xc-bfdp.yaml`; a reviewable copy is checked in as
+//! `generated/client.rs`. Most services want the `refresh-sdk` facade, which
+//! adds authentication, retries, limits and typed errors around this client.
+//!
+//! The raw client sends what the spec describes and nothing more: add the
+//! `Authorization: APIToken <token>` header yourself.
+//!
+//! ```no_run
+//! use f5xc_bfdp::{Client, types::RefreshTokenRequest};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut headers = reqwest::header::HeaderMap::new();
+//! headers.insert("authorization", "APIToken my-api-token".parse()?);
+//! let http = reqwest::Client::builder().default_headers(headers).build()?;
+//! let client = Client::new_with_client("https://acme.console.ves.volterra.io", http, None);
+//! let request = RefreshTokenRequest { product_name: Some("my-pipeline".into()) };
+//! let response = client.refresh_token(&request).await?;
+//! println!("{} bytes of token JSON", response.result.as_deref().unwrap_or("").len());
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(missing_docs)]
+
+pub use progenitor_client;
+
+#[allow(missing_docs, clippy::all)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/client.rs"));
+}
+
+pub use generated::*;

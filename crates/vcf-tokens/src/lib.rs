@@ -1,0 +1,39 @@
+//! Generated client for the VMware Cloud Foundation (VCF) SDDC Manager Tokens
+//! API: create an access and refresh token pair (`POST /v1/tokens`), refresh
+//! the access token (`PATCH /v1/tokens/access-token/refresh`) and invalidate
+//! the refresh token (`DELETE /v1/tokens/refresh-token`).
+//!
+//! The code is generated at build time by `sdk-codegen` from
+//! `specs/vcf-tokens.yaml`; a reviewable copy is checked in as
+//! `generated/client.rs`. Most services want the `refresh-sdk` facade and its
+//! `VcfSession`, which keeps a valid access token cached and refreshes it.
+//!
+//! ```no_run
+//! use vcf_tokens::{Client, types::TokenCreationSpec};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::new_with_client("https://sfo-vcf01.rainpole.io", reqwest::Client::new(), None);
+//! let spec = TokenCreationSpec {
+//!     username: Some("administrator@vsphere.local".into()),
+//!     password: Some("secret".into()),
+//!     ..Default::default()
+//! };
+//! let pair = client.create_token(&spec).await?.into_inner();
+//! let refresh_id = pair.refresh_token.and_then(|r| r.id).unwrap_or_default();
+//! let access_token = client.refresh_access_token(&refresh_id).await?.into_inner();
+//! client.invalidate_refresh_token(&refresh_id).await?;
+//! # let _ = access_token;
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(missing_docs)]
+
+pub use progenitor_client;
+
+#[allow(missing_docs, clippy::all)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/client.rs"));
+}
+
+pub use generated::*;
