@@ -1,0 +1,433 @@
+//! The one error type of the crate: what went wrong, where, and what the
+//! vendor said about it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+/// The longest raw body an error carries, in bytes.
+pub const MAX_SNIPPET_BYTES: usize = 4 * 1024;
+
+/// How much of a raw body `Display` shows; the full snippet stays available
+/// through [`Error::vendor_detail`].
+const DISPLAY_SNIPPET_CHARS: usize = 512;
+
+/// What kind of failure an [`Error`] is, for callers that branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The server refused the credentials or their permissions (401, 403).
+    Auth,
+    /// The resource does not exist (404); for VCF's refresh, the refresh
+    /// token is unknown, expired or invalidated.
+    NotFound,
+    /// The request conflicts with the resource's current state (409).
+    Conflict,
+    /// The server rate-limited the caller (429); see [`Error::retry_after`].
+    RateLimited,
+    /// The server failed (5xx).
+    Server,
+    /// The server rejected the request for another reason (other 4xx, such as
+    /// VCF's 400 for rejected credentials).
+    BadRequest,
+    /// No answer in time: the per-attempt timeout or the overall deadline.
+    Timeout,
+    /// The connection failed: connect, TLS, reset.
+    Transport,
+    /// The server answered something the SDK cannot use: an undecodable or
+    /// oversized success body, an unexpected status or a redirect that was not
+    /// followed.
+    InvalidResponse,
+    /// The caller's input was rejected before anything was sent.
+    InvalidInput,
+    /// The configuration is incomplete or wrong (environment, URLs, TLS files).
+    Config,
+}
+
+impl ErrorKind {
+    /// The kind an HTTP error status stands for.
+    pub fn from_status(status: StatusCode) -> ErrorKind {
+        match status.as_u16() {
+            401 | 403 => ErrorKind::Auth,
+            404 => ErrorKind::NotFound,
+            409 => ErrorKind::Conflict,
+            429 => ErrorKind::RateLimited,
+            500..=599 => ErrorKind::Server,
+            400..=499 => ErrorKind::BadRequest,
+            _ => ErrorKind::InvalidResponse,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            ErrorKind::Auth => "authentication failed",
+            ErrorKind::NotFound => "not found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::RateLimited => "rate limited",
+            ErrorKind::Server => "server error",
+            ErrorKind::BadRequest => "request rejected",
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::Transport => "connection failed",
+            ErrorKind::InvalidResponse => "invalid response",
+            ErrorKind::InvalidInput => "invalid input",
+            ErrorKind::Config => "configuration error",
+        }
+    }
+}
+
+/// The service an operation talked to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Service {
+    /// F5 Distributed Cloud, AI Data BFDP.
+    F5Xc,
+    /// VMware Cloud Foundation SDDC Manager.
+    Vcf,
+}
+
+impl Service {
+    /// A short name for messages and traces.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::F5Xc => "F5 XC",
+            Service::Vcf => "VCF",
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the vendor said about an HTTP error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VendorDetail {
+    /// VCF's documented `Error` object.
+    Vcf(VcfErrorDetail),
+    /// F5 XC's documented error body: a JSON string.
+    Text(String),
+    /// A body that was not in the documented shape (a JSON object where a
+    /// string was documented, `text/plain`, an HTML page from a proxy, an
+    /// empty body), kept as a bounded snippet.
+    Unparsed(BodySnippet),
+}
+
+/// The parts of VCF's `Error` a person needs to act on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VcfErrorDetail {
+    /// The localized error message.
+    pub message: Option<String>,
+    /// The minor error code.
+    pub error_code: Option<String>,
+    /// How to fix the error.
+    pub remediation_message: Option<String>,
+    /// Correlates the error with the server's logs; quote it to support.
+    pub reference_token: Option<String>,
+}
+
+/// The first bytes of a body the SDK could not decode.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BodySnippet {
+    /// The `Content-Type` the server sent, if any.
+    pub content_type: Option<String>,
+    /// The body's first [`MAX_SNIPPET_BYTES`] bytes, as lossy UTF-8.
+    pub text: String,
+    /// Whether the body was longer than the snippet.
+    pub truncated: bool,
+}
+
+impl BodySnippet {
+    pub(crate) fn from_body(content_type: Option<String>, body: &[u8]) -> BodySnippet {
+        let truncated = body.len() > MAX_SNIPPET_BYTES;
+        let head = &body[..body.len().min(MAX_SNIPPET_BYTES)];
+        let mut text = String::from_utf8_lossy(head).into_owned();
+        // Lossy decoding can grow a cut multi-byte character into U+FFFD; keep
+        // the promise of at most MAX_SNIPPET_BYTES.
+        while text.len() > MAX_SNIPPET_BYTES {
+            text.pop();
+        }
+        BodySnippet {
+            content_type,
+            text,
+            truncated,
+        }
+    }
+}
+
+impl fmt::Display for VendorDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VendorDetail::Vcf(detail) => {
+                let mut parts = Vec::new();
+                if let Some(message) = &detail.message {
+                    parts.push(message.clone());
+                }
+                if let Some(code) = &detail.error_code {
+                    parts.push(format!("error code {code}"));
+                }
+                if let Some(remediation) = &detail.remediation_message {
+                    parts.push(format!("remediation: {remediation}"));
+                }
+                if let Some(reference) = &detail.reference_token {
+                    parts.push(format!("reference token {reference}"));
+                }
+                f.write_str(&parts.join("; "))
+            }
+            VendorDetail::Text(text) => f.write_str(text),
+            VendorDetail::Unparsed(snippet) => {
+                let kind = snippet.content_type.as_deref().unwrap_or("no content type");
+                if snippet.text.is_empty() {
+                    return write!(f, "empty body ({kind})");
+                }
+                let shown: String = snippet.text.chars().take(DISPLAY_SNIPPET_CHARS).collect();
+                let cut = snippet.truncated || shown.len() < snippet.text.len();
+                write!(f, "undocumented body ({kind}): {shown}")?;
+                if cut {
+                    f.write_str("…")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// An error from any operation of the crate.
+///
+/// Match on [`kind`](Error::kind); read the HTTP [`status`](Error::status), the
+/// [`service`](Error::service) and [`operation`](Error::operation), and what
+/// the vendor said in [`vendor_detail`](Error::vendor_detail). It is cheap to
+/// clone, so one failed refresh can be handed to every caller that waited for
+/// it. It never contains a token, password or refresh-token id that the SDK
+/// sent.
+#[derive(Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct Error(Arc<Inner>);
+
+#[derive(Debug, thiserror::Error)]
+#[error("{}", render(self))]
+struct Inner {
+    kind: ErrorKind,
+    service: Option<Service>,
+    operation: Option<&'static str>,
+    status: Option<StatusCode>,
+    retry_after: Option<Duration>,
+    vendor: Option<VendorDetail>,
+    message: String,
+    hint: Option<&'static str>,
+    attempts: u32,
+    #[source]
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+fn render(inner: &Inner) -> String {
+    let mut out = match (inner.service, inner.operation) {
+        (Some(service), Some(operation)) => format!("{service} {operation} failed: "),
+        (Some(service), None) => format!("{service}: "),
+        _ => String::new(),
+    };
+    out.push_str(inner.kind.label());
+    if let Some(status) = inner.status {
+        out.push_str(&format!(" (HTTP {status})"));
+    }
+    if !inner.message.is_empty() {
+        out.push_str(": ");
+        out.push_str(&inner.message);
+    }
+    if let Some(vendor) = &inner.vendor {
+        out.push_str(&format!("; server said: {vendor}"));
+    }
+    if let Some(wait) = inner.retry_after {
+        out.push_str(&format!("; retry after {} s", wait.as_secs_f64().ceil()));
+    }
+    if inner.attempts > 1 {
+        out.push_str(&format!(" (after {} attempts)", inner.attempts));
+    }
+    if let Some(hint) = inner.hint {
+        out.push_str(". ");
+        out.push_str(hint);
+    }
+    out
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.0.kind)
+            .field("service", &self.0.service)
+            .field("operation", &self.0.operation)
+            .field("status", &self.0.status)
+            .field("retry_after", &self.0.retry_after)
+            .field("attempts", &self.0.attempts)
+            .field("message", &self.0.message)
+            .field("vendor", &self.0.vendor)
+            .field("source", &self.0.source)
+            .finish()
+    }
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error(Arc::new(Inner {
+            kind,
+            service: None,
+            operation: None,
+            status: None,
+            retry_after: None,
+            vendor: None,
+            message: message.into(),
+            hint: None,
+            attempts: 0,
+            source: None,
+        }))
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Config, message)
+    }
+
+    fn edit(mut self, change: impl FnOnce(&mut Inner)) -> Error {
+        // Builders run on a fresh error, so the Arc is unique; the fallback
+        // copy only keeps this panic-free.
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => change(inner),
+            None => {
+                let old = &self.0;
+                let mut copy = Inner {
+                    kind: old.kind,
+                    service: old.service,
+                    operation: old.operation,
+                    status: old.status,
+                    retry_after: old.retry_after,
+                    vendor: old.vendor.clone(),
+                    message: old.message.clone(),
+                    hint: old.hint,
+                    attempts: old.attempts,
+                    source: old.source.clone(),
+                };
+                change(&mut copy);
+                self.0 = Arc::new(copy);
+            }
+        }
+        self
+    }
+
+    pub(crate) fn at(self, service: Service, operation: &'static str) -> Error {
+        self.edit(|inner| {
+            inner.service = Some(service);
+            inner.operation = Some(operation);
+        })
+    }
+
+    pub(crate) fn for_service(self, service: Service) -> Error {
+        self.edit(|inner| inner.service = Some(service))
+    }
+
+    pub(crate) fn with_status(self, status: Option<StatusCode>) -> Error {
+        self.edit(|inner| inner.status = status)
+    }
+
+    pub(crate) fn with_retry_after(self, retry_after: Option<Duration>) -> Error {
+        self.edit(|inner| inner.retry_after = retry_after)
+    }
+
+    pub(crate) fn with_vendor(self, vendor: Option<VendorDetail>) -> Error {
+        self.edit(|inner| inner.vendor = vendor)
+    }
+
+    pub(crate) fn with_hint(self, hint: &'static str) -> Error {
+        self.edit(|inner| inner.hint = Some(hint))
+    }
+
+    pub(crate) fn with_attempts(self, attempts: u32) -> Error {
+        self.edit(|inner| inner.attempts = attempts)
+    }
+
+    pub(crate) fn with_source(
+        self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        self.edit(|inner| inner.source = Some(Arc::new(source)))
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// The service the failed operation talked to, if it got that far.
+    pub fn service(&self) -> Option<Service> {
+        self.0.service
+    }
+
+    /// The operation that failed, such as `refresh_token` or `create_token`.
+    pub fn operation(&self) -> Option<&'static str> {
+        self.0.operation
+    }
+
+    /// The HTTP status of the last response, if there was one.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.0.status
+    }
+
+    /// What the vendor said: VCF's decoded `Error`, F5's text, or a bounded
+    /// snippet of a body in an undocumented shape.
+    pub fn vendor_detail(&self) -> Option<&VendorDetail> {
+        self.0.vendor.as_ref()
+    }
+
+    /// How long the server asked the caller to wait (`Retry-After`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.0.retry_after
+    }
+
+    /// How many attempts were made; 0 when nothing was sent.
+    pub fn attempts(&self) -> u32 {
+        self.0.attempts
+    }
+
+    /// Whether trying again later may succeed: rate limiting, timeouts,
+    /// connection failures and 502, 503 and 504. The SDK has already retried
+    /// these within its retry policy.
+    pub fn is_retryable(&self) -> bool {
+        match self.0.kind {
+            ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Transport => true,
+            ErrorKind::Server => matches!(self.0.status.map(|s| s.as_u16()), Some(502..=504)),
+            _ => false,
+        }
+    }
+}
+
+/// The result type of the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippet_is_bounded_even_when_cut_inside_a_character() {
+        let body = "é".repeat(MAX_SNIPPET_BYTES);
+        let snippet = BodySnippet::from_body(None, body.as_bytes());
+        assert!(snippet.truncated);
+        assert!(snippet.text.len() <= MAX_SNIPPET_BYTES);
+    }
+
+    #[test]
+    fn status_kinds() {
+        let kind = |code| ErrorKind::from_status(StatusCode::from_u16(code).expect("valid status"));
+        assert_eq!(kind(401), ErrorKind::Auth);
+        assert_eq!(kind(403), ErrorKind::Auth);
+        assert_eq!(kind(404), ErrorKind::NotFound);
+        assert_eq!(kind(409), ErrorKind::Conflict);
+        assert_eq!(kind(429), ErrorKind::RateLimited);
+        assert_eq!(kind(503), ErrorKind::Server);
+        assert_eq!(kind(400), ErrorKind::BadRequest);
+    }
+}

@@ -1,0 +1,442 @@
+//! F5 Distributed Cloud (F5 XC) AI Data BFDP: pipeline tokens.
+//!
+//! ```no_run
+//! # async fn run() -> refresh_sdk::Result<()> {
+//! use refresh_sdk::ExposeSecret;
+//! use refresh_sdk::f5xc::F5Client;
+//!
+//! // VOLT_API_URL=acme (or https://acme.console.ves.volterra.io[/api]),
+//! // VOLT_API_TOKEN=... (or VOLT_API_P12_FILE + VES_P12_PASSWORD)
+//! let f5 = F5Client::from_env()?;
+//! let token = f5.refresh_token("my-pipeline").await?;
+//! let parsed: serde_json::Value = token.parse_json()?;
+//! # let _ = (token.secret().expose_secret(), parsed);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::path::Path;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
+use serde::de::DeserializeOwned;
+
+use crate::base_url::normalize_url;
+use crate::error::{Error, ErrorKind, Result, Service, VendorDetail};
+use crate::source::{AccessTokenSource, TokenFuture};
+use crate::transport::{self, Transport, TransportOptions};
+use crate::{Lookup, env_var};
+
+/// The generated F5 XC BFDP client, for callers who need the raw operation.
+pub use f5xc_bfdp as client;
+
+/// The domain of F5 XC tenant consoles, used when only a tenant name is given.
+pub const CONSOLE_DOMAIN: &str = "console.ves.volterra.io";
+
+const SERVICE: Service = Service::F5Xc;
+
+/// Turns a tenant name (`acme`), a console root
+/// (`https://acme.console.ves.volterra.io`) or the `.../api` form of
+/// `VOLT_API_URL` into the one base URL the operations are appended to.
+///
+/// ```
+/// use refresh_sdk::f5xc::normalize_base_url;
+/// let expected = "https://acme.console.ves.volterra.io";
+/// assert_eq!(normalize_base_url("acme").unwrap(), expected);
+/// assert_eq!(normalize_base_url("https://acme.console.ves.volterra.io/api/").unwrap(), expected);
+/// ```
+pub fn normalize_base_url(input: &str) -> Result<String> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Err(Error::config(
+            "the F5 XC address is empty; set VOLT_API_URL to the tenant name or console URL",
+        )
+        .for_service(SERVICE));
+    }
+    let with_scheme = if input.contains("://") {
+        input.to_owned()
+    } else if input.contains('.') || input.contains(':') || input.contains('/') {
+        format!("https://{input}")
+    } else if input.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        format!("https://{}.{CONSOLE_DOMAIN}", input.to_ascii_lowercase())
+    } else {
+        return Err(Error::config(format!(
+            "{input:?} is neither an F5 XC tenant name nor a URL"
+        ))
+        .for_service(SERVICE));
+    };
+    normalize_url(&with_scheme, SERVICE, true)
+}
+
+/// A client certificate presented as the TLS client identity.
+#[derive(Clone)]
+pub struct ClientCertificate {
+    identity_pem: SecretSlice<u8>,
+}
+
+impl fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientCertificate([REDACTED])")
+    }
+}
+
+impl ClientCertificate {
+    /// A PEM certificate (chain) and its PEM private key.
+    pub fn from_pem(cert_pem: &[u8], key_pem: SecretSlice<u8>) -> Result<Self> {
+        let mut identity = Vec::with_capacity(cert_pem.len() + key_pem.expose_secret().len() + 1);
+        identity.extend_from_slice(key_pem.expose_secret());
+        identity.push(b'\n');
+        identity.extend_from_slice(cert_pem);
+        let certificate = ClientCertificate {
+            identity_pem: identity.into(),
+        };
+        certificate.identity()?;
+        Ok(certificate)
+    }
+
+    /// A PEM certificate file and its PEM private-key file.
+    pub fn from_pem_files(cert: impl AsRef<Path>, key: impl AsRef<Path>) -> Result<Self> {
+        let cert_pem = read_file(cert.as_ref(), "certificate")?;
+        let key_pem = read_file(key.as_ref(), "private key")?;
+        ClientCertificate::from_pem(&cert_pem, key_pem.into())
+    }
+
+    /// A PKCS#12 (`.p12`) archive, as F5 XC's console downloads them.
+    #[cfg(feature = "p12")]
+    pub fn from_p12(der: &[u8], password: &SecretString) -> Result<Self> {
+        use base64::Engine as _;
+        let wrong = || {
+            Error::config("cannot open the .p12 API certificate: wrong password (VES_P12_PASSWORD) or not a PKCS#12 file")
+                .for_service(SERVICE)
+        };
+        let store = p12_keystore::KeyStore::from_pkcs12(
+            der,
+            password.expose_secret(),
+            p12_keystore::Pkcs12ImportPolicy::Relaxed,
+        )
+        .map_err(|_| wrong())?;
+        let Some((_, chain)) = store.private_key_chain() else {
+            return Err(
+                Error::config("the .p12 API certificate holds no private key").for_service(SERVICE),
+            );
+        };
+        if chain.certs().is_empty() {
+            return Err(
+                Error::config("the .p12 API certificate holds no certificate").for_service(SERVICE),
+            );
+        }
+        let pem_block = |label: &str, der: &[u8]| {
+            let body = base64::engine::general_purpose::STANDARD.encode(der);
+            let mut out = format!("-----BEGIN {label}-----\n");
+            for line in body.as_bytes().chunks(64) {
+                out.push_str(&String::from_utf8_lossy(line));
+                out.push('\n');
+            }
+            out.push_str(&format!("-----END {label}-----\n"));
+            out
+        };
+        let key_pem = pem_block("PRIVATE KEY", chain.key().as_der());
+        let mut identity = key_pem.into_bytes();
+        for cert in chain.certs() {
+            identity.extend_from_slice(pem_block("CERTIFICATE", cert.as_der()).as_bytes());
+        }
+        let certificate = ClientCertificate {
+            identity_pem: identity.into(),
+        };
+        certificate.identity()?;
+        Ok(certificate)
+    }
+
+    /// A PKCS#12 (`.p12`) file, as F5 XC's console downloads them.
+    #[cfg(feature = "p12")]
+    pub fn from_p12_file(path: impl AsRef<Path>, password: &SecretString) -> Result<Self> {
+        let der = read_file(path.as_ref(), ".p12 API certificate")?;
+        ClientCertificate::from_p12(&der, password)
+    }
+
+    fn identity(&self) -> Result<reqwest::Identity> {
+        reqwest::Identity::from_pem(self.identity_pem.expose_secret()).map_err(|_| {
+            Error::config("the client certificate or its private key is not valid PEM")
+                .for_service(SERVICE)
+        })
+    }
+}
+
+fn read_file(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|err| {
+        Error::config(format!("cannot read the {what} {}", path.display()))
+            .with_source(err)
+            .for_service(SERVICE)
+    })
+}
+
+/// How F5 XC authenticates the caller.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum F5Credentials {
+    /// An API token, sent as `Authorization: APIToken <token>`.
+    ApiToken(SecretString),
+    /// An API certificate, presented as the TLS client identity.
+    Certificate(ClientCertificate),
+}
+
+impl F5Credentials {
+    /// An API token.
+    pub fn api_token(token: impl Into<String>) -> Self {
+        F5Credentials::ApiToken(SecretString::from(token.into()))
+    }
+}
+
+/// Where and how to reach F5 XC.
+#[derive(Clone, Debug)]
+pub struct F5Config {
+    base_url: String,
+    credentials: F5Credentials,
+    transport: TransportOptions,
+}
+
+impl F5Config {
+    /// A tenant name or console URL (any form [`normalize_base_url`] takes)
+    /// and credentials.
+    pub fn new(tenant_or_url: &str, credentials: F5Credentials) -> Result<Self> {
+        Ok(F5Config {
+            base_url: normalize_base_url(tenant_or_url)?,
+            credentials,
+            transport: TransportOptions::default(),
+        })
+    }
+
+    /// Reads the configuration from the environment, with F5's own names:
+    /// `VOLT_API_URL` (tenant or console URL) and one of `VOLT_API_TOKEN`,
+    /// `VOLT_API_P12_FILE` with `VES_P12_PASSWORD`, or PEM files in
+    /// `VOLT_API_CERT` and `VOLT_API_KEY` (checked in that order).
+    pub fn from_env() -> Result<Self> {
+        F5Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let lookup: &Lookup = &lookup;
+        let url = env_var(lookup, "VOLT_API_URL").ok_or_else(|| {
+            Error::config("VOLT_API_URL is not set; set it to the tenant name or console URL")
+                .for_service(SERVICE)
+        })?;
+        let credentials = if let Some(token) = env_var(lookup, "VOLT_API_TOKEN") {
+            F5Credentials::ApiToken(token.into())
+        } else if let Some(p12) = env_var(lookup, "VOLT_API_P12_FILE") {
+            let password: SecretString = env_var(lookup, "VES_P12_PASSWORD")
+                .ok_or_else(|| {
+                    Error::config("VOLT_API_P12_FILE is set but VES_P12_PASSWORD is not")
+                        .for_service(SERVICE)
+                })?
+                .into();
+            p12_from_file(&p12, &password)?
+        } else if let Some(cert) = env_var(lookup, "VOLT_API_CERT") {
+            let key = env_var(lookup, "VOLT_API_KEY").ok_or_else(|| {
+                Error::config("VOLT_API_CERT is set but VOLT_API_KEY is not").for_service(SERVICE)
+            })?;
+            F5Credentials::Certificate(ClientCertificate::from_pem_files(cert, key)?)
+        } else {
+            return Err(Error::config(
+                "no F5 XC credentials: set VOLT_API_TOKEN, or VOLT_API_P12_FILE and VES_P12_PASSWORD, or VOLT_API_CERT and VOLT_API_KEY",
+            )
+            .for_service(SERVICE));
+        };
+        F5Config::new(&url, credentials)
+    }
+
+    /// Replaces the timeouts, retry policy, size cap and TLS options.
+    pub fn transport(mut self, options: TransportOptions) -> Self {
+        self.transport = options;
+        self
+    }
+
+    /// The normalized base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+}
+
+#[cfg(feature = "p12")]
+fn p12_from_file(path: &str, password: &SecretString) -> Result<F5Credentials> {
+    Ok(F5Credentials::Certificate(
+        ClientCertificate::from_p12_file(path, password)?,
+    ))
+}
+
+#[cfg(not(feature = "p12"))]
+fn p12_from_file(_path: &str, _password: &SecretString) -> Result<F5Credentials> {
+    Err(Error::config("VOLT_API_P12_FILE needs refresh-sdk's `p12` feature").for_service(SERVICE))
+}
+
+/// The F5 XC BFDP client: one connection pool, authentication, retries,
+/// limits and typed errors around the generated client.
+#[derive(Clone, Debug)]
+pub struct F5Client {
+    raw: f5xc_bfdp::Client,
+    base_url: String,
+}
+
+impl F5Client {
+    /// Builds the client (and its one `reqwest::Client`).
+    pub fn new(config: F5Config) -> Result<Self> {
+        let mut headers = HeaderMap::new();
+        let mut identity = None;
+        match &config.credentials {
+            F5Credentials::ApiToken(token) => {
+                let mut value =
+                    HeaderValue::from_str(&format!("APIToken {}", token.expose_secret())).map_err(
+                        |_| {
+                            Error::config("the API token holds characters a header cannot carry")
+                                .for_service(SERVICE)
+                        },
+                    )?;
+                value.set_sensitive(true);
+                headers.insert(AUTHORIZATION, value);
+            }
+            F5Credentials::Certificate(certificate) => identity = Some(certificate.identity()?),
+        }
+        let http = transport::build_http_client(SERVICE, &config.transport, identity, headers)?;
+        let exec = Transport {
+            service: SERVICE,
+            retry: config.transport.retry.clone(),
+            attempt_timeout: config.transport.attempt_timeout,
+            max_response_bytes: config.transport.max_response_bytes,
+        };
+        let raw = f5xc_bfdp::Client::new_with_client(
+            &config.base_url,
+            http,
+            Some(std::sync::Arc::new(exec)),
+        );
+        Ok(F5Client {
+            raw,
+            base_url: config.base_url,
+        })
+    }
+
+    /// Builds the client from the environment; see [`F5Config::from_env`].
+    pub fn from_env() -> Result<Self> {
+        F5Client::new(F5Config::from_env()?)
+    }
+
+    /// The normalized base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The generated client, sharing this client's connection pool,
+    /// authentication and executor.
+    pub fn raw(&self) -> &f5xc_bfdp::Client {
+        &self.raw
+    }
+
+    /// Refreshes the token of the pipeline `product_name`.
+    pub async fn refresh_token(&self, product_name: &str) -> Result<PipelineToken> {
+        const OPERATION: &str = "refresh_token";
+        if product_name.trim().is_empty() {
+            return Err(
+                Error::new(ErrorKind::InvalidInput, "the product name is empty")
+                    .at(SERVICE, OPERATION),
+            );
+        }
+        let body = f5xc_bfdp::types::RefreshTokenRequest {
+            product_name: Some(product_name.to_owned()),
+        };
+        let (result, facts) = transport::observe(self.raw.refresh_token(&body)).await;
+        let response = result
+            .map_err(|err| {
+                transport::map_error(
+                    SERVICE,
+                    OPERATION,
+                    err,
+                    &facts,
+                    |text| Some(VendorDetail::Text(text.clone())),
+                    |body| {
+                        serde_json::from_slice::<String>(body)
+                            .ok()
+                            .map(VendorDetail::Text)
+                    },
+                )
+            })?
+            .into_inner();
+        match response.result {
+            Some(result) if !result.is_empty() => Ok(PipelineToken {
+                result: result.into(),
+            }),
+            _ => Err(
+                Error::new(ErrorKind::InvalidResponse, "the response has no `result`")
+                    .with_status(facts.status)
+                    .with_attempts(facts.attempts)
+                    .at(SERVICE, OPERATION),
+            ),
+        }
+    }
+
+    /// A token source for one pipeline, usable as `Arc<dyn AccessTokenSource>`.
+    pub fn pipeline(&self, product_name: impl Into<String>) -> PipelineTokenSource {
+        PipelineTokenSource {
+            client: self.clone(),
+            product_name: product_name.into(),
+        }
+    }
+}
+
+/// A pipeline token: the `result` text F5 XC returned, JSON that carries the
+/// token.
+#[derive(Clone, Debug)]
+pub struct PipelineToken {
+    result: SecretString,
+}
+
+impl PipelineToken {
+    /// The `result` text.
+    pub fn secret(&self) -> &SecretString {
+        &self.result
+    }
+
+    /// The `result` text, owned.
+    pub fn into_secret(self) -> SecretString {
+        self.result
+    }
+
+    /// Parses the `result` text as JSON into a type of the caller's choice
+    /// (`serde_json::Value` when the shape is not known). The error never
+    /// quotes the text.
+    pub fn parse_json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_str(self.result.expose_secret()).map_err(|err| {
+            Error::new(
+                ErrorKind::InvalidResponse,
+                format!(
+                    "the token `result` is not the expected JSON ({:?} error at line {} column {})",
+                    err.classify(),
+                    err.line(),
+                    err.column()
+                ),
+            )
+            .at(SERVICE, "refresh_token")
+        })
+    }
+}
+
+/// Refreshes one pipeline's token on every call; implements
+/// [`AccessTokenSource`] so a service can hold it as `Arc<dyn AccessTokenSource>`.
+///
+/// F5 XC does not say how long a pipeline token lives, so nothing is cached.
+#[derive(Clone, Debug)]
+pub struct PipelineTokenSource {
+    client: F5Client,
+    product_name: String,
+}
+
+impl AccessTokenSource for PipelineTokenSource {
+    fn access_token(&self) -> TokenFuture<'_> {
+        Box::pin(async move {
+            Ok(self
+                .client
+                .refresh_token(&self.product_name)
+                .await?
+                .into_secret())
+        })
+    }
+}

@@ -1,0 +1,107 @@
+//! One token API over F5 Distributed Cloud (F5 XC) and VMware Cloud
+//! Foundation (VCF), for Rust services.
+//!
+//! Add this one dependency and get a valid token without touching the
+//! generated clients or `reqwest`. Around the generated clients (re-exported
+//! as [`f5xc::client`] and [`vcf::client`]) the crate adds authentication, TLS
+//! options, retries with backoff and `Retry-After`, timeouts, a response-size
+//! cap, tracing spans, one typed [`Error`], and secrets that never show in
+//! `Debug`, errors or logs.
+//!
+//! # F5 XC: a pipeline token
+//!
+//! ```no_run
+//! # #[cfg(feature = "f5xc")]
+//! # async fn run() -> refresh_sdk::Result<()> {
+//! use refresh_sdk::f5xc::{F5Client, F5Config, F5Credentials};
+//!
+//! let config = F5Config::new("acme", F5Credentials::api_token("my-api-token"))?;
+//! let f5 = F5Client::new(config)?; // or F5Client::from_env()?
+//! let token = f5.refresh_token("my-pipeline").await?;
+//! let json: serde_json::Value = token.parse_json()?;
+//! # let _ = json;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # VCF: the token operations
+//!
+//! ```no_run
+//! # #[cfg(feature = "vcf")]
+//! # async fn run() -> refresh_sdk::Result<()> {
+//! use refresh_sdk::vcf::{VcfClient, VcfConfig, VcfCredentials};
+//!
+//! let vcf = VcfClient::new(VcfConfig::new("sfo-vcf01.rainpole.io")?)?;
+//! let pair = vcf
+//!     .create_token(&VcfCredentials::new("administrator@vsphere.local", "secret"))
+//!     .await?;
+//! let access = vcf.refresh_access_token(&pair.refresh_token).await?;
+//! vcf.invalidate_refresh_token(&pair.refresh_token).await?;
+//! # let _ = access;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # VCF: `VcfSession` in a service
+//!
+//! ```no_run
+//! # #[cfg(feature = "vcf")]
+//! # async fn run() -> refresh_sdk::Result<()> {
+//! use std::sync::Arc;
+//! use refresh_sdk::{AccessTokenSource, ExposeSecret, vcf::VcfSession};
+//!
+//! // Built once at start-up, shared by every request handler.
+//! let vcf = Arc::new(VcfSession::from_env()?);
+//! let handler = {
+//!     let vcf = Arc::clone(&vcf);
+//!     async move {
+//!         // Lock-free while fresh; one shared refresh when stale.
+//!         let token = vcf.access_token().await?;
+//!         let bearer = format!("Bearer {}", token.expose_secret());
+//!         # let _ = bearer;
+//!         refresh_sdk::Result::Ok(())
+//!     }
+//! };
+//! tokio::spawn(handler);
+//! let source: Arc<dyn AccessTokenSource> = vcf.clone();
+//! # let _ = source;
+//! vcf.logout().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! `f5xc` and `vcf` (both default) select the services; `p12` (default) reads
+//! F5 XC API certificates from `.p12` files.
+
+#![deny(missing_docs)]
+
+mod base_url;
+pub mod error;
+pub mod jwt;
+mod source;
+pub mod transport;
+
+#[cfg(feature = "f5xc")]
+pub mod f5xc;
+#[cfg(feature = "vcf")]
+pub mod vcf;
+
+pub use error::{Error, ErrorKind, Result, Service, VendorDetail};
+pub use secrecy::{ExposeSecret, SecretString};
+pub use source::{AccessTokenSource, TokenFuture};
+pub use transport::{RetryPolicy, TransportOptions};
+
+#[cfg(feature = "f5xc")]
+pub use f5xc::{F5Client, F5Config, F5Credentials, PipelineToken, PipelineTokenSource};
+#[cfg(feature = "vcf")]
+pub use vcf::{VcfClient, VcfConfig, VcfCredentials, VcfSession};
+
+/// Reads a configuration variable by name.
+pub(crate) type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+/// A variable's value, with unset and blank treated alike.
+pub(crate) fn env_var(lookup: &Lookup<'_>, name: &str) -> Option<String> {
+    lookup(name).filter(|value| !value.trim().is_empty())
+}

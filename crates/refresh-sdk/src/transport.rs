@@ -1,0 +1,696 @@
+//! How requests are sent: one `reqwest::Client` per configured service, and
+//! one executor that adds retries, timeouts, the response-size cap and tracing
+//! to every generated operation.
+
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use tracing::Instrument;
+
+use crate::error::{BodySnippet, Error, ErrorKind, Result, Service, VendorDetail};
+
+/// When and how often a request is retried.
+///
+/// Only what is transient and safe is retried: connection failures before any
+/// response, and 429, 502, 503 and 504. Delays grow exponentially with full
+/// jitter (a random delay between zero and `min(max_delay, base_delay * 2^n)`);
+/// a server's `Retry-After` replaces the computed delay. Nothing waits past
+/// the overall deadline: when the next wait would cross it, the last error is
+/// returned instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    base_delay: Duration,
+    max_delay: Duration,
+    deadline: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+            deadline: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy that sends each request once.
+    pub fn no_retries() -> Self {
+        RetryPolicy::default().max_attempts(1)
+    }
+
+    /// How many attempts at most, the first included (default 3; 0 counts as 1).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The delay the exponential backoff starts from (default 200 ms).
+    pub fn base_delay(mut self, delay: Duration) -> Self {
+        self.base_delay = delay;
+        self
+    }
+
+    /// The longest computed backoff delay (default 10 s).
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// The time budget of one operation, retries and waits included (default 60 s).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    fn backoff(&self, retry: u32) -> Duration {
+        let factor = 2u32.saturating_pow(retry.saturating_sub(1));
+        let ceiling = self.base_delay.saturating_mul(factor).min(self.max_delay);
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(fastrand::u64(0..=nanos))
+    }
+}
+
+/// Connection, timeout, size and TLS settings of one service's client.
+#[derive(Clone)]
+pub struct TransportOptions {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) attempt_timeout: Duration,
+    pub(crate) max_response_bytes: usize,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) ca_bundle_pem: Option<Vec<u8>>,
+    pub(crate) allow_unverified_tls: bool,
+}
+
+impl Default for TransportOptions {
+    fn default() -> Self {
+        TransportOptions {
+            connect_timeout: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(30),
+            max_response_bytes: 1024 * 1024,
+            retry: RetryPolicy::default(),
+            ca_bundle_pem: None,
+            allow_unverified_tls: false,
+        }
+    }
+}
+
+impl fmt::Debug for TransportOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportOptions")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("retry", &self.retry)
+            .field("ca_bundle_pem", &self.ca_bundle_pem.as_ref().map(Vec::len))
+            .field("allow_unverified_tls", &self.allow_unverified_tls)
+            .finish()
+    }
+}
+
+impl TransportOptions {
+    /// The time to establish a connection, TLS included (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The time one attempt may take, from sending to the end of the body
+    /// (default 30 s).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// The largest response body read, in bytes (default 1 MiB); a larger one
+    /// fails the operation instead of exhausting memory.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// The retry policy (default: [`RetryPolicy::default`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Trust these PEM certificates, in addition to the bundled web roots.
+    pub fn ca_bundle_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_bundle_pem = Some(pem.into());
+        self
+    }
+
+    /// Trust the PEM certificates in this file, in addition to the bundled roots.
+    pub fn ca_bundle_file(self, path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let pem = std::fs::read(path).map_err(|err| {
+            Error::config(format!("cannot read the CA bundle {}", path.display())).with_source(err)
+        })?;
+        Ok(self.ca_bundle_pem(pem))
+    }
+
+    /// Accept any server certificate, as the self-signed ones many SDDC
+    /// Managers ship with. This disables server authentication: anyone on the
+    /// path can read the credentials. Prefer [`ca_bundle_pem`](Self::ca_bundle_pem).
+    pub fn allow_unverified_tls(mut self, allow: bool) -> Self {
+        self.allow_unverified_tls = allow;
+        self
+    }
+}
+
+/// The `User-Agent` of every request.
+pub const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
+
+static UNVERIFIED_TLS_WARNING: Once = Once::new();
+
+/// Builds the one `reqwest::Client` of a configured service.
+pub(crate) fn build_http_client(
+    service: Service,
+    options: &TransportOptions,
+    identity: Option<reqwest::Identity>,
+    default_headers: HeaderMap,
+) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(options.connect_timeout)
+        .default_headers(default_headers)
+        .redirect(same_origin_redirects());
+    if let Some(pem) = &options.ca_bundle_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|err| {
+            Error::config("the CA bundle is not valid PEM")
+                .with_source(err)
+                .for_service(service)
+        })?;
+        if certs.is_empty() {
+            return Err(Error::config("the CA bundle holds no certificate").for_service(service));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if options.allow_unverified_tls {
+        UNVERIFIED_TLS_WARNING.call_once(|| {
+            tracing::warn!(
+                service = service.name(),
+                "TLS certificate verification is disabled (allow_unverified_tls): \
+                 credentials can be intercepted; give a CA bundle instead"
+            );
+        });
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    if let Some(identity) = identity {
+        builder = builder.identity(identity);
+    }
+    builder.build().map_err(|err| {
+        Error::config("cannot build the HTTP client")
+            .with_source(err)
+            .for_service(service)
+    })
+}
+
+/// Follows redirects only within the same origin, so credentials in headers
+/// or the TLS identity never reach another host.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt.previous().first().is_some_and(|first| {
+            let next = attempt.url();
+            first.scheme() == next.scheme()
+                && first.host_str() == next.host_str()
+                && first.port_or_known_default() == next.port_or_known_default()
+        });
+        if !same_origin || attempt.previous().len() > 5 {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// What the executor learned about one operation, handed back to the facade
+/// because `Exec` can only return a `reqwest` result.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CallFacts {
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) attempts: u32,
+    pub(crate) content_type: Option<String>,
+    /// The cap, when the body was larger than it.
+    pub(crate) body_over_cap: Option<usize>,
+    /// The whole (bounded) body, so error bodies can be decoded leniently.
+    pub(crate) body: Option<Bytes>,
+    pub(crate) deadline_exceeded: bool,
+}
+
+impl CallFacts {
+    /// A bounded snippet of the body, for error responses only: success
+    /// bodies carry tokens.
+    pub(crate) fn snippet(&self) -> BodySnippet {
+        BodySnippet::from_body(
+            self.content_type.clone(),
+            self.body.as_deref().unwrap_or_default(),
+        )
+    }
+}
+
+tokio::task_local! {
+    static CALL_FACTS: Arc<Mutex<CallFacts>>;
+}
+
+/// Runs one facade operation with a fresh side channel for the executor.
+pub(crate) async fn observe<F: Future>(operation: F) -> (F::Output, CallFacts) {
+    let facts = Arc::new(Mutex::new(CallFacts::default()));
+    let output = CALL_FACTS.scope(Arc::clone(&facts), operation).await;
+    let facts = lock(&facts).clone();
+    (output, facts)
+}
+
+fn lock(facts: &Mutex<CallFacts>) -> std::sync::MutexGuard<'_, CallFacts> {
+    // The facts are plain data; a panic elsewhere cannot leave them invalid.
+    facts
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn record(facts: &Option<Arc<Mutex<CallFacts>>>, change: impl FnOnce(&mut CallFacts)) {
+    if let Some(facts) = facts {
+        change(&mut lock(facts));
+    }
+}
+
+/// The executor given to both generated clients.
+#[derive(Debug, Clone)]
+pub(crate) struct Transport {
+    pub(crate) service: Service,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) attempt_timeout: Duration,
+    pub(crate) max_response_bytes: usize,
+}
+
+type ExecFuture<'a> = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Response>> + Send + 'a>>;
+
+#[cfg(feature = "f5xc")]
+impl f5xc_bfdp::Exec for Transport {
+    fn exec<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        request: reqwest::Request,
+        info: &'a progenitor_client::OperationInfo,
+    ) -> ExecFuture<'a> {
+        Box::pin(self.send(client, request, info.operation_id))
+    }
+}
+
+#[cfg(feature = "vcf")]
+impl vcf_tokens::Exec for Transport {
+    fn exec<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        request: reqwest::Request,
+        info: &'a progenitor_client::OperationInfo,
+    ) -> ExecFuture<'a> {
+        Box::pin(self.send(client, request, info.operation_id))
+    }
+}
+
+fn is_retryable_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 502 | 503 | 504)
+}
+
+/// `Retry-After` in either form: delay seconds or an HTTP date.
+pub(crate) fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+impl Transport {
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        request: reqwest::Request,
+        operation: &'static str,
+    ) -> reqwest::Result<reqwest::Response> {
+        let span = tracing::info_span!(
+            "refresh_sdk.operation",
+            service = self.service.name(),
+            operation,
+            attempt = tracing::field::Empty,
+            status = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+        );
+        self.send_with_retries(client, request, &span)
+            .instrument(span.clone())
+            .await
+    }
+
+    async fn send_with_retries(
+        &self,
+        client: &reqwest::Client,
+        request: reqwest::Request,
+        span: &tracing::Span,
+    ) -> reqwest::Result<reqwest::Response> {
+        let facts = CALL_FACTS.try_with(Arc::clone).ok();
+        let started = Instant::now();
+        let deadline = started + self.retry.deadline;
+        let mut next = request;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            // A copy is kept for the next attempt while one may follow; a
+            // streaming body cannot be copied, so it gets one attempt.
+            let (mut request, mut spare) = if attempt < self.retry.max_attempts {
+                match next.try_clone() {
+                    Some(copy) => (copy, Some(next)),
+                    None => (next, None),
+                }
+            } else {
+                (next, None)
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            *request.timeout_mut() = Some(
+                self.attempt_timeout
+                    .min(remaining)
+                    .max(Duration::from_millis(1)),
+            );
+            span.record("attempt", attempt);
+            record(&facts, |f| f.attempts = attempt);
+            let attempt_started = Instant::now();
+            let result = client.execute(request).await;
+            let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            span.record("elapsed_ms", elapsed_ms);
+            match result {
+                Err(err) => {
+                    tracing::debug!(
+                        attempt,
+                        elapsed_ms,
+                        timeout = err.is_timeout(),
+                        connect = err.is_connect(),
+                        "attempt failed without a response"
+                    );
+                    if err.is_timeout() && Instant::now() >= deadline {
+                        record(&facts, |f| f.deadline_exceeded = true);
+                    }
+                    if let Some(again) = spare.take().filter(|_| err.is_connect()) {
+                        let delay = self.retry.backoff(attempt);
+                        if Instant::now() + delay < deadline {
+                            next = again;
+                            tracing::info!(
+                                attempt,
+                                delay_ms = delay.as_millis() as u64,
+                                "retrying after a connection failure"
+                            );
+                            tokio::time::sleep(delay).await;
+                            continue;
+                        }
+                    }
+                    return Err(err);
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = parse_retry_after(response.headers());
+                    span.record("status", status.as_u16());
+                    tracing::debug!(
+                        attempt,
+                        status = status.as_u16(),
+                        attempt_ms = attempt_started.elapsed().as_millis() as u64,
+                        "response"
+                    );
+                    record(&facts, |f| {
+                        f.status = Some(status);
+                        f.retry_after = retry_after;
+                    });
+                    if let Some(again) = spare.take().filter(|_| is_retryable_status(status)) {
+                        let delay = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
+                        if Instant::now() + delay < deadline {
+                            next = again;
+                            tracing::info!(
+                                attempt,
+                                status = status.as_u16(),
+                                delay_ms = delay.as_millis() as u64,
+                                "retrying a transient failure"
+                            );
+                            drop(response);
+                            tokio::time::sleep(delay).await;
+                            continue;
+                        }
+                        record(&facts, |f| f.deadline_exceeded = true);
+                    }
+                    return self.buffer(response, &facts).await;
+                }
+            }
+        }
+    }
+
+    /// Reads the body up to the cap and hands the generated code a response
+    /// that holds it, so its decoding never reads an unbounded body.
+    async fn buffer(
+        &self,
+        mut response: reqwest::Response,
+        facts: &Option<Arc<Mutex<CallFacts>>>,
+    ) -> reqwest::Result<reqwest::Response> {
+        let status = response.status();
+        let version = response.version();
+        let headers = response.headers().clone();
+        let cap = self.max_response_bytes;
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        record(facts, |f| f.content_type = content_type);
+        let over_cap = |facts: &Option<Arc<Mutex<CallFacts>>>| {
+            tracing::warn!(
+                status = status.as_u16(),
+                cap,
+                "response body exceeds the size cap"
+            );
+            record(facts, |f| f.body_over_cap = Some(cap));
+            rebuild(status, version, headers.clone(), Bytes::new())
+        };
+        if response
+            .content_length()
+            .is_some_and(|len| len > cap as u64)
+        {
+            return Ok(over_cap(facts));
+        }
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > cap {
+                return Ok(over_cap(facts));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = body.freeze();
+        record(facts, |f| f.body = Some(body.clone()));
+        Ok(rebuild(status, version, headers, body))
+    }
+}
+
+fn rebuild(
+    status: StatusCode,
+    version: reqwest::Version,
+    headers: HeaderMap,
+    body: Bytes,
+) -> reqwest::Response {
+    let mut response = http::Response::new(body);
+    *response.status_mut() = status;
+    *response.version_mut() = version;
+    *response.headers_mut() = headers;
+    reqwest::Response::from(response)
+}
+
+/// Turns a generated client's error into the crate's error, keeping the
+/// status and kind whatever shape the body had.
+pub(crate) fn map_error<E>(
+    service: Service,
+    operation: &'static str,
+    error: progenitor_client::Error<E>,
+    facts: &CallFacts,
+    vendor_detail: impl Fn(&E) -> Option<VendorDetail>,
+    vendor_from_body: impl Fn(&[u8]) -> Option<VendorDetail>,
+) -> Error {
+    use progenitor_client::Error as P;
+
+    let status = facts.status.or_else(|| error.status());
+    let error_status = status.filter(|s| s.is_client_error() || s.is_server_error());
+    let vendor_or_snippet = || {
+        facts
+            .body
+            .as_deref()
+            .and_then(&vendor_from_body)
+            .or_else(|| Some(VendorDetail::Unparsed(facts.snippet())))
+    };
+    let error = if let Some(cap) = facts.body_over_cap {
+        let message = format!("the response body exceeded the {cap}-byte cap and was dropped");
+        match error_status {
+            Some(s) => Error::new(ErrorKind::from_status(s), message),
+            None => Error::new(ErrorKind::InvalidResponse, message),
+        }
+    } else {
+        match error {
+            P::InvalidRequest(message) => Error::new(ErrorKind::InvalidInput, message),
+            P::Custom(message) => Error::new(ErrorKind::Transport, message),
+            P::CommunicationError(err) | P::InvalidUpgrade(err) | P::ResponseBodyError(err) => {
+                let kind = if err.is_timeout() {
+                    ErrorKind::Timeout
+                } else if let Some(s) = error_status {
+                    ErrorKind::from_status(s)
+                } else if err.is_builder() {
+                    ErrorKind::InvalidInput
+                } else {
+                    ErrorKind::Transport
+                };
+                let message = if facts.deadline_exceeded {
+                    "the operation's deadline passed".to_owned()
+                } else if err.is_timeout() {
+                    "no answer within the per-attempt timeout".to_owned()
+                } else if err.is_connect() {
+                    "could not connect".to_owned()
+                } else {
+                    String::new()
+                };
+                Error::new(kind, message).with_source(err.without_url())
+            }
+            P::ErrorResponse(value) => {
+                let kind = ErrorKind::from_status(value.status());
+                let detail = vendor_detail(&value.into_inner()).or_else(vendor_or_snippet);
+                Error::new(kind, "").with_vendor(detail)
+            }
+            P::InvalidResponsePayload(_, err) => match error_status {
+                Some(s) => {
+                    Error::new(ErrorKind::from_status(s), "").with_vendor(vendor_or_snippet())
+                }
+                None => Error::new(
+                    ErrorKind::InvalidResponse,
+                    // serde's message can quote values from a body that holds
+                    // tokens; only its category and position are kept.
+                    format!(
+                        "the body is not the documented JSON ({:?} error at line {} column {})",
+                        err.classify(),
+                        err.line(),
+                        err.column()
+                    ),
+                ),
+            },
+            P::UnexpectedResponse(response) => {
+                let s = response.status();
+                if s.is_client_error() || s.is_server_error() {
+                    Error::new(ErrorKind::from_status(s), "").with_vendor(vendor_or_snippet())
+                } else if s.is_redirection() {
+                    let location = response
+                        .headers()
+                        .get(reqwest::header::LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| reqwest::Url::parse(v).ok())
+                        .and_then(|url| url.host_str().map(str::to_owned))
+                        .unwrap_or_else(|| "an unknown host".to_owned());
+                    Error::new(
+                        ErrorKind::InvalidResponse,
+                        format!(
+                            "a redirect to {location} was not followed, so credentials stay on this host"
+                        ),
+                    )
+                } else {
+                    Error::new(
+                        ErrorKind::InvalidResponse,
+                        format!("undocumented status {s}"),
+                    )
+                }
+            }
+        }
+    };
+    let kind = error.kind();
+    error
+        .with_status(status)
+        .with_retry_after(facts.retry_after)
+        .with_attempts(facts.attempts)
+        .at(service, operation)
+        .with_hint(hint(service, operation, kind))
+}
+
+/// What the caller can do about an error.
+fn hint(service: Service, operation: &str, kind: ErrorKind) -> &'static str {
+    match (service, operation, kind) {
+        (Service::F5Xc, _, ErrorKind::Auth) => {
+            "Check VOLT_API_TOKEN (or the API certificate) and its permission to refresh pipeline tokens"
+        }
+        (Service::F5Xc, _, ErrorKind::NotFound) => {
+            "Check the product name and the tenant in VOLT_API_URL"
+        }
+        (Service::Vcf, "create_token", ErrorKind::BadRequest | ErrorKind::Auth) => {
+            "Check VCF_SDDC_MANAGER_USERNAME and VCF_SDDC_MANAGER_PASSWORD"
+        }
+        (Service::Vcf, _, ErrorKind::NotFound) => {
+            "The refresh token is unknown, expired or invalidated; create a new token pair"
+        }
+        (_, _, ErrorKind::RateLimited) => "Wait for the time the server asked for, then retry",
+        (_, _, ErrorKind::Server) => {
+            "The server failed; retry later or quote the reference to support"
+        }
+        (_, _, ErrorKind::Timeout) => {
+            "The server did not answer in time; retry later or raise the timeouts"
+        }
+        (_, _, ErrorKind::Transport) => {
+            "Check the address, the network and the TLS settings (CA bundle, client certificate)"
+        }
+        (_, _, ErrorKind::InvalidResponse) => {
+            "The server answered in a shape the SDK does not know; check the address points at the service"
+        }
+        _ => "Check the request",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_jittered_below_the_exponential_ceiling() {
+        let policy = RetryPolicy::default()
+            .base_delay(Duration::from_millis(100))
+            .max_delay(Duration::from_millis(350));
+        for _ in 0..200 {
+            assert!(policy.backoff(1) <= Duration::from_millis(100));
+            assert!(policy.backoff(2) <= Duration::from_millis(200));
+            assert!(policy.backoff(3) <= Duration::from_millis(350));
+            assert!(policy.backoff(30) <= Duration::from_millis(350));
+        }
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, "7".parse().expect("header value"));
+        assert_eq!(parse_retry_after(&headers), Some(Duration::from_secs(7)));
+        let later = SystemTime::now() + Duration::from_secs(120);
+        headers.insert(
+            RETRY_AFTER,
+            httpdate::fmt_http_date(later)
+                .parse()
+                .expect("header value"),
+        );
+        let wait = parse_retry_after(&headers).expect("an HTTP date parses");
+        assert!(
+            wait > Duration::from_secs(100) && wait <= Duration::from_secs(120),
+            "{wait:?}"
+        );
+        headers.insert(RETRY_AFTER, "soon".parse().expect("header value"));
+        assert_eq!(parse_retry_after(&headers), None);
+    }
+}
