@@ -37,3 +37,20 @@ mod generated {
 }
 
 pub use generated::*;
+
+/// Typed [`httpmock`] helpers for this API, generated from the same spec as
+/// the client (feature `mock`): `MockServerExt` adds one method per
+/// operation to [`httpmock::MockServer`], whose `When`/`Then` wrappers accept
+/// only the spec's request body types and documented responses.
+///
+/// Meant for a downstream service's unit tests:
+/// ```toml
+/// [dev-dependencies]
+/// vcf-tokens = { version = "0.1", features = ["mock"] }
+/// httpmock = "0.9"
+/// ```
+#[cfg(feature = "mock")]
+#[allow(missing_docs, clippy::all)]
+pub mod mock {
+    include!(concat!(env!("OUT_DIR"), "/httpmock.rs"));
+}
