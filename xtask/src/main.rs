@@ -20,6 +20,9 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Everything CI checks, in order: formatting, clippy with warnings
+    /// denied, snapshot freshness, all tests (and doctests), packaging.
+    Ci,
 }
 
 fn main() -> ExitCode {
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Codegen { check: false } => codegen_write(&root),
         Command::Codegen { check: true } => codegen_check(&root),
+        Command::Ci => ci(&root),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -69,5 +73,49 @@ fn codegen_check(root: &Path) -> Result<(), String> {
             "{stale} generated snapshot(s) differ from the specs; run `cargo xtask codegen` and commit the result"
         ));
     }
+    Ok(())
+}
+
+/// Runs `cargo` with `args` in the workspace root; fails if it fails.
+fn cargo(root: &Path, args: &[&str]) -> Result<(), String> {
+    println!("\n==> cargo {}", args.join(" "));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let status = std::process::Command::new(cargo)
+        .args(args)
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
+}
+
+fn has_nextest(root: &Path) -> bool {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    std::process::Command::new(cargo)
+        .args(["nextest", "--version"])
+        .current_dir(root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn ci(root: &Path) -> Result<(), String> {
+    cargo(root, &["fmt", "--all", "--", "--check"])?;
+    cargo(root, &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
+    println!("\n==> cargo xtask codegen --check");
+    codegen_check(root)?;
+    if has_nextest(root) {
+        cargo(root, &["nextest", "run", "--workspace", "--locked", "--no-fail-fast"])?;
+    } else {
+        cargo(root, &["test", "--workspace", "--locked", "--no-fail-fast"])?;
+    }
+    // nextest does not run doctests; the examples in the docs must compile.
+    cargo(root, &["test", "--workspace", "--locked", "--doc"])?;
+    cargo(root, &["package", "--workspace", "--locked", "--allow-dirty"])?;
+    println!("\nci: all checks passed");
     Ok(())
 }
