@@ -1,0 +1,306 @@
+//! Every error kind, over real HTTP on loopback.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use refresh_sdk::error::MAX_SNIPPET_BYTES;
+use refresh_sdk::{ErrorKind, RetryPolicy, Service, TransportOptions, VendorDetail};
+use serde_json::json;
+
+fn no_retries() -> TransportOptions {
+    TransportOptions::default().retry(RetryPolicy::no_retries())
+}
+
+async fn f5_error(reply: Reply) -> refresh_sdk::Error {
+    let server = serve(move |_| reply.clone()).await;
+    let client = f5_client(&server.url, "token", no_retries());
+    client
+        .refresh_token("pipeline")
+        .await
+        .expect_err("the server answers an error")
+}
+
+#[tokio::test]
+async fn f5_documented_error_statuses_map_to_kinds_with_the_vendor_text() {
+    for (status, kind) in [
+        (401, ErrorKind::Auth),
+        (403, ErrorKind::Auth),
+        (404, ErrorKind::NotFound),
+        (409, ErrorKind::Conflict),
+        (429, ErrorKind::RateLimited),
+        (500, ErrorKind::Server),
+        (503, ErrorKind::Server),
+        (504, ErrorKind::Server),
+    ] {
+        let err = f5_error(Reply::json(status, json!("vendor says no"))).await;
+        assert_eq!(err.kind(), kind, "{status}");
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(status));
+        assert_eq!(err.service(), Some(Service::F5Xc));
+        assert_eq!(err.operation(), Some("refresh_token"));
+        assert_eq!(
+            err.vendor_detail(),
+            Some(&VendorDetail::Text("vendor says no".into()))
+        );
+        let shown = err.to_string();
+        assert!(shown.contains("F5 XC refresh_token failed"), "{shown}");
+        assert!(shown.contains("vendor says no"), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn auth_errors_say_what_to_check() {
+    let err = f5_error(Reply::json(401, json!("denied"))).await;
+    assert!(err.to_string().contains("VOLT_API_TOKEN"), "{err}");
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn undocumented_client_error_is_bad_request_with_status() {
+    let err = f5_error(Reply::new(400, "text/plain", "bad field")).await;
+    assert_eq!(err.kind(), ErrorKind::BadRequest);
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(400));
+    match err.vendor_detail() {
+        Some(VendorDetail::Unparsed(snippet)) => assert_eq!(snippet.text, "bad field"),
+        other => panic!("expected a snippet, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn wrong_bodies_keep_the_status_and_kind() {
+    let cases = [
+        (
+            "json object",
+            Reply::json(401, json!({"code": 16, "message": "token expired"})),
+            "token expired",
+        ),
+        (
+            "text/plain",
+            Reply::new(401, "text/plain", "plain denial"),
+            "plain denial",
+        ),
+        (
+            "html from a proxy",
+            Reply::new(401, "text/html", "<html><body>Proxy says no</body></html>"),
+            "Proxy says no",
+        ),
+        ("empty body", Reply::empty(401), ""),
+    ];
+    for (case, reply, text) in cases {
+        let err = f5_error(reply).await;
+        assert_eq!(err.kind(), ErrorKind::Auth, "{case}");
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(401), "{case}");
+        match err.vendor_detail() {
+            Some(VendorDetail::Unparsed(snippet)) => {
+                assert!(snippet.text.contains(text), "{case}: {snippet:?}")
+            }
+            other => panic!("{case}: expected a snippet, got {other:?}"),
+        }
+    }
+    // The same for undocumented statuses and for VCF's documented ones.
+    let server = serve(|_| Reply::new(500, "text/html", "<h1>Bad gateway config</h1>")).await;
+    let vcf = vcf_client(&server.url, no_retries());
+    let err = vcf
+        .create_token(&refresh_sdk::VcfCredentials::new("admin", "pw"))
+        .await
+        .expect_err("500");
+    assert_eq!(err.kind(), ErrorKind::Server);
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(500));
+    assert!(err.to_string().contains("Bad gateway config"), "{err}");
+}
+
+#[tokio::test]
+async fn large_error_bodies_become_bounded_snippets() {
+    let err = f5_error(Reply::new(502, "text/html", "x".repeat(100_000))).await;
+    assert_eq!(err.kind(), ErrorKind::Server);
+    assert!(err.is_retryable());
+    match err.vendor_detail() {
+        Some(VendorDetail::Unparsed(snippet)) => {
+            assert_eq!(snippet.text.len(), MAX_SNIPPET_BYTES);
+            assert!(snippet.truncated);
+        }
+        other => panic!("expected a snippet, got {other:?}"),
+    }
+    assert!(err.to_string().len() < 2 * 1024, "Display stays short");
+}
+
+#[tokio::test]
+async fn vcf_error_objects_are_decoded() {
+    let body = json!({
+        "errorCode": "TOKEN_CREATE_FAILED",
+        "message": "Invalid credentials",
+        "remediationMessage": "Check the user name and password",
+        "referenceToken": "REF123",
+    });
+    let server = serve(move |_| Reply::json(400, body.clone())).await;
+    let vcf = vcf_client(&server.url, no_retries());
+    let err = vcf
+        .create_token(&refresh_sdk::VcfCredentials::new("admin", "pw"))
+        .await
+        .expect_err("400");
+    assert_eq!(err.kind(), ErrorKind::BadRequest);
+    match err.vendor_detail() {
+        Some(VendorDetail::Vcf(detail)) => {
+            assert_eq!(detail.message.as_deref(), Some("Invalid credentials"));
+            assert_eq!(detail.error_code.as_deref(), Some("TOKEN_CREATE_FAILED"));
+            assert_eq!(
+                detail.remediation_message.as_deref(),
+                Some("Check the user name and password")
+            );
+            assert_eq!(detail.reference_token.as_deref(), Some("REF123"));
+        }
+        other => panic!("expected VCF detail, got {other:?}"),
+    }
+    let shown = err.to_string();
+    for part in [
+        "Invalid credentials",
+        "TOKEN_CREATE_FAILED",
+        "Check the user name",
+        "REF123",
+        "VCF_SDDC_MANAGER_PASSWORD",
+    ] {
+        assert!(shown.contains(part), "{part} missing in {shown}");
+    }
+}
+
+#[tokio::test]
+async fn vcf_refresh_of_an_unknown_token_is_not_found() {
+    let server = serve(|_| {
+        Reply::json(
+            404,
+            json!({"message": "Refresh token not found", "errorCode": "NOT_FOUND"}),
+        )
+    })
+    .await;
+    let vcf = vcf_client(&server.url, no_retries());
+    let err = vcf
+        .refresh_access_token(&"id".into())
+        .await
+        .expect_err("404");
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(err.operation(), Some("refresh_access_token"));
+}
+
+#[tokio::test]
+async fn undecodable_success_body_is_invalid_response_with_status() {
+    for reply in [
+        Reply::new(200, "text/html", "<html>login page</html>"),
+        Reply::json(200, json!({"result": 42})),
+        Reply::json(200, json!({})),
+    ] {
+        let err = f5_error(reply).await;
+        assert_eq!(err.kind(), ErrorKind::InvalidResponse, "{err}");
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(200));
+    }
+}
+
+#[tokio::test]
+async fn unexpected_success_status_and_bare_text_tokens_are_tolerated() {
+    let server = serve(|r| match r.path.as_str() {
+        "/v1/tokens" => Reply::json(
+            200,
+            json!({"accessToken": "a1", "refreshToken": {"id": "r1"}}),
+        ),
+        "/v1/tokens/access-token/refresh" => Reply::new(200, "text/plain", "a2\n"),
+        _ => Reply::empty(200),
+    })
+    .await;
+    let vcf = vcf_client(&server.url, no_retries());
+    use refresh_sdk::ExposeSecret;
+    let pair = vcf
+        .create_token(&refresh_sdk::VcfCredentials::new("admin", "pw"))
+        .await
+        .expect("200 is fine");
+    assert_eq!(pair.access_token.expose_secret(), "a1");
+    let access = vcf
+        .refresh_access_token(&pair.refresh_token)
+        .await
+        .expect("bare text token");
+    assert_eq!(access.expose_secret(), "a2");
+    vcf.invalidate_refresh_token(&pair.refresh_token)
+        .await
+        .expect("200 instead of 204 is fine");
+}
+
+#[tokio::test]
+async fn timeout_is_its_own_kind() {
+    let transport = no_retries().attempt_timeout(Duration::from_millis(200));
+    let server =
+        serve(|_| Reply::json(200, json!({"result": "{}"})).after(Duration::from_secs(10))).await;
+    let client = f5_client(&server.url, "token", transport);
+    let err = client
+        .refresh_token("pipeline")
+        .await
+        .expect_err("times out");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn connection_failure_is_transport() {
+    let url = closed_port_url().await;
+    let client = f5_client(&url, "token", no_retries());
+    let err = client
+        .refresh_token("pipeline")
+        .await
+        .expect_err("nothing listens");
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
+    assert_eq!(err.status(), None);
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn empty_product_name_is_rejected_before_sending() {
+    let server = serve(|_| Reply::json(200, json!({"result": "{}"}))).await;
+    let client = f5_client(&server.url, "token", no_retries());
+    for name in ["", "   "] {
+        let err = client.refresh_token(name).await.expect_err("empty name");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(err.attempts(), 0);
+    }
+    assert_eq!(server.hits(), 0);
+}
+
+#[test]
+fn configuration_problems_are_config_errors() {
+    let err = refresh_sdk::F5Config::from_lookup(|_| None).expect_err("nothing set");
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("VOLT_API_URL"), "{err}");
+    let err =
+        refresh_sdk::F5Config::from_lookup(|name| (name == "VOLT_API_URL").then(|| "acme".into()))
+            .expect_err("no credentials");
+    assert!(err.to_string().contains("VOLT_API_TOKEN"), "{err}");
+    for bad in [
+        "ftp://acme.example",
+        "https://acme.example/?x=1",
+        "acme corp",
+        "",
+    ] {
+        let err = refresh_sdk::f5xc::normalize_base_url(bad).expect_err(bad);
+        assert_eq!(err.kind(), ErrorKind::Config, "{bad}");
+    }
+    let err = refresh_sdk::VcfConfig::from_lookup(|name| match name {
+        "VCF_SDDC_MANAGER_HOST" => Some("vcf.example".into()),
+        "VCF_ALLOW_UNVERIFIED_TLS" => Some("maybe".into()),
+        _ => None,
+    })
+    .expect_err("not a boolean");
+    assert_eq!(err.kind(), ErrorKind::Config);
+    let err = refresh_sdk::VcfSession::from_lookup(|name| {
+        (name == "VCF_SDDC_MANAGER_HOST").then(|| "vcf.example".into())
+    })
+    .expect_err("no credentials");
+    assert!(
+        err.to_string().contains("VCF_SDDC_MANAGER_USERNAME"),
+        "{err}"
+    );
+    let err = TransportOptions::default().ca_bundle_pem("not pem");
+    let err = refresh_sdk::VcfClient::new(
+        refresh_sdk::VcfConfig::new("vcf.example")
+            .expect("host")
+            .transport(err),
+    )
+    .expect_err("bad CA bundle");
+    assert_eq!(err.kind(), ErrorKind::Config);
+}

@@ -1,0 +1,351 @@
+//! Retries, Retry-After, the deadline, the size cap, redirects, headers and
+//! base-URL normalization, over real HTTP on loopback.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use common::*;
+use refresh_sdk::{ErrorKind, ExposeSecret, RetryPolicy};
+use serde_json::json;
+
+fn ok_reply() -> Reply {
+    Reply::json(200, json!({"result": "{\"token\":\"t\"}"}))
+}
+
+/// Answers the `n`-th request (0-based) with `replies[n]`, then `ok_reply`.
+async fn scripted(replies: Vec<Reply>) -> TestServer {
+    serve(move |r| replies.get(r.index).cloned().unwrap_or_else(ok_reply)).await
+}
+
+#[tokio::test]
+async fn transient_statuses_are_retried_until_success() {
+    for status in [429, 502, 503, 504] {
+        let server = scripted(vec![
+            Reply::json(status, json!("busy")),
+            Reply::empty(status),
+        ])
+        .await;
+        let client = f5_client(&server.url, "token", quick_transport());
+        let token = client
+            .refresh_token("pipeline")
+            .await
+            .expect("third attempt succeeds");
+        assert_eq!(token.secret().expose_secret(), "{\"token\":\"t\"}");
+        assert_eq!(server.hits(), 3, "{status}");
+    }
+}
+
+#[tokio::test]
+async fn retries_stop_at_max_attempts() {
+    let server = serve(|_| Reply::json(503, json!("down"))).await;
+    let transport = quick_transport().retry(
+        RetryPolicy::default()
+            .max_attempts(4)
+            .base_delay(Duration::from_millis(5))
+            .max_delay(Duration::from_millis(20)),
+    );
+    let client = f5_client(&server.url, "token", transport);
+    let err = client
+        .refresh_token("pipeline")
+        .await
+        .expect_err("always 503");
+    assert_eq!(server.hits(), 4);
+    assert_eq!(err.attempts(), 4);
+    assert_eq!(err.kind(), ErrorKind::Server);
+    assert!(err.to_string().contains("after 4 attempts"), "{err}");
+}
+
+#[tokio::test]
+async fn non_transient_statuses_are_not_retried() {
+    for status in [400, 401, 403, 404, 409, 500] {
+        let server = serve(move |_| Reply::json(status, json!("no"))).await;
+        let client = f5_client(&server.url, "token", quick_transport());
+        client
+            .refresh_token("pipeline")
+            .await
+            .expect_err("error status");
+        assert_eq!(server.hits(), 1, "{status} must not be retried");
+    }
+}
+
+#[tokio::test]
+async fn retry_after_seconds_is_honoured() {
+    let server = scripted(vec![
+        Reply::json(429, json!("slow down")).header("retry-after", "1"),
+    ])
+    .await;
+    let client = f5_client(&server.url, "token", quick_transport());
+    client
+        .refresh_token("pipeline")
+        .await
+        .expect("second attempt succeeds");
+    let received = server.received();
+    assert_eq!(received.len(), 2);
+    let gap = received[1].at - received[0].at;
+    // Without Retry-After the quick policy waits at most 50 ms.
+    assert!(gap >= Duration::from_millis(950), "waited only {gap:?}");
+}
+
+#[tokio::test]
+async fn retry_after_http_date_is_honoured() {
+    let when = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3));
+    let server = scripted(vec![
+        Reply::json(503, json!("maintenance")).header("retry-after", &when),
+    ])
+    .await;
+    let client = f5_client(&server.url, "token", quick_transport());
+    client
+        .refresh_token("pipeline")
+        .await
+        .expect("second attempt succeeds");
+    let received = server.received();
+    assert_eq!(received.len(), 2);
+    let gap = received[1].at - received[0].at;
+    // The date has whole-second precision: 3 s ahead is at least 2 s away.
+    assert!(gap >= Duration::from_millis(1900), "waited only {gap:?}");
+}
+
+#[tokio::test]
+async fn retry_after_beyond_the_deadline_returns_at_once_with_the_wait() {
+    let server = serve(|_| Reply::json(429, json!("later")).header("retry-after", "120")).await;
+    let transport =
+        quick_transport().retry(RetryPolicy::default().deadline(Duration::from_secs(5)));
+    let client = f5_client(&server.url, "token", transport);
+    let started = Instant::now();
+    let err = client
+        .refresh_token("pipeline")
+        .await
+        .expect_err("rate limited");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "did not wait for Retry-After"
+    );
+    assert_eq!(server.hits(), 1);
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn the_deadline_bounds_a_slow_server() {
+    let server = serve(|_| ok_reply().after(Duration::from_secs(30))).await;
+    let transport = quick_transport()
+        .attempt_timeout(Duration::from_secs(60))
+        .retry(RetryPolicy::default().deadline(Duration::from_millis(500)));
+    let client = f5_client(&server.url, "token", transport);
+    let started = Instant::now();
+    let err = client
+        .refresh_token("pipeline")
+        .await
+        .expect_err("deadline passes");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the deadline was not applied"
+    );
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert!(err.to_string().contains("deadline"), "{err}");
+}
+
+#[tokio::test]
+async fn connection_failures_are_retried() {
+    let url = closed_port_url().await;
+    let client = f5_client(&url, "token", quick_transport());
+    let err = client
+        .refresh_token("pipeline")
+        .await
+        .expect_err("nothing listens");
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(err.attempts(), 3);
+}
+
+#[tokio::test]
+async fn bodies_over_the_cap_fail_without_losing_the_status() {
+    let big = "x".repeat(2 * 1024 * 1024);
+    let server = serve(move |r| match r.index {
+        0 => Reply::json(200, json!({ "result": big.clone() })),
+        _ => Reply::new(500, "text/plain", big.clone()),
+    })
+    .await;
+    let client = f5_client(&server.url, "token", quick_transport());
+    let err = client
+        .refresh_token("pipeline")
+        .await
+        .expect_err("too large");
+    assert_eq!(err.kind(), ErrorKind::InvalidResponse);
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(200));
+    assert!(err.to_string().contains("1048576-byte cap"), "{err}");
+    let err = client
+        .refresh_token("pipeline")
+        .await
+        .expect_err("too large");
+    assert_eq!(err.kind(), ErrorKind::Server);
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(500));
+
+    // The cap is configurable, and holds for bodies without Content-Length.
+    let mut raw = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"result\":\"".to_vec();
+    raw.extend(std::iter::repeat_n(b'y', 64 * 1024));
+    raw.extend_from_slice(b"\"}");
+    let (url, _task) = serve_raw(raw).await;
+    let small = f5_client(
+        &url,
+        "token",
+        quick_transport().max_response_bytes(16 * 1024),
+    );
+    let err = small
+        .refresh_token("pipeline")
+        .await
+        .expect_err("too large");
+    assert!(err.to_string().contains("16384-byte cap"), "{err}");
+    let roomy = f5_client(&url, "token", quick_transport());
+    roomy
+        .refresh_token("pipeline")
+        .await
+        .expect("fits under 1 MiB");
+}
+
+#[tokio::test]
+async fn requests_carry_the_api_token_and_user_agent() {
+    let server = serve(|_| ok_reply()).await;
+    let client = f5_client(&server.url, "my-token", quick_transport());
+    client.refresh_token("pipeline-7").await.expect("ok");
+    let request = &server.received()[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.path, F5_PATH);
+    assert_eq!(
+        request.header("authorization").as_deref(),
+        Some("APIToken my-token")
+    );
+    let agent = request.header("user-agent").expect("a user agent");
+    assert_eq!(agent, format!("refresh-sdk/{}", env!("CARGO_PKG_VERSION")));
+    let body: serde_json::Value = serde_json::from_slice(&request.body).expect("JSON body");
+    assert_eq!(body, json!({"product_name": "pipeline-7"}));
+}
+
+#[tokio::test]
+async fn redirects_to_another_origin_are_not_followed() {
+    let other = serve(|_| ok_reply()).await;
+    let target = format!("{}{F5_PATH}", other.url);
+    let server = serve(move |_| Reply::empty(307).header("location", &target)).await;
+    let client = f5_client(&server.url, "token", quick_transport());
+    let err = client
+        .refresh_token("pipeline")
+        .await
+        .expect_err("redirect refused");
+    assert_eq!(other.hits(), 0, "credentials reached another origin");
+    assert_eq!(err.kind(), ErrorKind::InvalidResponse);
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(307));
+
+    // Within the same origin a redirect is followed.
+    let hops = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hops);
+    let same = serve(move |r| {
+        if r.path == "/moved" {
+            ok_reply()
+        } else {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Reply::empty(307).header("location", "/moved")
+        }
+    })
+    .await;
+    let client = f5_client(&same.url, "token", quick_transport());
+    client
+        .refresh_token("pipeline")
+        .await
+        .expect("same-origin redirect followed");
+    assert_eq!(hops.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        same.received()[1].header("authorization").as_deref(),
+        Some("APIToken token")
+    );
+}
+
+#[tokio::test]
+async fn every_base_url_form_reaches_the_same_path() {
+    let server = serve(|_| ok_reply()).await;
+    for form in [
+        server.url.clone(),
+        format!("{}/", server.url),
+        format!("{}/api", server.url),
+        format!("{}/api/", server.url),
+        format!("{}//api//", server.url),
+        server.addr.to_string(),
+    ] {
+        let base = refresh_sdk::f5xc::normalize_base_url(&form).expect("valid form");
+        let base = if form == server.addr.to_string() {
+            // A bare host:port means https; swap in http for the loopback server.
+            assert_eq!(base, format!("https://{}", server.addr));
+            server.url.clone()
+        } else {
+            assert_eq!(base, server.url, "{form}");
+            form.clone()
+        };
+        let client = f5_client(&base, "token", quick_transport());
+        client.refresh_token("pipeline").await.expect("reachable");
+    }
+    assert!(server.received().iter().all(|r| r.path == F5_PATH));
+}
+
+#[test]
+fn tenant_and_console_forms_normalize_to_the_console_root() {
+    let root = "https://acme.console.ves.volterra.io";
+    for form in [
+        "acme",
+        " acme ",
+        "ACME",
+        "acme.console.ves.volterra.io",
+        "https://acme.console.ves.volterra.io",
+        "https://acme.console.ves.volterra.io/",
+        "https://acme.console.ves.volterra.io/api",
+        "https://acme.console.ves.volterra.io/api/",
+    ] {
+        assert_eq!(
+            refresh_sdk::f5xc::normalize_base_url(form).expect(form),
+            root,
+            "{form}"
+        );
+    }
+    // A path prefix (a proxy) is kept; only a final /api is dropped.
+    assert_eq!(
+        refresh_sdk::f5xc::normalize_base_url("https://proxy.example/f5/api").expect("prefix"),
+        "https://proxy.example/f5"
+    );
+    let vcf = refresh_sdk::vcf::normalize_host;
+    assert_eq!(
+        vcf("sfo-vcf01.rainpole.io").expect("fqdn"),
+        "https://sfo-vcf01.rainpole.io"
+    );
+    assert_eq!(
+        vcf("sfo-vcf01.rainpole.io:8443/").expect("port"),
+        "https://sfo-vcf01.rainpole.io:8443"
+    );
+    assert_eq!(
+        vcf("http://127.0.0.1:9000").expect("http"),
+        "http://127.0.0.1:9000"
+    );
+    assert_eq!(
+        vcf("https://vcf.example/").expect("https"),
+        "https://vcf.example"
+    );
+}
+
+#[tokio::test]
+async fn the_raw_client_shares_auth_and_the_executor() {
+    let server = scripted(vec![Reply::json(503, json!("busy"))]).await;
+    let client = f5_client(&server.url, "raw-token", quick_transport());
+    let request = refresh_sdk::f5xc::client::types::RefreshTokenRequest {
+        product_name: Some("p".into()),
+    };
+    client
+        .raw()
+        .refresh_token(&request)
+        .await
+        .expect("retried through the shared executor");
+    assert_eq!(server.hits(), 2);
+    assert_eq!(
+        server.received()[1].header("authorization").as_deref(),
+        Some("APIToken raw-token")
+    );
+}
