@@ -1,0 +1,401 @@
+//! `VcfSession` against a loopback SDDC Manager that counts logins,
+//! refreshes and invalidations.
+
+mod common;
+
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use refresh_sdk::vcf::{SessionOptions, VcfCredentials, VcfSession};
+use refresh_sdk::{AccessTokenSource, ErrorKind, ExposeSecret, RetryPolicy};
+use serde_json::json;
+
+/// How the fake SDDC Manager behaves; tests change it between calls.
+struct Manager {
+    logins: AtomicUsize,
+    refreshes: AtomicUsize,
+    invalidated: Mutex<Vec<String>>,
+    /// `exp` of issued access tokens, seconds from now; 0 = opaque tokens.
+    login_ttl: AtomicU64,
+    refresh_ttl: AtomicU64,
+    refresh_status: AtomicU16,
+    refresh_delay_ms: AtomicU64,
+}
+
+fn token(ttl: u64, name: String) -> String {
+    if ttl == 0 {
+        format!("opaque-{name}")
+    } else {
+        jwt_expiring_in(ttl as i64, &name)
+    }
+}
+
+async fn manager(login_ttl: u64, refresh_ttl: u64) -> (Arc<Manager>, TestServer) {
+    let state = Arc::new(Manager {
+        logins: AtomicUsize::new(0),
+        refreshes: AtomicUsize::new(0),
+        invalidated: Mutex::new(Vec::new()),
+        login_ttl: AtomicU64::new(login_ttl),
+        refresh_ttl: AtomicU64::new(refresh_ttl),
+        refresh_status: AtomicU16::new(200),
+        refresh_delay_ms: AtomicU64::new(0),
+    });
+    let m = Arc::clone(&state);
+    let server = serve(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("POST", "/v1/tokens") => {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            if body["password"] != "pw" {
+                return Reply::json(400, json!({"message": "Invalid credentials"}));
+            }
+            let n = m.logins.fetch_add(1, Ordering::SeqCst) + 1;
+            Reply::json(
+                201,
+                json!({
+                    "accessToken": token(m.login_ttl.load(Ordering::SeqCst), format!("login-{n}")),
+                    "refreshToken": {"id": format!("refresh-{n}")},
+                }),
+            )
+        }
+        ("PATCH", "/v1/tokens/access-token/refresh") => {
+            let n = m.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
+            let delay = Duration::from_millis(m.refresh_delay_ms.load(Ordering::SeqCst));
+            let reply = match m.refresh_status.load(Ordering::SeqCst) {
+                200 => {
+                    let id = r.json_string().unwrap_or_default();
+                    Reply::json(
+                        200,
+                        json!(token(
+                            m.refresh_ttl.load(Ordering::SeqCst),
+                            format!("refreshed-{n}-with-{id}")
+                        )),
+                    )
+                }
+                404 => Reply::json(
+                    404,
+                    json!({"message": "Refresh token not found", "errorCode": "TOKEN_NOT_FOUND"}),
+                ),
+                status => Reply::json(
+                    status,
+                    json!({"message": "refresh broke", "referenceToken": "R1"}),
+                ),
+            };
+            reply.after(delay)
+        }
+        ("DELETE", "/v1/tokens/refresh-token") => {
+            m.invalidated
+                .lock()
+                .expect("lock")
+                .push(r.json_string().unwrap_or_default());
+            Reply::empty(204)
+        }
+        _ => Reply::empty(404),
+    })
+    .await;
+    (state, server)
+}
+
+fn session(server: &TestServer, options: SessionOptions) -> VcfSession {
+    let transport = quick_transport().retry(RetryPolicy::no_retries());
+    VcfSession::new(
+        vcf_client(&server.url, transport),
+        VcfCredentials::new("admin", "pw"),
+    )
+    .with_options(options)
+}
+
+fn subject(token: &refresh_sdk::SecretString) -> String {
+    use base64::Engine as _;
+    let text = token.expose_secret();
+    let Some(payload) = text.split('.').nth(1) else {
+        return text.to_owned();
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("test JWT payload");
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).expect("test JWT claims");
+    claims["sub"].as_str().expect("sub").to_owned()
+}
+
+#[tokio::test]
+async fn a_fresh_token_is_served_from_the_cache() {
+    let (m, server) = manager(3600, 3600).await;
+    let vcf = session(&server, SessionOptions::default());
+    let first = vcf.access_token().await.expect("login");
+    for _ in 0..5 {
+        assert_eq!(
+            vcf.access_token().await.expect("cached").expose_secret(),
+            first.expose_secret()
+        );
+    }
+    assert_eq!(subject(&first), "login-1");
+    assert_eq!(
+        (
+            m.logins.load(Ordering::SeqCst),
+            m.refreshes.load(Ordering::SeqCst)
+        ),
+        (1, 0)
+    );
+}
+
+#[tokio::test]
+async fn the_jwt_exp_decides_when_to_refresh() {
+    // Expires in 30 s, inside the default 60 s skew: stale from the start,
+    // which only the JWT's exp can tell (an assumed hour would cache it).
+    let (m, server) = manager(30, 30).await;
+    let vcf = session(&server, SessionOptions::default());
+    assert_eq!(
+        subject(&vcf.access_token().await.expect("login")),
+        "login-1"
+    );
+    assert_eq!(
+        subject(&vcf.access_token().await.expect("refresh")),
+        "refreshed-1-with-refresh-1"
+    );
+    assert_eq!(
+        subject(&vcf.access_token().await.expect("refresh")),
+        "refreshed-2-with-refresh-1"
+    );
+    assert_eq!(
+        (
+            m.logins.load(Ordering::SeqCst),
+            m.refreshes.load(Ordering::SeqCst)
+        ),
+        (1, 2)
+    );
+    // With a smaller skew the same tokens are fresh.
+    let (m, server) = manager(30, 30).await;
+    let vcf = session(
+        &server,
+        SessionOptions::default().skew(Duration::from_secs(5)),
+    );
+    vcf.access_token().await.expect("login");
+    vcf.access_token().await.expect("cached");
+    assert_eq!(
+        (
+            m.logins.load(Ordering::SeqCst),
+            m.refreshes.load(Ordering::SeqCst)
+        ),
+        (1, 0)
+    );
+}
+
+#[tokio::test]
+async fn opaque_tokens_use_the_assumed_lifetime_and_refresh_before_expiry() {
+    let (m, server) = manager(0, 0).await;
+    let options = SessionOptions::default()
+        .assumed_access_lifetime(Duration::from_secs(6))
+        .skew(Duration::from_secs(2));
+    let vcf = session(&server, options);
+    assert_eq!(
+        vcf.access_token().await.expect("login").expose_secret(),
+        "opaque-login-1"
+    );
+    assert_eq!(
+        vcf.access_token().await.expect("cached").expose_secret(),
+        "opaque-login-1"
+    );
+    assert_eq!(m.refreshes.load(Ordering::SeqCst), 0);
+    // 4.5 s in, the token still has 1.5 s to live but is inside the 2 s skew.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let renewed = vcf.access_token().await.expect("proactive refresh");
+    assert_eq!(renewed.expose_secret(), "opaque-refreshed-1-with-refresh-1");
+    assert_eq!(
+        (
+            m.logins.load(Ordering::SeqCst),
+            m.refreshes.load(Ordering::SeqCst)
+        ),
+        (1, 1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_callers_share_one_refresh() {
+    // Logins hand out a stale token, refreshes a fresh one.
+    let (m, server) = manager(30, 3600).await;
+    m.refresh_delay_ms.store(1000, Ordering::SeqCst);
+    let vcf = Arc::new(session(&server, SessionOptions::default()));
+    vcf.access_token().await.expect("login");
+    let callers: Vec<_> = (0..1000)
+        .map(|_| {
+            let vcf = Arc::clone(&vcf);
+            tokio::spawn(async move { vcf.access_token().await })
+        })
+        .collect();
+    for caller in callers {
+        let token = caller.await.expect("caller task").expect("token");
+        assert_eq!(subject(&token), "refreshed-1-with-refresh-1");
+    }
+    assert_eq!(
+        m.refreshes.load(Ordering::SeqCst),
+        1,
+        "one refresh request for all callers"
+    );
+    assert_eq!(m.logins.load(Ordering::SeqCst), 1);
+    assert_eq!(server.hits_on("/v1/tokens/access-token/refresh"), 1);
+}
+
+#[tokio::test]
+async fn an_invalidated_refresh_token_leads_to_a_new_login() {
+    let (m, server) = manager(30, 30).await;
+    let vcf = session(&server, SessionOptions::default());
+    assert_eq!(
+        subject(&vcf.access_token().await.expect("login")),
+        "login-1"
+    );
+    m.refresh_status.store(404, Ordering::SeqCst);
+    assert_eq!(
+        subject(&vcf.access_token().await.expect("re-login")),
+        "login-2"
+    );
+    assert_eq!(
+        (
+            m.logins.load(Ordering::SeqCst),
+            m.refreshes.load(Ordering::SeqCst)
+        ),
+        (2, 1)
+    );
+    // The new refresh token is the one used next.
+    m.refresh_status.store(200, Ordering::SeqCst);
+    assert_eq!(
+        subject(&vcf.access_token().await.expect("refresh")),
+        "refreshed-2-with-refresh-2"
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_token_near_its_end_is_replaced_by_a_login() {
+    let (m, server) = manager(30, 30).await;
+    let vcf = session(
+        &server,
+        SessionOptions::default().refresh_token_lifetime(Duration::from_secs(30)),
+    );
+    vcf.access_token().await.expect("login");
+    assert_eq!(
+        subject(&vcf.access_token().await.expect("login again")),
+        "login-2"
+    );
+    assert_eq!(
+        (
+            m.logins.load(Ordering::SeqCst),
+            m.refreshes.load(Ordering::SeqCst)
+        ),
+        (2, 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_refresh_reaches_every_waiter_and_the_next_call_recovers() {
+    let (m, server) = manager(30, 3600).await;
+    let vcf = Arc::new(session(&server, SessionOptions::default()));
+    vcf.access_token().await.expect("login");
+    m.refresh_status.store(500, Ordering::SeqCst);
+    m.refresh_delay_ms.store(1000, Ordering::SeqCst);
+    let callers: Vec<_> = (0..50)
+        .map(|_| {
+            let vcf = Arc::clone(&vcf);
+            tokio::spawn(async move { vcf.access_token().await })
+        })
+        .collect();
+    for caller in callers {
+        let err = caller
+            .await
+            .expect("caller task")
+            .expect_err("refresh failed");
+        assert_eq!(err.kind(), ErrorKind::Server);
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(500));
+    }
+    assert_eq!(
+        m.refreshes.load(Ordering::SeqCst),
+        1,
+        "the waiters shared the failed refresh"
+    );
+    m.refresh_status.store(200, Ordering::SeqCst);
+    m.refresh_delay_ms.store(0, Ordering::SeqCst);
+    let token = vcf.access_token().await.expect("recovered");
+    assert_eq!(subject(&token), "refreshed-2-with-refresh-1");
+    assert_eq!(
+        vcf.access_token().await.expect("cached").expose_secret(),
+        token.expose_secret()
+    );
+    assert_eq!(m.refreshes.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn wrong_credentials_fail_and_are_not_cached() {
+    let (m, server) = manager(3600, 3600).await;
+    let transport = quick_transport().retry(RetryPolicy::no_retries());
+    let vcf = VcfSession::new(
+        vcf_client(&server.url, transport),
+        VcfCredentials::new("admin", "wrong"),
+    );
+    for _ in 0..2 {
+        let err = vcf.access_token().await.expect_err("bad password");
+        assert_eq!(err.kind(), ErrorKind::BadRequest);
+        assert!(err.to_string().contains("Invalid credentials"), "{err}");
+    }
+    assert_eq!(server.hits_on("/v1/tokens"), 2, "each call tries again");
+    assert_eq!(m.logins.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn logout_invalidates_the_refresh_token_and_forgets_the_tokens() {
+    let (m, server) = manager(3600, 3600).await;
+    let vcf = session(&server, SessionOptions::default());
+    vcf.logout().await.expect("nothing to log out");
+    assert_eq!(server.hits(), 0);
+    vcf.access_token().await.expect("login");
+    vcf.logout().await.expect("logout");
+    assert_eq!(
+        *m.invalidated.lock().expect("lock"),
+        vec!["refresh-1".to_owned()]
+    );
+    assert_eq!(
+        subject(&vcf.access_token().await.expect("login again")),
+        "login-2"
+    );
+}
+
+#[tokio::test]
+async fn sessions_and_pipelines_are_token_sources() {
+    let (_m, vcf_server) = manager(3600, 3600).await;
+    let f5_server = serve(|_| Reply::json(200, json!({"result": "{\"token\":\"f5\"}"}))).await;
+    let sources: Vec<Arc<dyn AccessTokenSource>> = vec![
+        Arc::new(session(&vcf_server, SessionOptions::default())),
+        Arc::new(f5_client(&f5_server.url, "api", quick_transport()).pipeline("p1")),
+    ];
+    let mut tokens = Vec::new();
+    for source in &sources {
+        tokens.push(
+            source
+                .access_token()
+                .await
+                .expect("token")
+                .expose_secret()
+                .to_owned(),
+        );
+    }
+    assert_eq!(subject(&tokens[0].clone().into()), "login-1");
+    assert_eq!(tokens[1], "{\"token\":\"f5\"}");
+}
+
+#[tokio::test]
+async fn from_lookup_builds_a_working_session() {
+    let (_m, server) = manager(3600, 3600).await;
+    let url = server.url.clone();
+    let vcf = VcfSession::from_lookup(move |name| match name {
+        "VCF_SDDC_MANAGER_HOST" => Some(url.clone()),
+        "VCF_SDDC_MANAGER_USERNAME" => Some("admin".into()),
+        "VCF_SDDC_MANAGER_PASSWORD" => Some("pw".into()),
+        _ => None,
+    })
+    .expect("complete environment");
+    assert_eq!(
+        subject(&vcf.access_token().await.expect("login")),
+        "login-1"
+    );
+    let request = &server.received()[0];
+    let body: serde_json::Value = serde_json::from_slice(&request.body).expect("JSON");
+    assert_eq!(body, json!({"username": "admin", "password": "pw"}));
+}
