@@ -1,0 +1,680 @@
+//! Spec-faithful local servers for both APIs of the workspace, the F5
+//! Distributed Cloud AI Data BFDP refresh-token API and the VMware Cloud
+//! Foundation SDDC Manager Tokens API, served in-process (axum on tokio) on
+//! one loopback listener.
+//!
+//! A downstream service starts it in its tests in three lines:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), refresh_sandbox::Error> {
+//! let sandbox = refresh_sandbox::Sandbox::start_default().await?;
+//! let vcf_url = sandbox.vcf_url(); // and sandbox.f5xc_url(), sandbox.credentials()
+//! // ... point the client under test at `vcf_url`, then:
+//! sandbox.assert_spec_clean();
+//! # let _ = vcf_url;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Faithful to the specs
+//!
+//! The sandbox embeds `specs/f5xc-bfdp.yaml` and `specs/vcf-tokens.yaml` and
+//! checks every request against the operation its method and path name:
+//! the security requirement (F5: an `Authorization` header), a required
+//! body, `Content-Type: application/json` and the body's JSON shape (types,
+//! required properties; unknown properties are allowed, as the specs do not
+//! forbid them). A request that fails a check is recorded as a [`Violation`]
+//! and answered with a status the operation documents:
+//!
+//! | Operation | Violation | Answer |
+//! |---|---|---|
+//! | VCF `createToken`, `refreshAccessToken` | any | `400` with a VCF `Error` body |
+//! | VCF `invalidateRefreshToken` | any | `204` (the only status the spec documents; nothing is invalidated) |
+//! | F5 `refresh_token` | no `Authorization` header | `401` with a JSON string body |
+//! | F5 `refresh_token` | body, `Content-Type` | `404` with a JSON string body: the request names no readable pipeline (404 is documented and, unlike 5xx, not retried) |
+//! | a documented path, wrong method | | the path's operation's `400` (VCF) or `404` (F5); `404` when it documents neither |
+//! | an unknown path | | `404` |
+//!
+//! The sandbox also checks its own answers: a status the operation does not
+//! document, unless a test injected it with [`Faults::fail_next`], is
+//! recorded as a [`ViolationKind::UndocumentedResponse`].
+//!
+//! # Semantics
+//!
+//! - VCF `createToken` with the configured username and password answers
+//!   `201` with a [`TokenPair`](vcf_tokens::types::TokenPair): a JWT access
+//!   token (HS256, signed with a key random per sandbox, `exp` = now + the
+//!   access TTL, default 1 h) and a refresh token id (a UUID, valid for the
+//!   refresh TTL, default 24 h). Other credentials, an API key or an identity
+//!   token get `400` with an `Error` body.
+//! - `refreshAccessToken` answers `200` with a new access token, or `404`
+//!   with an `Error` body for an unknown, expired or invalidated id.
+//! - `invalidateRefreshToken` answers `204`, known id or not.
+//! - F5 `refresh_token` needs `Authorization: APIToken <configured token>`
+//!   (a wrong value gets `401`; it is not a spec violation), a known
+//!   pipeline (`product_name`; else `404`) and, with a rate limit configured,
+//!   answers `429` with `Retry-After` past the limit. Success is `200` with
+//!   `{"result": "<JSON text>"}`, where the text is the sandbox's own choice
+//!   (the real shape is not documented):
+//!   `{"token":"<64 hex digits>","product_name":"<name>","expires_at":<unix seconds>}`,
+//!   expiring after the access TTL.
+//!
+//! # Fault injection
+//!
+//! [`Sandbox::faults`] queues faults per [`Operation`], consumed in order by
+//! its next requests: a status (with `Retry-After`), a delay, a malformed
+//! body, a dropped connection. See [`Faults`].
+
+#![deny(missing_docs)]
+
+mod jwt;
+mod net;
+mod server;
+mod spec;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+pub use axum::http::StatusCode;
+pub use secrecy::{ExposeSecret, SecretString};
+
+/// Why the sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The listen address could not be bound.
+    #[error("the sandbox cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why binding failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The self-signed certificate or the TLS configuration failed.
+    #[error("the sandbox cannot set up TLS: {0}")]
+    Tls(String),
+    /// An embedded spec does not parse, or names an operation the sandbox
+    /// does not implement.
+    #[error("the sandbox's embedded spec is unusable: {0}")]
+    Spec(String),
+    /// The system's random generator failed.
+    #[error("the sandbox cannot draw random bytes for keys and tokens")]
+    Random,
+}
+
+/// One operation of the two specs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Operation {
+    /// F5 XC `refresh_token`: `POST /api/ai_data/bfdp/namespaces/system/bfdp/refresh_token`.
+    F5xcRefreshToken,
+    /// VCF `createToken`: `POST /v1/tokens`.
+    VcfCreateToken,
+    /// VCF `refreshAccessToken`: `PATCH /v1/tokens/access-token/refresh`.
+    VcfRefreshAccessToken,
+    /// VCF `invalidateRefreshToken`: `DELETE /v1/tokens/refresh-token`.
+    VcfInvalidateRefreshToken,
+}
+
+impl Operation {
+    /// Every operation the sandbox serves.
+    pub const ALL: [Operation; 4] = [
+        Operation::F5xcRefreshToken,
+        Operation::VcfCreateToken,
+        Operation::VcfRefreshAccessToken,
+        Operation::VcfInvalidateRefreshToken,
+    ];
+
+    /// The operation's `operationId` in its spec.
+    pub fn operation_id(self) -> &'static str {
+        match self {
+            Operation::F5xcRefreshToken => "refresh_token",
+            Operation::VcfCreateToken => "createToken",
+            Operation::VcfRefreshAccessToken => "refreshAccessToken",
+            Operation::VcfInvalidateRefreshToken => "invalidateRefreshToken",
+        }
+    }
+
+    fn from_operation_id(id: &str) -> Option<Operation> {
+        Operation::ALL
+            .into_iter()
+            .find(|op| op.operation_id() == id)
+    }
+
+    fn is_vcf(self) -> bool {
+        !matches!(self, Operation::F5xcRefreshToken)
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.operation_id())
+    }
+}
+
+/// What was wrong with a request (or, for
+/// [`UndocumentedResponse`](ViolationKind::UndocumentedResponse), with the
+/// sandbox's answer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ViolationKind {
+    /// The path is in neither spec.
+    UnknownPath,
+    /// The path is documented, but not with this method.
+    MethodNotAllowed,
+    /// The operation's security requirement is not met (no credentials
+    /// header at all).
+    MissingAuth,
+    /// The operation requires a body and there is none.
+    MissingBody,
+    /// The body's `Content-Type` is not the spec's `application/json`.
+    ContentType,
+    /// The body is not JSON (or could not be read).
+    InvalidJson,
+    /// The body is JSON but does not match the operation's schema.
+    BodySchema,
+    /// The sandbox answered with a status the operation does not document,
+    /// without a test asking for it: a sandbox bug.
+    UndocumentedResponse,
+}
+
+/// A request the specs do not allow (or an answer they do not document),
+/// as recorded by the sandbox. Names no value from the request: bodies and
+/// headers carry credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The request's method.
+    pub method: String,
+    /// The request's path.
+    pub path: String,
+    /// The operation the method and path name, if any.
+    pub operation: Option<Operation>,
+    /// What was wrong.
+    pub kind: ViolationKind,
+    /// A readable description.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {:?}: {}",
+            self.method, self.path, self.kind, self.detail
+        )
+    }
+}
+
+/// The sandbox's demo credentials. `Debug` shows the secrets as redacted;
+/// [`ExposeSecret::expose_secret`] reads them.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    /// The VCF username `createToken` accepts.
+    pub vcf_username: String,
+    /// The VCF password `createToken` accepts.
+    pub vcf_password: SecretString,
+    /// The F5 XC API token, sent as `Authorization: APIToken <token>`.
+    pub f5xc_api_token: SecretString,
+    /// The F5 pipelines (`product_name`) the sandbox knows.
+    pub f5xc_pipelines: Vec<String>,
+}
+
+/// The demo username.
+pub const DEFAULT_VCF_USERNAME: &str = "administrator@vsphere.local";
+const DEFAULT_VCF_PASSWORD: &str = "sandbox-Passw0rd!";
+const DEFAULT_F5XC_API_TOKEN: &str = "sandbox-api-token";
+/// The demo pipeline, the spec's example `product_name`.
+pub const DEFAULT_F5XC_PIPELINE: &str = "example";
+/// VCF's documented access-token lifetime, the sandbox's default.
+pub const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(60 * 60);
+/// VCF's documented refresh-token lifetime, the sandbox's default.
+pub const DEFAULT_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Configures and starts a [`Sandbox`]; see [`Sandbox::builder`].
+#[derive(Debug)]
+pub struct SandboxBuilder {
+    credentials: Credentials,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+    rate_limit: Option<(u32, Duration)>,
+    tls: bool,
+    listen: SocketAddr,
+}
+
+impl Default for SandboxBuilder {
+    fn default() -> Self {
+        SandboxBuilder {
+            credentials: Credentials {
+                vcf_username: DEFAULT_VCF_USERNAME.to_owned(),
+                vcf_password: DEFAULT_VCF_PASSWORD.into(),
+                f5xc_api_token: DEFAULT_F5XC_API_TOKEN.into(),
+                f5xc_pipelines: vec![DEFAULT_F5XC_PIPELINE.to_owned()],
+            },
+            access_ttl: DEFAULT_ACCESS_TOKEN_TTL,
+            refresh_ttl: DEFAULT_REFRESH_TOKEN_TTL,
+            rate_limit: None,
+            tls: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+}
+
+impl SandboxBuilder {
+    /// The VCF username `createToken` accepts.
+    pub fn vcf_username(mut self, username: impl Into<String>) -> Self {
+        self.credentials.vcf_username = username.into();
+        self
+    }
+
+    /// The VCF password `createToken` accepts.
+    pub fn vcf_password(mut self, password: impl Into<String>) -> Self {
+        self.credentials.vcf_password = SecretString::from(password.into());
+        self
+    }
+
+    /// The F5 XC API token the sandbox accepts.
+    pub fn f5xc_api_token(mut self, token: impl Into<String>) -> Self {
+        self.credentials.f5xc_api_token = SecretString::from(token.into());
+        self
+    }
+
+    /// The F5 pipelines (`product_name`) the sandbox knows, replacing the
+    /// default `example`.
+    pub fn f5xc_pipelines<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.credentials.f5xc_pipelines = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How long VCF access tokens (and F5 pipeline tokens) live; default 1 h.
+    pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
+        self.access_ttl = ttl;
+        self
+    }
+
+    /// How long VCF refresh tokens live; default 24 h.
+    pub fn refresh_token_ttl(mut self, ttl: Duration) -> Self {
+        self.refresh_ttl = ttl;
+        self
+    }
+
+    /// Answers F5 requests past `max` per fixed window of length `per` with
+    /// `429` and `Retry-After` (the window's remaining whole seconds, at
+    /// least 1). Off by default.
+    pub fn f5xc_rate_limit(mut self, max: u32, per: Duration) -> Self {
+        self.rate_limit = Some((max, per));
+        self
+    }
+
+    /// Serves HTTPS with a self-signed certificate for `localhost` and
+    /// `127.0.0.1`, generated at start; [`Sandbox::ca_pem`] gives it.
+    pub fn tls(mut self, enabled: bool) -> Self {
+        self.tls = enabled;
+        self
+    }
+
+    /// The address to listen on; default `127.0.0.1:0` (any free port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Binds, starts serving on the current tokio runtime and returns the
+    /// running sandbox.
+    pub async fn start(self) -> Result<Sandbox, Error> {
+        let specs = spec::Specs::load()?;
+        let tcp = tokio::net::TcpListener::bind(self.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: self.listen,
+                source,
+            })?;
+        let (acceptor, ca_pem) = match self.tls {
+            true => {
+                let (acceptor, pem) = net::self_signed_tls()?;
+                (Some(acceptor), Some(pem))
+            }
+            false => (None, None),
+        };
+        let listener = net::SandboxListener::new(tcp, acceptor).map_err(|source| Error::Bind {
+            addr: self.listen,
+            source,
+        })?;
+        let local_addr =
+            axum::serve::Listener::local_addr(&listener).map_err(|source| Error::Bind {
+                addr: self.listen,
+                source,
+            })?;
+        let shared = Arc::new(Shared {
+            specs,
+            credentials: self.credentials.clone(),
+            signer: jwt::Signer::new()?,
+            rate_limit: self.rate_limit,
+            state: Mutex::new(MutableState {
+                access_ttl: self.access_ttl,
+                refresh_ttl: self.refresh_ttl,
+                refresh_tokens: HashMap::new(),
+                faults: HashMap::new(),
+                requests: HashMap::new(),
+                violations: Vec::new(),
+                rate_window: None,
+            }),
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = server::router(shared.clone());
+        let server = tokio::spawn(async move {
+            let serving = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<net::Connection>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            });
+            if let Err(error) = serving.await {
+                tracing::debug!(%error, "the sandbox server stopped with an error");
+            }
+        });
+        let scheme = if ca_pem.is_some() { "https" } else { "http" };
+        let host = match local_addr.ip() {
+            ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        let base_url = format!("{scheme}://{host}:{}", local_addr.port());
+        tracing::debug!(%base_url, "sandbox started");
+        Ok(Sandbox {
+            shared,
+            base_url,
+            local_addr,
+            ca_pem,
+            stop: Some(stop),
+            server: Some(server),
+        })
+    }
+}
+
+/// A running sandbox serving both APIs. Dropping it stops the server (in the
+/// background); [`Sandbox::shutdown`] stops it and waits.
+#[derive(Debug)]
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    base_url: String,
+    local_addr: SocketAddr,
+    ca_pem: Option<String>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// A builder with the defaults: demo credentials, pipeline `example`,
+    /// TTLs 1 h and 24 h, no rate limit, plain HTTP on `127.0.0.1:0`.
+    pub fn builder() -> SandboxBuilder {
+        SandboxBuilder::default()
+    }
+
+    /// Starts a sandbox with the defaults of [`Sandbox::builder`].
+    pub async fn start_default() -> Result<Sandbox, Error> {
+        Sandbox::builder().start().await
+    }
+
+    /// The base URL of the F5 XC API (the tenant console root), such as
+    /// `http://127.0.0.1:41234`.
+    pub fn f5xc_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// The base URL of the VCF SDDC Manager API. The same listener serves
+    /// both APIs (their paths do not overlap), so this equals
+    /// [`f5xc_url`](Sandbox::f5xc_url).
+    pub fn vcf_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// The address the sandbox listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The credentials the sandbox accepts.
+    pub fn credentials(&self) -> &Credentials {
+        &self.shared.credentials
+    }
+
+    /// With TLS, the PEM of the self-signed certificate, which is its own CA:
+    /// trust it to reach the sandbox with verification on.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// The fault-injection handle.
+    pub fn faults(&self) -> Faults {
+        Faults {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// How many requests `operation` has received, faulted and rejected ones
+    /// included.
+    pub fn requests(&self, operation: Operation) -> u64 {
+        self.shared
+            .lock()
+            .requests
+            .get(&operation)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every violation recorded so far.
+    pub fn violations(&self) -> Vec<Violation> {
+        self.shared.lock().violations.clone()
+    }
+
+    /// Every violation recorded so far, clearing the record.
+    pub fn take_violations(&self) -> Vec<Violation> {
+        std::mem::take(&mut self.shared.lock().violations)
+    }
+
+    /// `Ok` when no request violated the specs (and the sandbox answered
+    /// only documented statuses); otherwise the violations.
+    pub fn check_spec_clean(&self) -> Result<(), Vec<Violation>> {
+        let violations = self.violations();
+        match violations.is_empty() {
+            true => Ok(()),
+            false => Err(violations),
+        }
+    }
+
+    /// A test assertion: no request violated the specs.
+    ///
+    /// # Panics
+    ///
+    /// When a violation was recorded, listing them all; that is its purpose.
+    /// Use [`check_spec_clean`](Sandbox::check_spec_clean) to handle them.
+    #[track_caller]
+    pub fn assert_spec_clean(&self) {
+        if let Err(violations) = self.check_spec_clean() {
+            let list: Vec<String> = violations.iter().map(|v| format!("  {v}")).collect();
+            panic!(
+                "{} request(s) violated the specs:\n{}",
+                violations.len(),
+                list.join("\n")
+            );
+        }
+    }
+
+    /// Whether `token` is an access token this sandbox issued and it has not
+    /// expired, so tests can check what a client holds.
+    pub fn is_valid_access_token(&self, token: &str) -> bool {
+        self.shared
+            .signer
+            .verify(token)
+            .is_some_and(|claims| claims.exp > jwt::unix_now())
+    }
+
+    /// Stops accepting requests, lets in-flight ones finish and waits for
+    /// the server to stop.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Injects faults into a running [`Sandbox`]: each call queues `n` faults for
+/// an operation, consumed in order by its next requests (one fault per
+/// request). Requests still go through the spec checks first. Cloning shares
+/// the queue.
+#[derive(Clone, Debug)]
+pub struct Faults {
+    shared: Arc<Shared>,
+}
+
+/// One queued fault.
+#[derive(Clone, Debug)]
+pub(crate) enum Fault {
+    Status {
+        status: StatusCode,
+        retry_after: Option<Duration>,
+    },
+    Delay(Duration),
+    Malformed,
+    Drop,
+}
+
+impl Faults {
+    fn push(&self, operation: Operation, n: usize, fault: Fault) {
+        let mut state = self.shared.lock();
+        let queue = state.faults.entry(operation).or_default();
+        queue.extend(std::iter::repeat_n(fault, n));
+    }
+
+    /// The next `n` requests of `operation` get `status`, with the API's
+    /// error body (VCF `Error`, F5 a JSON string) and, when given,
+    /// `Retry-After` in whole seconds (rounded up). A status the operation
+    /// does not document is allowed here and not recorded as a violation:
+    /// the test asked for it.
+    pub fn fail_next(
+        &self,
+        operation: Operation,
+        n: usize,
+        status: StatusCode,
+        retry_after: Option<Duration>,
+    ) {
+        self.push(
+            operation,
+            n,
+            Fault::Status {
+                status,
+                retry_after,
+            },
+        );
+    }
+
+    /// The next `n` requests of `operation` are answered normally after
+    /// `delay`.
+    pub fn delay_next(&self, operation: Operation, n: usize, delay: Duration) {
+        self.push(operation, n, Fault::Delay(delay));
+    }
+
+    /// The next `n` requests of `operation` get the operation's success
+    /// status with `Content-Type: application/json` and a body that is not
+    /// JSON. (`invalidateRefreshToken`'s `204` carries no body, so for it
+    /// this is a plain `204`.)
+    pub fn malformed_next(&self, operation: Operation, n: usize) {
+        self.push(operation, n, Fault::Malformed);
+    }
+
+    /// The next `n` requests of `operation` are read in full and then their
+    /// connection is closed without any response byte: the client sees the
+    /// connection closed before a response (reqwest: an error whose
+    /// `is_request()` is true, not a status).
+    pub fn drop_connection_next(&self, operation: Operation, n: usize) {
+        self.push(operation, n, Fault::Drop);
+    }
+
+    /// Expires every refresh token issued so far: refreshing with any of them
+    /// gets `404`.
+    pub fn expire_all_refresh_tokens(&self) {
+        self.shared.lock().refresh_tokens.clear();
+    }
+
+    /// Sets the lifetime of access tokens issued from now on.
+    pub fn set_access_token_ttl(&self, ttl: Duration) {
+        self.shared.lock().access_ttl = ttl;
+    }
+
+    /// Sets the lifetime of refresh tokens issued from now on.
+    pub fn set_refresh_token_ttl(&self, ttl: Duration) {
+        self.shared.lock().refresh_ttl = ttl;
+    }
+
+    /// Drops every queued fault.
+    pub fn clear(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    /// How many faults are still queued for `operation`.
+    pub fn pending(&self, operation: Operation) -> usize {
+        self.shared
+            .lock()
+            .faults
+            .get(&operation)
+            .map_or(0, VecDeque::len)
+    }
+}
+
+/// What the server's handlers share with the [`Sandbox`] handle.
+pub(crate) struct Shared {
+    specs: spec::Specs,
+    credentials: Credentials,
+    signer: jwt::Signer,
+    rate_limit: Option<(u32, Duration)>,
+    state: Mutex<MutableState>,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct MutableState {
+    access_ttl: Duration,
+    refresh_ttl: Duration,
+    /// Refresh token id → when it expires.
+    refresh_tokens: HashMap<String, Instant>,
+    faults: HashMap<Operation, VecDeque<Fault>>,
+    requests: HashMap<Operation, u64>,
+    violations: Vec<Violation>,
+    /// Start of the current F5 rate-limit window and the requests in it.
+    rate_window: Option<(Instant, u32)>,
+}
+
+impl Shared {
+    /// The state's lock. A handler that panicked while holding it cannot
+    /// leave the maps half-updated in a way that matters to a test sandbox,
+    /// so a poisoned lock is used as is rather than turned into a panic.
+    fn lock(&self) -> MutexGuard<'_, MutableState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,421 @@
+//! The one handler behind every path: route by the specs, check the request,
+//! apply a queued fault, then the API's semantics, then check the answer.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+use crate::net::Connection;
+use crate::spec::{Failure, OperationSpec, Route};
+use crate::{Fault, Operation, Shared, Violation, ViolationKind, jwt};
+
+/// Bodies past this size are not read: the specs' bodies are tiny.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new().fallback(handle).with_state(shared)
+}
+
+/// An answer, and whether a test asked for it (then an undocumented status
+/// is not the sandbox's fault).
+struct Answer {
+    response: Response,
+    injected: bool,
+}
+
+impl From<Response> for Answer {
+    fn from(response: Response) -> Self {
+        Answer {
+            response,
+            injected: false,
+        }
+    }
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(connection): ConnectInfo<Connection>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let method = parts.method.clone();
+    let path = parts.uri.path().to_owned();
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await;
+    let record = |operation: Option<Operation>, failure: Failure| {
+        tracing::debug!(%method, %path, kind = ?failure.kind, detail = %failure.detail, "sandbox: spec violation");
+        shared.lock().violations.push(Violation {
+            method: method.to_string(),
+            path: path.clone(),
+            operation,
+            kind: failure.kind,
+            detail: failure.detail,
+        });
+    };
+
+    let op = match shared.specs.route(&parts.method, &path) {
+        Route::Operation(op) => op,
+        Route::Unknown => {
+            record(
+                None,
+                Failure {
+                    kind: ViolationKind::UnknownPath,
+                    detail: "no operation of either spec has this path".into(),
+                },
+            );
+            let vcf = !path.starts_with("/api/");
+            return error_response(vcf, StatusCode::NOT_FOUND, "No such resource.");
+        }
+        Route::WrongMethod { path_operations } => {
+            let allowed: Vec<String> = path_operations
+                .iter()
+                .map(|op| op.method.to_string())
+                .collect();
+            record(
+                None,
+                Failure {
+                    kind: ViolationKind::MethodNotAllowed,
+                    detail: format!("the spec allows only {} on this path", allowed.join(", ")),
+                },
+            );
+            // The closest documented error of the path's operation.
+            let Some(first) = path_operations.first() else {
+                return error_response(true, StatusCode::NOT_FOUND, "No such resource.");
+            };
+            let vcf = first.operation.is_vcf();
+            let status = if vcf && first.documents(400) {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            return error_response(vcf, status, "The method is not supported on this path.");
+        }
+    };
+
+    *shared.lock().requests.entry(op.operation).or_insert(0) += 1;
+
+    let checked = match body {
+        Ok(bytes) => shared.specs.check_request(op, &parts.headers, &bytes),
+        Err(_) => Err(Failure {
+            kind: ViolationKind::InvalidJson,
+            detail: format!("the body could not be read or exceeds {MAX_BODY_BYTES} bytes"),
+        }),
+    };
+    let checked = checked.map_err(|failure| {
+        let answer = violation_answer(op, failure.kind);
+        record(Some(op.operation), failure);
+        answer
+    });
+
+    let fault = shared
+        .lock()
+        .faults
+        .get_mut(&op.operation)
+        .and_then(|queue| queue.pop_front());
+    let answer: Answer = match fault {
+        Some(Fault::Status {
+            status,
+            retry_after,
+        }) => {
+            let mut response = error_response(
+                op.operation.is_vcf(),
+                status,
+                "Injected fault: the sandbox was asked to fail this request.",
+            );
+            if let Some(retry_after) = retry_after {
+                set_retry_after(&mut response, retry_after);
+            }
+            Answer {
+                response,
+                injected: true,
+            }
+        }
+        Some(Fault::Drop) => {
+            connection.kill();
+            // Never written: the connection refuses every write from now on.
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        Some(Fault::Malformed) => Answer {
+            response: malformed(op),
+            injected: true,
+        },
+        Some(Fault::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            answer(&shared, op, &parts.headers, checked).into()
+        }
+        None => answer(&shared, op, &parts.headers, checked).into(),
+    };
+
+    let status = answer.response.status().as_u16();
+    if !answer.injected && !op.documents(status) {
+        let documented: Vec<String> = op.documented_statuses().map(|s| s.to_string()).collect();
+        record(
+            Some(op.operation),
+            Failure {
+                kind: ViolationKind::UndocumentedResponse,
+                detail: format!(
+                    "the sandbox answered {status}; the spec documents {}",
+                    documented.join(", ")
+                ),
+            },
+        );
+    }
+    answer.response
+}
+
+/// The answer to a request that passed (or failed) the spec checks.
+fn answer(
+    shared: &Shared,
+    op: &OperationSpec,
+    headers: &HeaderMap,
+    checked: Result<Option<Value>, Response>,
+) -> Response {
+    let body = match checked {
+        Ok(body) => body.unwrap_or(Value::Null),
+        Err(response) => return response,
+    };
+    let result = match op.operation {
+        Operation::F5xcRefreshToken => f5xc_refresh_token(shared, headers, body),
+        Operation::VcfCreateToken => vcf_create_token(shared, body),
+        Operation::VcfRefreshAccessToken => vcf_refresh_access_token(shared, body),
+        Operation::VcfInvalidateRefreshToken => vcf_invalidate_refresh_token(shared, body),
+    };
+    result.unwrap_or_else(|error| {
+        tracing::debug!(%error, "sandbox: internal failure");
+        error_response(
+            op.operation.is_vcf(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The sandbox failed to issue a token.",
+        )
+    })
+}
+
+/// The documented answer to a request that violates the spec.
+fn violation_answer(op: &OperationSpec, kind: ViolationKind) -> Response {
+    match op.operation {
+        Operation::VcfInvalidateRefreshToken => StatusCode::NO_CONTENT.into_response(),
+        Operation::VcfCreateToken | Operation::VcfRefreshAccessToken => error_response(
+            true,
+            StatusCode::BAD_REQUEST,
+            "The request does not match the API specification.",
+        ),
+        Operation::F5xcRefreshToken if kind == ViolationKind::MissingAuth => error_response(
+            false,
+            StatusCode::UNAUTHORIZED,
+            "The request carries no credentials.",
+        ),
+        Operation::F5xcRefreshToken => error_response(
+            false,
+            StatusCode::NOT_FOUND,
+            "The request does not name a pipeline in the documented format.",
+        ),
+    }
+}
+
+/// An error in the API's shape: a VCF `Error` object or an F5 JSON string.
+fn error_response(vcf: bool, status: StatusCode, message: &str) -> Response {
+    if vcf {
+        let code = match status.as_u16() {
+            400 => "BAD_REQUEST",
+            404 => "NOT_FOUND",
+            500 => "INTERNAL_SERVER_ERROR",
+            _ => "SANDBOX_ERROR",
+        };
+        let error = vcf_tokens::types::Error {
+            error_code: Some(code.to_owned()),
+            error_type: Some("ERROR".to_owned()),
+            message: Some(message.to_owned()),
+            reference_token: jwt::random_hex::<4>().ok().map(|s| s.to_uppercase()),
+            ..Default::default()
+        };
+        (status, axum::Json(error)).into_response()
+    } else {
+        (status, axum::Json(message)).into_response()
+    }
+}
+
+fn vcf_error(status: StatusCode, code: &str, message: &str, remediation: &str) -> Response {
+    let error = vcf_tokens::types::Error {
+        error_code: Some(code.to_owned()),
+        error_type: Some("ERROR".to_owned()),
+        message: Some(message.to_owned()),
+        remediation_message: Some(remediation.to_owned()),
+        reference_token: jwt::random_hex::<4>().ok().map(|s| s.to_uppercase()),
+        ..Default::default()
+    };
+    (status, axum::Json(error)).into_response()
+}
+
+fn set_retry_after(response: &mut Response, after: Duration) {
+    let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+}
+
+fn malformed(op: &OperationSpec) -> Response {
+    let success = op
+        .documented_statuses()
+        .find(|s| (200..300).contains(s))
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    let mut response = Response::new(Body::from(Bytes::from_static(
+        b"{\"malformed\": \"the sandbox was asked to send a body that is not JSON",
+    )));
+    *response.status_mut() = success;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn secrets_equal(given: &str, expected: &str) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), expected.as_bytes()).is_ok()
+}
+
+fn f5xc_refresh_token(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Value,
+) -> Result<Response, crate::Error> {
+    let authorized = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("APIToken "))
+        .is_some_and(|token| {
+            secrets_equal(token, shared.credentials.f5xc_api_token.expose_secret())
+        });
+    if !authorized {
+        return Ok(error_response(
+            false,
+            StatusCode::UNAUTHORIZED,
+            "The API token is not valid; send `Authorization: APIToken <token>`.",
+        ));
+    }
+    if let Some((max, per)) = shared.rate_limit {
+        let now = Instant::now();
+        let mut state = shared.lock();
+        let (start, count) = match state.rate_window {
+            Some((start, count)) if now.duration_since(start) < per => (start, count + 1),
+            _ => (now, 1),
+        };
+        state.rate_window = Some((start, count));
+        if count > max {
+            let left = per.saturating_sub(now.duration_since(start));
+            let mut response = error_response(
+                false,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests; retry later.",
+            );
+            set_retry_after(&mut response, left.max(Duration::from_secs(1)));
+            return Ok(response);
+        }
+    }
+    let request: f5xc_bfdp::types::RefreshTokenRequest =
+        serde_json::from_value(body).unwrap_or_default();
+    let pipeline = request
+        .product_name
+        .filter(|name| shared.credentials.f5xc_pipelines.contains(name));
+    let Some(pipeline) = pipeline else {
+        return Ok(error_response(
+            false,
+            StatusCode::NOT_FOUND,
+            "The pipeline named by product_name was not found.",
+        ));
+    };
+    let ttl = shared.lock().access_ttl;
+    let result = serde_json::json!({
+        "token": jwt::random_hex::<32>()?,
+        "product_name": pipeline,
+        "expires_at": jwt::unix_now().saturating_add(ttl.as_secs()),
+    });
+    let response = f5xc_bfdp::types::RefreshTokenResponse {
+        result: Some(result.to_string()),
+    };
+    Ok((StatusCode::OK, axum::Json(response)).into_response())
+}
+
+fn vcf_create_token(shared: &Shared, body: Value) -> Result<Response, crate::Error> {
+    let spec: vcf_tokens::types::TokenCreationSpec =
+        serde_json::from_value(body).unwrap_or_default();
+    if spec.api_key.is_some() || spec.id_token.is_some() {
+        return Ok(vcf_error(
+            StatusCode::BAD_REQUEST,
+            "TOKEN_CREATION_FAILED",
+            "The sandbox accepts only a username and password.",
+            "Send the sandbox's username and password.",
+        ));
+    }
+    let credentials = &shared.credentials;
+    let valid = spec.username.as_deref() == Some(credentials.vcf_username.as_str())
+        && spec
+            .password
+            .as_deref()
+            .is_some_and(|p| secrets_equal(p, credentials.vcf_password.expose_secret()));
+    if !valid {
+        return Ok(vcf_error(
+            StatusCode::BAD_REQUEST,
+            "TOKEN_CREATION_FAILED",
+            "Failed to create a token: the username or password is incorrect.",
+            "Check the username and password and try again.",
+        ));
+    }
+    let (access_ttl, refresh_ttl) = {
+        let state = shared.lock();
+        (state.access_ttl, state.refresh_ttl)
+    };
+    let access_token = shared.signer.issue(&credentials.vcf_username, access_ttl)?;
+    let refresh_id = uuid::Builder::from_random_bytes(jwt::random_bytes::<16>()?)
+        .into_uuid()
+        .to_string();
+    let expires = Instant::now().checked_add(refresh_ttl);
+    shared.lock().refresh_tokens.insert(
+        refresh_id.clone(),
+        // A TTL too large for `Instant` means "never expires".
+        expires.unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86_400)),
+    );
+    let pair = vcf_tokens::types::TokenPair {
+        access_token: Some(access_token),
+        refresh_token: Some(vcf_tokens::types::RefreshToken {
+            id: Some(refresh_id),
+        }),
+    };
+    Ok((StatusCode::CREATED, axum::Json(pair)).into_response())
+}
+
+fn vcf_refresh_access_token(shared: &Shared, body: Value) -> Result<Response, crate::Error> {
+    let id = body.as_str().unwrap_or_default();
+    let known = {
+        let mut state = shared.lock();
+        let now = Instant::now();
+        state.refresh_tokens.retain(|_, expires| *expires > now);
+        state.refresh_tokens.contains_key(id)
+    };
+    if !known {
+        return Ok(vcf_error(
+            StatusCode::NOT_FOUND,
+            "REFRESH_TOKEN_NOT_FOUND",
+            "The refresh token is unknown, expired or invalidated.",
+            "Create a new token pair with your credentials.",
+        ));
+    }
+    let access_ttl = shared.lock().access_ttl;
+    let token = shared
+        .signer
+        .issue(&shared.credentials.vcf_username, access_ttl)?;
+    Ok((StatusCode::OK, axum::Json(token)).into_response())
+}
+
+fn vcf_invalidate_refresh_token(shared: &Shared, body: Value) -> Result<Response, crate::Error> {
+    if let Some(id) = body.as_str() {
+        shared.lock().refresh_tokens.remove(id);
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
