@@ -104,6 +104,9 @@ pub enum Error {
     /// The system's random generator failed.
     #[error("the sandbox cannot draw random bytes for keys and tokens")]
     Random,
+    /// `start` was awaited outside a tokio runtime, which the server needs.
+    #[error("the sandbox must be started inside a tokio runtime")]
+    NoRuntime,
 }
 
 /// One operation of the two specs.
@@ -329,6 +332,8 @@ impl SandboxBuilder {
     /// Binds, starts serving on the current tokio runtime and returns the
     /// running sandbox.
     pub async fn start(self) -> Result<Sandbox, Error> {
+        // tokio's bind and spawn would panic outside a runtime.
+        tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let specs = spec::Specs::load()?;
         let tcp = tokio::net::TcpListener::bind(self.listen)
             .await

@@ -50,3 +50,22 @@ async fn sandboxes_are_independent() {
         .expect_err("the other sandbox does not know the id");
     assert_eq!(common::error_status(&error), 404);
 }
+
+#[test]
+fn starting_outside_a_tokio_runtime_is_an_error_not_a_panic() {
+    let started = futures_executor_block_on(Sandbox::start_default());
+    assert!(matches!(started, Err(refresh_sandbox::Error::NoRuntime)));
+}
+
+/// Polls a future to completion on this thread without any runtime.
+fn futures_executor_block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut future = std::pin::pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::yield_now();
+    }
+}
