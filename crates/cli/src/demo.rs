@@ -1,0 +1,197 @@
+//! `refresh demo`: the main job on the embedded default. Starts the sandbox
+//! in-process and walks the whole story, one line per step; any step that
+//! behaves other than described fails the demo.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use refresh_sandbox::{ExposeSecret, Operation, Sandbox};
+use refresh_sdk::vcf::SessionOptions;
+use refresh_sdk::{
+    ErrorKind, F5Client, F5Config, F5Credentials, VcfClient, VcfConfig, VcfCredentials, VcfSession,
+};
+
+use crate::exit::Failure;
+
+/// Short enough that the session visibly refreshes by itself during the
+/// demo, long enough for a loaded machine.
+const ACCESS_TTL: Duration = Duration::from_secs(3);
+const SKEW: Duration = Duration::from_secs(1);
+const STEPS: usize = 7;
+
+pub async fn run() -> Result<(), Failure> {
+    let sandbox = Sandbox::builder()
+        .access_token_ttl(ACCESS_TTL)
+        .start()
+        .await?;
+    let credentials = sandbox.credentials().clone();
+    out!(
+        "sandbox: F5 XC at {}, VCF at {}",
+        sandbox.f5xc_url(),
+        sandbox.vcf_url()
+    );
+    let mut step = 0;
+
+    let pipeline = credentials
+        .f5xc_pipelines
+        .first()
+        .cloned()
+        .ok_or_else(|| Failure::Demo("the sandbox knows no F5 XC pipeline".into()))?;
+    let f5 = F5Client::new(F5Config::new(
+        &sandbox.f5xc_url(),
+        F5Credentials::api_token(credentials.f5xc_api_token.expose_secret()),
+    )?)?;
+    let token = check(
+        &mut step,
+        "F5 XC refresh_token",
+        f5.refresh_token(&pipeline),
+    )
+    .await?;
+    let fields: serde_json::Value = token.parse_json()?;
+    let keys: Vec<&str> = fields
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    done(
+        step,
+        &format!(
+            "F5 XC refresh_token: pipeline {pipeline:?} got a token, JSON with fields {keys:?}"
+        ),
+    );
+
+    let vcf = VcfClient::new(VcfConfig::new(&sandbox.vcf_url())?)?;
+    let login = VcfCredentials::new(
+        credentials.vcf_username.clone(),
+        credentials.vcf_password.expose_secret(),
+    );
+    let pair = check(&mut step, "VCF createToken", vcf.create_token(&login)).await?;
+    done(
+        step,
+        "VCF createToken: an access token (JWT) and a refresh token for the demo user",
+    );
+
+    let access = check(
+        &mut step,
+        "VCF refreshAccessToken",
+        vcf.refresh_access_token(&pair.refresh_token),
+    )
+    .await?;
+    ensure(
+        sandbox.is_valid_access_token(access.expose_secret()),
+        "the refreshed access token is not one the sandbox issued",
+    )?;
+    done(
+        step,
+        "VCF refreshAccessToken: a new access token for the refresh token",
+    );
+
+    step += 1;
+    let session =
+        VcfSession::new(vcf.clone(), login).with_options(SessionOptions::default().skew(SKEW));
+    let first = session.access_token().await?;
+    let again = session.access_token().await?;
+    ensure(
+        first.expose_secret() == again.expose_secret(),
+        "the session did not reuse its fresh token",
+    )?;
+    let refreshes_before = sandbox.requests(Operation::VcfRefreshAccessToken);
+    let started = Instant::now();
+    tokio::time::sleep(ACCESS_TTL - SKEW + Duration::from_millis(300)).await;
+    let renewed = session.access_token().await?;
+    let refreshes = sandbox.requests(Operation::VcfRefreshAccessToken) - refreshes_before;
+    ensure(
+        renewed.expose_secret() != first.expose_secret() && refreshes == 1,
+        &format!(
+            "the session sent {refreshes} refresh requests instead of 1 after its token went stale"
+        ),
+    )?;
+    done(
+        step,
+        &format!(
+            "VcfSession::access_token (access TTL {}s, skew {}s): reused its token while fresh, refreshed it by itself after {:.1}s with 1 request",
+            ACCESS_TTL.as_secs(),
+            SKEW.as_secs(),
+            started.elapsed().as_secs_f64()
+        ),
+    );
+
+    check(
+        &mut step,
+        "VCF logout (invalidateRefreshToken)",
+        session.logout(),
+    )
+    .await?;
+    done(
+        step,
+        "VcfSession::logout: the session's refresh token is invalidated",
+    );
+
+    check(
+        &mut step,
+        "VCF invalidateRefreshToken",
+        vcf.invalidate_refresh_token(&pair.refresh_token),
+    )
+    .await?;
+    done(
+        step,
+        "VCF invalidateRefreshToken: the first refresh token is invalidated (204)",
+    );
+
+    step += 1;
+    match vcf.refresh_access_token(&pair.refresh_token).await {
+        Err(e)
+            if e.kind() == ErrorKind::NotFound && e.status().map(|s| s.as_u16()) == Some(404) =>
+        {
+            done(
+                step,
+                "VCF refreshAccessToken with the invalidated token: 404 Not Found, as expected",
+            )
+        }
+        Err(e) => {
+            return Err(Failure::Demo(format!(
+                "expected 404 after invalidation, got: {e}"
+            )));
+        }
+        Ok(_) => {
+            return Err(Failure::Demo(
+                "the invalidated refresh token still works".into(),
+            ));
+        }
+    }
+
+    let violations = sandbox.violations();
+    if !violations.is_empty() {
+        let listed: Vec<String> = violations.iter().map(ToString::to_string).collect();
+        return Err(Failure::Demo(format!(
+            "the sandbox saw requests the spec does not allow: {}",
+            listed.join("; ")
+        )));
+    }
+    out!("spec check: every request matched the specs; all {STEPS} steps behaved as described");
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+/// Runs one step, numbering it; a failed step fails the demo with the
+/// SDK's error (which never contains a secret).
+async fn check<T>(
+    step: &mut usize,
+    what: &str,
+    call: impl Future<Output = refresh_sdk::Result<T>>,
+) -> Result<T, Failure> {
+    *step += 1;
+    call.await
+        .map_err(|e| Failure::Demo(format!("step {step}/{STEPS} {what}: {e}")))
+}
+
+fn done(step: usize, what: &str) {
+    out!("[{step}/{STEPS}] ok  {what}");
+}
+
+fn ensure(condition: bool, message: &str) -> Result<(), Failure> {
+    if condition {
+        Ok(())
+    } else {
+        Err(Failure::Demo(message.to_string()))
+    }
+}

@@ -1,0 +1,90 @@
+//! What went wrong, as one or two lines for stderr and an exit code by kind.
+
+use std::fmt;
+
+/// Success is 0; the codes below are listed in `refresh --help`.
+pub const DEMO_FAILED: u8 = 1;
+pub const USAGE: u8 = 2;
+pub const AUTH: u8 = 3;
+pub const NOT_FOUND: u8 = 4;
+pub const RATE_LIMITED: u8 = 5;
+pub const SERVER: u8 = 6;
+pub const TRANSPORT: u8 = 7;
+pub const INVALID_RESPONSE: u8 = 8;
+pub const REJECTED: u8 = 9;
+/// The runtime or the sandbox itself failed; not an outcome of a request.
+pub const UNEXPECTED: u8 = 1;
+
+/// Why the command failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// An SDK operation failed; its Display never contains a secret.
+    Sdk(refresh_sdk::Error),
+    /// The command line or configuration is unusable.
+    Usage(String),
+    /// The sandbox could not start.
+    Sandbox(String),
+    /// A demo step did not behave as described.
+    Demo(String),
+}
+
+impl Failure {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure::Usage(message.into())
+    }
+
+    pub fn code(&self) -> u8 {
+        match self {
+            Failure::Sdk(e) => crate::exit_code(e.kind()),
+            Failure::Usage(_) => USAGE,
+            Failure::Sandbox(_) => UNEXPECTED,
+            Failure::Demo(_) => DEMO_FAILED,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Sdk(e) => {
+                write!(f, "error: {e}")?;
+                if let Some(hint) = hint(e) {
+                    write!(f, "\n  hint: {hint}")?;
+                }
+                Ok(())
+            }
+            Failure::Usage(m) => write!(f, "error: {m}"),
+            Failure::Sandbox(m) => write!(f, "error: the sandbox failed: {m}"),
+            Failure::Demo(m) => write!(f, "demo failed: {m}"),
+        }
+    }
+}
+
+/// What to try next, for the errors a person at a shell can fix.
+fn hint(error: &refresh_sdk::Error) -> Option<&'static str> {
+    use refresh_sdk::{ErrorKind, Service};
+    match (error.kind(), error.service()) {
+        (ErrorKind::Auth, Some(Service::F5Xc)) => {
+            Some("check VOLT_API_TOKEN, or VOLT_API_P12_FILE and VES_P12_PASSWORD")
+        }
+        (ErrorKind::NotFound, Some(Service::Vcf)) => {
+            Some("the refresh token is expired or invalidated: run `refresh vcf create-token`")
+        }
+        (ErrorKind::Transport, _) if error.status().is_none() => Some(
+            "check the host and port; for a self-signed certificate use --ca-cert or --insecure",
+        ),
+        _ => None,
+    }
+}
+
+impl From<refresh_sdk::Error> for Failure {
+    fn from(e: refresh_sdk::Error) -> Self {
+        Failure::Sdk(e)
+    }
+}
+
+impl From<refresh_sandbox::Error> for Failure {
+    fn from(e: refresh_sandbox::Error) -> Self {
+        Failure::Sandbox(e.to_string())
+    }
+}

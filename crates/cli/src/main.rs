@@ -1,0 +1,315 @@
+//! `refresh`: F5 XC pipeline tokens and VCF access tokens from the shell, a
+//! local sandbox of both APIs, and a demo of the whole story.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use refresh_sdk::{ErrorKind, ExposeSecret, RetryPolicy, SecretString, TransportOptions};
+
+/// `println!` that does not panic when stdout is closed (`refresh ... | head`):
+/// the reader has gone, so the rest of the output is dropped.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+mod demo;
+mod exit;
+mod sandbox;
+
+use exit::Failure;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the demo saw a step behave other than described
+  2  usage, configuration or invalid input (nothing was sent)
+  3  authentication or permission refused (401, 403)
+  4  not found (404; for VCF refresh: the refresh token is expired or invalidated)
+  5  rate limited (429)
+  6  server error (5xx)
+  7  timeout or transport failure (connect, TLS, reset)
+  8  invalid response (the body could not be decoded)
+  9  other rejected request (400, 409)";
+
+/// Get F5 Distributed Cloud pipeline tokens and VMware Cloud Foundation
+/// access tokens.
+///
+/// Configuration comes from flags or the environment: VOLT_API_URL,
+/// VOLT_API_TOKEN, VOLT_API_P12_FILE, VES_P12_PASSWORD for F5 XC;
+/// VCF_SDDC_MANAGER_HOST, VCF_SDDC_MANAGER_USERNAME,
+/// VCF_SDDC_MANAGER_PASSWORD, VCF_ALLOW_UNVERIFIED_TLS for VCF. Passwords and
+/// API tokens are read from the environment only, never from flags, so they
+/// stay out of shell history and `ps`.
+#[derive(Parser, Debug)]
+#[command(name = "refresh", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug)]
+struct Global {
+    /// Print a JSON object on stdout instead of the bare value.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Trace requests on stderr (-v debug, -vv trace). Secrets are never traced.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Per-attempt timeout in seconds.
+    #[arg(long, global = true, value_name = "SECS")]
+    timeout: Option<f64>,
+    /// How many times to retry transient failures (429, 502, 503, 504, connection errors).
+    #[arg(long, global = true, value_name = "N")]
+    retries: Option<u32>,
+    /// Trust the CA certificates in this PEM file.
+    #[arg(long, global = true, value_name = "PEM")]
+    ca_cert: Option<PathBuf>,
+    /// Skip TLS certificate verification (self-signed SDDC Managers). Unsafe.
+    #[arg(long, global = true)]
+    insecure: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// F5 Distributed Cloud, AI Data BFDP.
+    #[command(subcommand)]
+    F5xc(F5Command),
+    /// VMware Cloud Foundation SDDC Manager tokens.
+    #[command(subcommand)]
+    Vcf(VcfCommand),
+    /// Serve both APIs locally and print their URLs and demo credentials.
+    Sandbox {
+        /// The address to listen on.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Serve HTTPS with a generated self-signed certificate.
+        #[arg(long)]
+        tls: bool,
+    },
+    /// Walk the whole story against an in-process sandbox; exits 0 only if
+    /// every step behaves as described.
+    Demo,
+}
+
+#[derive(Subcommand, Debug)]
+enum F5Command {
+    /// Get a token for a pipeline; prints the result text (JSON carrying the token).
+    RefreshToken {
+        /// The pipeline's name.
+        #[arg(long, value_name = "NAME")]
+        product_name: String,
+        /// Tenant name, console URL or API URL [env: VOLT_API_URL].
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum VcfCommand {
+    /// Log in; prints the access token, then the refresh token id, one per line.
+    CreateToken {
+        #[command(flatten)]
+        host: VcfHost,
+        /// The user [env: VCF_SDDC_MANAGER_USERNAME]; the password is read from VCF_SDDC_MANAGER_PASSWORD.
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// Get a new access token for a refresh token; prints the access token.
+    RefreshToken {
+        #[command(flatten)]
+        host: VcfHost,
+        /// The refresh token id.
+        #[arg(long, value_name = "ID")]
+        refresh_token: String,
+    },
+    /// Invalidate a refresh token.
+    Invalidate {
+        #[command(flatten)]
+        host: VcfHost,
+        /// The refresh token id.
+        #[arg(long, value_name = "ID")]
+        refresh_token: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct VcfHost {
+    /// SDDC Manager FQDN or URL [env: VCF_SDDC_MANAGER_HOST].
+    #[arg(long, value_name = "HOST")]
+    host: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::UNEXPECTED);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("{failure}");
+            ExitCode::from(failure.code())
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => return,
+        1 => tracing_subscriber::filter::LevelFilter::DEBUG,
+        _ => tracing_subscriber::filter::LevelFilter::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let global = &cli.global;
+    match cli.command {
+        Command::F5xc(F5Command::RefreshToken { product_name, url }) => {
+            let config = refresh_sdk::F5Config::from_lookup(overlay(&[("VOLT_API_URL", url)]))?
+                .transport(transport(global, false)?);
+            let client = refresh_sdk::F5Client::new(config)?;
+            let token = client.refresh_token(&product_name).await?;
+            print_value(global, "result", token.secret());
+        }
+        Command::Vcf(command) => vcf(global, command).await?,
+        Command::Sandbox { listen, tls } => sandbox::serve(global.json, listen, tls).await?,
+        Command::Demo => demo::run().await?,
+    }
+    Ok(())
+}
+
+async fn vcf(global: &Global, command: VcfCommand) -> Result<(), Failure> {
+    let (host, username) = match &command {
+        VcfCommand::CreateToken { host, username } => (host, username.clone()),
+        VcfCommand::RefreshToken { host, .. } | VcfCommand::Invalidate { host, .. } => (host, None),
+    };
+    let lookup = overlay(&[
+        ("VCF_SDDC_MANAGER_HOST", host.host.clone()),
+        ("VCF_SDDC_MANAGER_USERNAME", username),
+    ]);
+    let config = refresh_sdk::VcfConfig::from_lookup(&lookup)?;
+    let insecure = global.insecure || env_flag("VCF_ALLOW_UNVERIFIED_TLS");
+    let client = refresh_sdk::VcfClient::new(config.transport(transport(global, insecure)?))?;
+    match command {
+        VcfCommand::CreateToken { .. } => {
+            let credentials = refresh_sdk::VcfCredentials::from_lookup(&lookup)?;
+            let pair = client.create_token(&credentials).await?;
+            if global.json {
+                out!(
+                    "{}",
+                    serde_json::json!({
+                        "access_token": pair.access_token.expose_secret(),
+                        "refresh_token": pair.refresh_token.expose_secret(),
+                    })
+                );
+            } else {
+                out!("{}", pair.access_token.expose_secret());
+                out!("{}", pair.refresh_token.expose_secret());
+            }
+        }
+        VcfCommand::RefreshToken { refresh_token, .. } => {
+            let token = client
+                .refresh_access_token(&SecretString::from(refresh_token))
+                .await?;
+            print_value(global, "access_token", &token);
+        }
+        VcfCommand::Invalidate { refresh_token, .. } => {
+            client
+                .invalidate_refresh_token(&SecretString::from(refresh_token))
+                .await?;
+            if global.json {
+                out!("{}", serde_json::json!({ "invalidated": true }));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Flags override the environment: the facade's `from_lookup` reads through
+/// this.
+fn overlay(flags: &[(&'static str, Option<String>)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let flags: Vec<(&'static str, String)> = flags
+        .iter()
+        .filter_map(|(name, value)| value.clone().map(|v| (*name, v)))
+        .collect();
+    move |name| {
+        flags
+            .iter()
+            .find(|(flag, _)| *flag == name)
+            .map(|(_, value)| value.clone())
+            .or_else(|| std::env::var(name).ok())
+    }
+}
+
+fn env_flag(name: &str) -> bool {
+    matches!(
+        std::env::var(name)
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref(),
+        Ok("1" | "true" | "yes")
+    )
+}
+
+fn transport(global: &Global, insecure: bool) -> Result<TransportOptions, Failure> {
+    let mut options = TransportOptions::default().allow_unverified_tls(insecure);
+    if let Some(secs) = global.timeout {
+        let timeout = Duration::try_from_secs_f64(secs)
+            .ok()
+            .filter(|t| !t.is_zero())
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "--timeout must be a positive number of seconds, not {secs}"
+                ))
+            })?;
+        options = options.attempt_timeout(timeout).connect_timeout(timeout);
+    }
+    if let Some(retries) = global.retries {
+        options = options.retry(RetryPolicy::default().max_attempts(retries.saturating_add(1)));
+    }
+    if let Some(path) = &global.ca_cert {
+        options = options.ca_bundle_file(path)?;
+    }
+    Ok(options)
+}
+
+fn print_value(global: &Global, key: &str, value: &SecretString) {
+    if global.json {
+        out!("{}", serde_json::json!({ key: value.expose_secret() }));
+    } else {
+        out!("{}", value.expose_secret());
+    }
+}
+
+/// The exit code for an SDK error's kind.
+fn exit_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::Config | ErrorKind::InvalidInput => exit::USAGE,
+        ErrorKind::Auth => exit::AUTH,
+        ErrorKind::NotFound => exit::NOT_FOUND,
+        ErrorKind::RateLimited => exit::RATE_LIMITED,
+        ErrorKind::Server => exit::SERVER,
+        ErrorKind::Timeout | ErrorKind::Transport => exit::TRANSPORT,
+        ErrorKind::InvalidResponse => exit::INVALID_RESPONSE,
+        _ => exit::REJECTED,
+    }
+}

@@ -1,0 +1,69 @@
+//! `refresh sandbox`: both APIs on one local listener until Ctrl-C.
+
+use std::net::SocketAddr;
+
+use refresh_sandbox::{ExposeSecret, Sandbox};
+
+use crate::exit::Failure;
+
+pub async fn serve(json: bool, listen: SocketAddr, tls: bool) -> Result<(), Failure> {
+    let sandbox = Sandbox::builder().listen(listen).tls(tls).start().await?;
+    let credentials = sandbox.credentials();
+    // The CA goes to a file so that `--ca-cert` can point at it.
+    let ca_file = match sandbox.ca_pem() {
+        Some(pem) => {
+            let path =
+                std::env::temp_dir().join(format!("refresh-sandbox-{}.pem", std::process::id()));
+            std::fs::write(&path, pem)
+                .map_err(|e| Failure::Sandbox(format!("cannot write {}: {e}", path.display())))?;
+            Some(path)
+        }
+        None => None,
+    };
+    if json {
+        out!(
+            "{}",
+            serde_json::json!({
+                "f5xc_url": sandbox.f5xc_url(),
+                "vcf_url": sandbox.vcf_url(),
+                "f5xc_api_token": credentials.f5xc_api_token.expose_secret(),
+                "f5xc_pipelines": credentials.f5xc_pipelines,
+                "vcf_username": credentials.vcf_username,
+                "vcf_password": credentials.vcf_password.expose_secret(),
+                "ca_cert": ca_file.as_ref().map(|p| p.display().to_string()),
+            })
+        );
+    } else {
+        out!("F5 XC AI Data BFDP: {}", sandbox.f5xc_url());
+        out!("VCF SDDC Manager:   {}", sandbox.vcf_url());
+        out!(
+            "F5 XC pipelines:    {}",
+            credentials.f5xc_pipelines.join(", ")
+        );
+        if let Some(path) = &ca_file {
+            out!("CA certificate:     {} (pass --ca-cert)", path.display());
+        }
+        out!("Demo credentials, for another shell:");
+        out!("  export VOLT_API_URL={}", sandbox.f5xc_url());
+        out!(
+            "  export VOLT_API_TOKEN={}",
+            credentials.f5xc_api_token.expose_secret()
+        );
+        out!("  export VCF_SDDC_MANAGER_HOST={}", sandbox.vcf_url());
+        out!(
+            "  export VCF_SDDC_MANAGER_USERNAME={}",
+            credentials.vcf_username
+        );
+        out!(
+            "  export VCF_SDDC_MANAGER_PASSWORD={}",
+            credentials.vcf_password.expose_secret()
+        );
+        out!("Serving until Ctrl-C.");
+    }
+    let stopped = tokio::signal::ctrl_c().await;
+    sandbox.shutdown().await;
+    if let Some(path) = ca_file {
+        let _ = std::fs::remove_file(path);
+    }
+    stopped.map_err(|e| Failure::Sandbox(format!("cannot wait for Ctrl-C: {e}")))
+}

@@ -1,0 +1,376 @@
+//! The `refresh` binary against a sandbox started in the test process: each
+//! subcommand, `--json`, stdout holding only the value, each exit code, and
+//! no secret on stderr.
+
+use std::time::Duration;
+
+use assert_cmd::Command;
+use refresh_sandbox::{ExposeSecret, Operation, Sandbox, StatusCode};
+
+/// Runs `refresh` with `args` and exactly the environment `env` (plus PATH),
+/// off the async runtime so the in-process sandbox keeps serving.
+async fn refresh(args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let mut command = Command::cargo_bin("refresh").expect("the refresh binary is built");
+        command
+            .env_clear()
+            .args(&args)
+            .timeout(Duration::from_secs(60));
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.output().expect("refresh runs")
+    })
+    .await
+    .expect("the command thread finishes")
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
+}
+
+fn code(output: &std::process::Output) -> i32 {
+    output.status.code().expect("refresh exits with a code")
+}
+
+fn f5_env(sandbox: &Sandbox) -> Vec<(&'static str, String)> {
+    vec![
+        ("VOLT_API_URL", sandbox.f5xc_url()),
+        (
+            "VOLT_API_TOKEN",
+            sandbox
+                .credentials()
+                .f5xc_api_token
+                .expose_secret()
+                .to_string(),
+        ),
+    ]
+}
+
+fn vcf_env(sandbox: &Sandbox) -> Vec<(&'static str, String)> {
+    let credentials = sandbox.credentials();
+    vec![
+        ("VCF_SDDC_MANAGER_HOST", sandbox.vcf_url()),
+        (
+            "VCF_SDDC_MANAGER_USERNAME",
+            credentials.vcf_username.clone(),
+        ),
+        (
+            "VCF_SDDC_MANAGER_PASSWORD",
+            credentials.vcf_password.expose_secret().to_string(),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn f5xc_refresh_token_prints_only_the_result_text() {
+    let sandbox = Sandbox::start_default().await.expect("sandbox");
+
+    let output = refresh(
+        &["f5xc", "refresh-token", "--product-name", "example"],
+        &f5_env(&sandbox),
+    )
+    .await;
+
+    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    let text = stdout(&output);
+    let result: serde_json::Value =
+        serde_json::from_str(text.trim_end()).expect("stdout is exactly the result's JSON text");
+    assert!(
+        result["token"].is_string(),
+        "the result carries a token: {text}"
+    );
+    assert_eq!(text.lines().count(), 1);
+    sandbox.assert_spec_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_is_a_global_flag_before_or_after_the_subcommand() {
+    let sandbox = Sandbox::start_default().await.expect("sandbox");
+    for args in [
+        &[
+            "--json",
+            "f5xc",
+            "refresh-token",
+            "--product-name",
+            "example",
+        ][..],
+        &[
+            "f5xc",
+            "refresh-token",
+            "--product-name",
+            "example",
+            "--json",
+        ][..],
+    ] {
+        let output = refresh(args, &f5_env(&sandbox)).await;
+        assert_eq!(code(&output), 0, "{args:?}: {}", stderr(&output));
+        let object: serde_json::Value =
+            serde_json::from_str(&stdout(&output)).expect("--json prints one JSON object");
+        let result = object["result"].as_str().expect("a result field");
+        assert!(result.contains("token"), "{args:?}: {object}");
+    }
+    sandbox.assert_spec_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vcf_create_refresh_invalidate_then_refresh_fails_with_not_found() {
+    let sandbox = Sandbox::start_default().await.expect("sandbox");
+    let env = vcf_env(&sandbox);
+
+    let created = refresh(&["vcf", "create-token"], &env).await;
+    assert_eq!(code(&created), 0, "stderr: {}", stderr(&created));
+    let lines: Vec<String> = stdout(&created).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 2, "access token, then refresh token id");
+    assert!(
+        sandbox.is_valid_access_token(&lines[0]),
+        "line 1 is the access token"
+    );
+    let id = lines[1].clone();
+
+    let refreshed = refresh(&["vcf", "refresh-token", "--refresh-token", &id], &env).await;
+    assert_eq!(code(&refreshed), 0, "stderr: {}", stderr(&refreshed));
+    let token = stdout(&refreshed);
+    assert!(
+        sandbox.is_valid_access_token(token.trim_end()),
+        "stdout is only the token"
+    );
+
+    let json = refresh(
+        &["vcf", "refresh-token", "--refresh-token", &id, "--json"],
+        &env,
+    )
+    .await;
+    let object: serde_json::Value = serde_json::from_str(&stdout(&json)).expect("JSON");
+    assert!(sandbox.is_valid_access_token(object["access_token"].as_str().expect("access_token")));
+
+    let invalidated = refresh(&["vcf", "invalidate", "--refresh-token", &id], &env).await;
+    assert_eq!(code(&invalidated), 0, "stderr: {}", stderr(&invalidated));
+    assert_eq!(
+        stdout(&invalidated),
+        "",
+        "invalidate prints nothing without --json"
+    );
+
+    let after = refresh(&["vcf", "refresh-token", "--refresh-token", &id], &env).await;
+    assert_eq!(code(&after), 4, "not found: {}", stderr(&after));
+    assert_eq!(stdout(&after), "", "errors go to stderr only");
+    let message = stderr(&after);
+    assert!(message.contains("404"), "{message}");
+    assert!(message.lines().count() <= 2, "one or two lines: {message}");
+    assert!(
+        !message.contains(&id),
+        "the refresh token id is a secret: {message}"
+    );
+    sandbox.assert_spec_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_token_json_holds_both_tokens() {
+    let sandbox = Sandbox::start_default().await.expect("sandbox");
+    let output = refresh(&["--json", "vcf", "create-token"], &vcf_env(&sandbox)).await;
+    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    let pair: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert!(sandbox.is_valid_access_token(pair["access_token"].as_str().expect("access_token")));
+    assert!(
+        pair["refresh_token"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_codes_follow_the_error_kind() {
+    let sandbox = Sandbox::start_default().await.expect("sandbox");
+    let faults = sandbox.faults();
+    let pipeline = [
+        "f5xc",
+        "refresh-token",
+        "--product-name",
+        "example",
+        "--retries",
+        "0",
+    ];
+    let mut wrong_token = f5_env(&sandbox);
+    wrong_token[1].1 = "wrong-token".into();
+
+    type Case<'a> = (&'a str, i32, Box<dyn Fn() + 'a>, Vec<(&'a str, String)>);
+    let cases: Vec<Case> = vec![
+        ("auth", 3, Box::new(|| {}), wrong_token),
+        (
+            "rate limited",
+            5,
+            Box::new(|| {
+                faults.fail_next(
+                    Operation::F5xcRefreshToken,
+                    1,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Some(Duration::from_secs(1)),
+                )
+            }),
+            f5_env(&sandbox),
+        ),
+        (
+            "server",
+            6,
+            Box::new(|| {
+                faults.fail_next(
+                    Operation::F5xcRefreshToken,
+                    1,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    None,
+                )
+            }),
+            f5_env(&sandbox),
+        ),
+        (
+            "conflict",
+            9,
+            Box::new(|| {
+                faults.fail_next(Operation::F5xcRefreshToken, 1, StatusCode::CONFLICT, None)
+            }),
+            f5_env(&sandbox),
+        ),
+        (
+            "invalid response",
+            8,
+            Box::new(|| faults.malformed_next(Operation::F5xcRefreshToken, 1)),
+            f5_env(&sandbox),
+        ),
+    ];
+    for (what, expected, inject, env) in cases {
+        inject();
+        let output = refresh(&pipeline, &env).await;
+        assert_eq!(code(&output), expected, "{what}: {}", stderr(&output));
+        assert_eq!(stdout(&output), "", "{what}: nothing on stdout");
+        assert!(
+            !stderr(&output).contains("wrong-token"),
+            "{what}: no secret on stderr"
+        );
+    }
+
+    let unknown = refresh(
+        &["f5xc", "refresh-token", "--product-name", "nope"],
+        &f5_env(&sandbox),
+    )
+    .await;
+    assert_eq!(code(&unknown), 4, "unknown pipeline: {}", stderr(&unknown));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_config_and_transport_exit_codes() {
+    let missing_env = refresh(&["vcf", "refresh-token", "--refresh-token", "x"], &[]).await;
+    assert_eq!(code(&missing_env), 2, "{}", stderr(&missing_env));
+    assert!(
+        stderr(&missing_env).contains("VCF_SDDC_MANAGER_HOST"),
+        "says what to set"
+    );
+
+    let missing_flag = refresh(&["f5xc", "refresh-token"], &[]).await;
+    assert_eq!(code(&missing_flag), 2);
+
+    let empty_name = refresh(
+        &["f5xc", "refresh-token", "--product-name", ""],
+        &[
+            ("VOLT_API_URL", "http://127.0.0.1:9".into()),
+            ("VOLT_API_TOKEN", "t".into()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        code(&empty_name),
+        2,
+        "an empty pipeline name is rejected before sending"
+    );
+
+    // Nothing listens on a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let refused = refresh(
+        &[
+            "vcf",
+            "refresh-token",
+            "--refresh-token",
+            "x",
+            "--retries",
+            "0",
+            "--timeout",
+            "5",
+        ],
+        &[("VCF_SDDC_MANAGER_HOST", format!("http://127.0.0.1:{port}"))],
+    )
+    .await;
+    assert_eq!(code(&refused), 7, "{}", stderr(&refused));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_reaches_stderr_even_verbose() {
+    let sandbox = Sandbox::start_default().await.expect("sandbox");
+    let canary = "canary-Secret-7f3a9";
+    let env = vec![
+        ("VCF_SDDC_MANAGER_HOST", sandbox.vcf_url()),
+        ("VCF_SDDC_MANAGER_USERNAME", "someone".to_string()),
+        ("VCF_SDDC_MANAGER_PASSWORD", canary.to_string()),
+    ];
+    let output = refresh(&["-vv", "vcf", "create-token"], &env).await;
+    assert_ne!(code(&output), 0, "wrong credentials fail");
+    let all = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(!all.contains(canary), "the password leaked: {all}");
+
+    let refresh_id = "canary-refresh-id-11d2";
+    let output = refresh(
+        &["-vv", "vcf", "refresh-token", "--refresh-token", refresh_id],
+        &env,
+    )
+    .await;
+    assert_eq!(code(&output), 4);
+    assert!(
+        !stderr(&output).contains(refresh_id),
+        "the refresh id leaked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn help_lists_the_exit_codes() {
+    let output = refresh(&["--help"], &[]).await;
+    assert_eq!(code(&output), 0);
+    let help = stdout(&output);
+    for line in [
+        "3  authentication",
+        "4  not found",
+        "5  rate limited",
+        "7  timeout or transport",
+    ] {
+        assert!(help.contains(line), "--help lists {line:?}: {help}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_walks_every_step_and_exits_zero() {
+    let output = refresh(&["demo"], &[]).await;
+    assert_eq!(
+        code(&output),
+        0,
+        "stdout: {}\nstderr: {}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let text = stdout(&output);
+    let ok_lines = text.lines().filter(|l| l.contains("] ok ")).count();
+    assert_eq!(ok_lines, 7, "{text}");
+    assert!(
+        text.contains("404"),
+        "the last step shows the expected 404: {text}"
+    );
+}
