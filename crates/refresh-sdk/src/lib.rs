@@ -59,7 +59,7 @@
 //!         let token = vcf.access_token().await?;
 //!         let bearer = format!("Bearer {}", token.expose_secret());
 //!         # let _ = bearer;
-//!         refresh_sdk::Result::Ok(())
+//!         Ok::<(), refresh_sdk::Error>(())
 //!     }
 //! };
 //! tokio::spawn(handler);
@@ -76,6 +76,9 @@
 //! F5 XC API certificates from `.p12` files.
 
 #![deny(missing_docs)]
+// With neither service enabled only the shared types remain; their helpers
+// have no caller then.
+#![cfg_attr(not(any(feature = "f5xc", feature = "vcf")), allow(dead_code))]
 
 mod base_url;
 pub mod error;
@@ -99,9 +102,16 @@ pub use f5xc::{F5Client, F5Config, F5Credentials, PipelineToken, PipelineTokenSo
 pub use vcf::{VcfClient, VcfConfig, VcfCredentials, VcfSession};
 
 /// Reads a configuration variable by name.
+#[cfg(any(feature = "f5xc", feature = "vcf"))]
 pub(crate) type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
 
 /// A variable's value, with unset and blank treated alike.
+#[cfg(any(feature = "f5xc", feature = "vcf"))]
 pub(crate) fn env_var(lookup: &Lookup<'_>, name: &str) -> Option<String> {
     lookup(name).filter(|value| !value.trim().is_empty())
 }
+
+/// Compiles the README's examples as doctests.
+#[cfg(all(doctest, feature = "f5xc", feature = "vcf"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
