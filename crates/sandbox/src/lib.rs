@@ -246,6 +246,7 @@ pub struct SandboxBuilder {
     rate_limit: Option<(u32, Duration)>,
     tls: bool,
     listen: SocketAddr,
+    report_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for SandboxBuilder {
@@ -262,6 +263,7 @@ impl Default for SandboxBuilder {
             rate_limit: None,
             tls: false,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            report_dir: std::env::var_os(REPORT_DIR_ENV).map(Into::into),
         }
     }
 }
@@ -329,6 +331,13 @@ impl SandboxBuilder {
         self
     }
 
+    /// Where to write the spec report when the sandbox stops; default: the
+    /// folder named by [`REPORT_DIR_ENV`], if set.
+    pub fn report_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.report_dir = Some(dir.into());
+        self
+    }
+
     /// Binds, starts serving on the current tokio runtime and returns the
     /// running sandbox.
     pub async fn start(self) -> Result<Sandbox, Error> {
@@ -369,6 +378,8 @@ impl SandboxBuilder {
                 faults: HashMap::new(),
                 requests: HashMap::new(),
                 violations: Vec::new(),
+                validated: 0,
+                taken_violations: 0,
                 rate_window: None,
             }),
         });
@@ -401,6 +412,7 @@ impl SandboxBuilder {
             ca_pem,
             stop: Some(stop),
             server: Some(server),
+            report_dir: self.report_dir,
         })
     }
 }
@@ -415,6 +427,7 @@ pub struct Sandbox {
     ca_pem: Option<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    report_dir: Option<std::path::PathBuf>,
 }
 
 impl Sandbox {
@@ -481,9 +494,19 @@ impl Sandbox {
         self.shared.lock().violations.clone()
     }
 
-    /// Every violation recorded so far, clearing the record.
+    /// Every violation recorded so far, clearing the record. A test that
+    /// provokes violations on purpose takes them, so they count as expected
+    /// in the suite report (see [`REPORT_DIR_ENV`]).
     pub fn take_violations(&self) -> Vec<Violation> {
-        std::mem::take(&mut self.shared.lock().violations)
+        let mut state = self.shared.lock();
+        let taken = std::mem::take(&mut state.violations);
+        state.taken_violations += taken.len() as u64;
+        taken
+    }
+
+    /// How many requests the sandbox has checked against the specs.
+    pub fn validated_requests(&self) -> u64 {
+        self.shared.lock().validated
     }
 
     /// `Ok` when no request violated the specs (and the sandbox answered
@@ -539,6 +562,43 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        self.write_report();
+    }
+}
+
+/// When this environment variable names a folder, every sandbox writes a
+/// report there as it stops: `<pid>-<n>.json` holding
+/// `{"validated": <requests checked>, "violations": [<unexpected>],
+/// "expected_violations": <taken by the test>}`. `cargo xtask validate` sets
+/// it for the whole test suite and fails on any unexpected violation, so no
+/// test can send a request the spec does not allow without noticing.
+pub const REPORT_DIR_ENV: &str = "REFRESH_SANDBOX_REPORT_DIR";
+
+impl Sandbox {
+    fn write_report(&self) {
+        static REPORTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let Some(dir) = &self.report_dir else {
+            return;
+        };
+        let (validated, violations, expected) = {
+            let state = self.shared.lock();
+            let listed: Vec<String> = state.violations.iter().map(ToString::to_string).collect();
+            (state.validated, listed, state.taken_violations)
+        };
+        let report = serde_json::json!({
+            "validated": validated,
+            "violations": violations,
+            "expected_violations": expected,
+        });
+        let n = REPORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("{}-{n}.json", std::process::id()));
+        // A report that cannot be written must not fail the test that owns
+        // the sandbox; the validate step notices the missing count instead.
+        if let Err(e) =
+            std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, report.to_string()))
+        {
+            tracing::warn!(path = %path.display(), error = %e, "sandbox: cannot write the spec report");
         }
     }
 }
@@ -671,6 +731,10 @@ pub(crate) struct MutableState {
     faults: HashMap<Operation, VecDeque<Fault>>,
     requests: HashMap<Operation, u64>,
     violations: Vec<Violation>,
+    /// Requests checked against the specs, whatever their path.
+    validated: u64,
+    /// Violations a test took with `take_violations`: provoked on purpose.
+    taken_violations: u64,
     /// Start of the current F5 rate-limit window and the requests in it.
     rate_window: Option<(Instant, u32)>,
 }

@@ -59,6 +59,7 @@ async fn handle(
         });
     };
 
+    shared.lock().validated += 1;
     let op = match shared.specs.route(&parts.method, &path) {
         Route::Operation(op) => op,
         Route::Unknown => {

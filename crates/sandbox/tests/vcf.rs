@@ -213,7 +213,7 @@ async fn refresh_with_a_body_that_is_not_a_json_string_gets_400() {
     assert_eq!(response.status().as_u16(), 400);
     let body: vcf_tokens::types::Error = response.json().await.expect("a VCF Error body");
     assert!(body.message.is_some());
-    let violations = sandbox.violations();
+    let violations = sandbox.take_violations();
     assert_eq!(violations.len(), 1, "{violations:?}");
     assert_eq!(violations[0].kind, ViolationKind::BodySchema);
     assert_eq!(

@@ -187,6 +187,7 @@ async fn assert_spec_clean_panics_listing_the_violations() {
     .expect_err("a violation makes it panic");
     let message = panic.downcast_ref::<String>().expect("a formatted message");
     assert!(message.contains("GET /nowhere"), "{message}");
+    assert_eq!(sandbox.take_violations().len(), 1, "provoked on purpose");
 }
 
 #[tokio::test]
@@ -207,4 +208,62 @@ async fn violations_and_debug_never_show_secrets() {
     let shown = format!("{:?} {:?}", sandbox.violations(), sandbox);
     assert!(!shown.contains(&password), "{shown}");
     assert!(!shown.contains(sandbox.credentials().f5xc_api_token.expose_secret()));
+    assert_eq!(sandbox.take_violations().len(), 1, "provoked on purpose");
+}
+
+#[tokio::test]
+async fn the_report_counts_requests_and_separates_taken_from_unexpected_violations() {
+    let dir = std::env::temp_dir().join(format!("sandbox-report-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let sandbox = Sandbox::builder()
+        .report_dir(&dir)
+        .start()
+        .await
+        .expect("sandbox starts");
+    let raw = reqwest::Client::new();
+    let wrong = || {
+        raw.patch(format!(
+            "{}/v1/tokens/access-token/refresh",
+            sandbox.vcf_url()
+        ))
+        .header("content-type", "application/json")
+        .body(r#"{"id":"not a string"}"#)
+        .send()
+    };
+    wrong().await.expect("answered");
+    assert_eq!(
+        sandbox.take_violations().len(),
+        1,
+        "provoked on purpose, then taken"
+    );
+    wrong().await.expect("answered");
+    create_pair(&sandbox).await;
+    assert_eq!(sandbox.validated_requests(), 3);
+    sandbox.shutdown().await;
+
+    let reports: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the report folder exists")
+        .collect();
+    assert_eq!(reports.len(), 1, "one report per sandbox");
+    let path = reports[0].as_ref().expect("a report file").path();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("readable")).expect("JSON");
+    assert_eq!(report["validated"], 3);
+    assert_eq!(report["expected_violations"], 1);
+    let unexpected = report["violations"].as_array().expect("a list");
+    assert_eq!(
+        unexpected.len(),
+        1,
+        "the second wrong request was never taken: {report}"
+    );
+    assert!(
+        unexpected[0]
+            .as_str()
+            .is_some_and(|v| v.contains("PATCH /v1/tokens/access-token/refresh"))
+    );
+    assert!(
+        !report.to_string().contains("not a string"),
+        "no request values in the report"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
