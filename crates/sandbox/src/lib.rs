@@ -596,7 +596,7 @@ impl Sandbox {
         // A report that cannot be written must not fail the test that owns
         // the sandbox; the validate step notices the missing count instead.
         if let Err(e) =
-            std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, report.to_string()))
+            std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, report.to_string()))
         {
             tracing::warn!(path = %path.display(), error = %e, "sandbox: cannot write the spec report");
         }
