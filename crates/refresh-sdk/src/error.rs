@@ -208,6 +208,7 @@ impl fmt::Display for VendorDetail {
 /// sent.
 #[derive(Clone, thiserror::Error)]
 #[error(transparent)]
+#[non_exhaustive]
 pub struct Error(Arc<Inner>);
 
 #[derive(Debug, thiserror::Error)]

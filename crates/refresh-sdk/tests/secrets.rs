@@ -237,6 +237,12 @@ async fn the_canary_never_appears() {
         );
     }
     assert!(!traces.contains(CANARY), "traces show the canary");
+    // Several clients skip verification; the warning is given once.
+    assert_eq!(
+        traces.matches("verification is disabled").count(),
+        1,
+        "{traces}"
+    );
     assert!(
         seen.0.len() > 60,
         "every path was exercised ({} outputs)",
