@@ -351,20 +351,34 @@ impl Transport {
             "refresh_sdk.operation",
             service = self.service.name(),
             operation,
-            attempt = tracing::field::Empty,
+            attempts = tracing::field::Empty,
             status = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
         );
-        self.send_with_retries(client, request, &span)
+        let started = Instant::now();
+        let mut attempts = 0;
+        let result = self
+            .send_with_retries(client, request, &mut attempts)
             .instrument(span.clone())
-            .await
+            .await;
+        // Recorded once, at the end: a formatter appends every recording,
+        // so per-attempt values go on the attempts' events instead.
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let status = result.as_ref().ok().map(|r| r.status().as_u16());
+        span.record("attempts", attempts);
+        span.record("elapsed_ms", elapsed_ms);
+        if let Some(status) = status {
+            span.record("status", status);
+        }
+        span.in_scope(|| tracing::debug!(attempts, status, elapsed_ms, "operation finished"));
+        result
     }
 
     async fn send_with_retries(
         &self,
         client: &reqwest::Client,
         request: reqwest::Request,
-        span: &tracing::Span,
+        attempts: &mut u32,
     ) -> reqwest::Result<reqwest::Response> {
         let facts = CALL_FACTS.try_with(Arc::clone).ok();
         let started = Instant::now();
@@ -389,12 +403,11 @@ impl Transport {
                     .min(remaining)
                     .max(Duration::from_millis(1)),
             );
-            span.record("attempt", attempt);
+            *attempts = attempt;
             record(&facts, |f| f.attempts = attempt);
             let attempt_started = Instant::now();
             let result = client.execute(request).await;
             let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            span.record("elapsed_ms", elapsed_ms);
             match result {
                 Err(err) => {
                     tracing::debug!(
@@ -425,7 +438,6 @@ impl Transport {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = parse_retry_after(response.headers());
-                    span.record("status", status.as_u16());
                     tracing::debug!(
                         attempt,
                         status = status.as_u16(),

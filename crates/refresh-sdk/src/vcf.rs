@@ -593,9 +593,21 @@ impl VcfSession {
         }
     }
 
-    /// Invalidates the refresh token and forgets the cached tokens. A refresh
-    /// token the server no longer knows counts as invalidated.
+    /// Invalidates the refresh token and forgets the cached tokens, after
+    /// any refresh in flight has finished. A refresh token the server no
+    /// longer knows counts as invalidated.
     pub async fn logout(&self) -> Result<()> {
+        // A refresh or login in flight would store its tokens after the swap
+        // below and leave a live refresh token behind: let it land first, so
+        // that its tokens are the ones invalidated.
+        let in_flight = self
+            .flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some(flight) = in_flight {
+            let _ = flight.get_or_init(|| self.renew()).await;
+        }
         let Some(tokens) = self.cache.swap(None) else {
             return Ok(());
         };
