@@ -5,6 +5,8 @@
 
 #![deny(missing_docs)]
 
+pub mod schema_drift;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
