@@ -5,7 +5,7 @@
 
 mod schemathesis;
 mod spectral;
-pub mod suite;
+mod suite;
 mod types;
 
 use std::path::{Path, PathBuf};

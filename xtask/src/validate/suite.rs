@@ -14,7 +14,7 @@ use std::process::Command;
 use serde::Deserialize;
 
 /// The environment variable the sandbox reads.
-pub const REPORT_DIR_VAR: &str = "REFRESH_SANDBOX_REPORT_DIR";
+pub const REPORT_DIR_VAR: &str = refresh_sandbox::REPORT_DIR_ENV;
 
 /// One sandbox's report file.
 #[derive(Debug, Deserialize)]
@@ -90,14 +90,10 @@ pub fn judge(report: &SuiteReport) -> super::StepResult {
         ));
     }
     if report.sandboxes == 0 {
-        // TODO(lead): make this a failure once the sandbox writes its
-        // reports (REFRESH_SANDBOX_REPORT_DIR): no report then means the
-        // validation was off or the suite never reached a sandbox.
-        println!(
-            "warning: no sandbox wrote a report to ${REPORT_DIR_VAR}: the sandbox does not \
-             report yet, so client requests are not counted"
-        );
-        return Ok(line);
+        return Err(format!(
+            "{line}; no sandbox wrote a report to ${REPORT_DIR_VAR}: the sandbox's reporting is \
+             off or broken, so no client request was checked"
+        ));
     }
     if report.validated == 0 {
         return Err(format!(
@@ -227,11 +223,12 @@ mod tests {
     }
 
     #[test]
-    fn no_reports_at_all_is_only_a_warning_for_now() {
+    fn no_reports_at_all_fail() {
         let dir = dir_with("none", &[]);
         let report = read_reports(&dir).expect("an empty dir reads");
         assert_eq!(report.sandboxes, 0);
-        assert!(judge(&report).is_ok());
+        let why = judge(&report).expect_err("no report fails");
+        assert!(why.contains("no sandbox wrote a report"), "{why}");
     }
 
     #[test]
