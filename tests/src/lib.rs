@@ -5,6 +5,7 @@
 
 #![deny(missing_docs)]
 
+pub mod faulty;
 pub mod schema_drift;
 
 use std::net::SocketAddr;
