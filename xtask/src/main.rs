@@ -3,6 +3,7 @@
 mod tools;
 mod validate;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -90,10 +91,16 @@ fn codegen_check(root: &Path) -> Result<(), String> {
 
 /// Runs `cargo` with `args` in the workspace root; fails if it fails.
 fn cargo(root: &Path, args: &[&str]) -> Result<(), String> {
+    cargo_with_env(root, args, &[])
+}
+
+/// Like [`cargo`], with extra environment variables.
+fn cargo_with_env(root: &Path, args: &[&str], env: &[(&str, &OsStr)]) -> Result<(), String> {
     println!("\n==> cargo {}", args.join(" "));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let status = std::process::Command::new(cargo)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root)
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
@@ -133,6 +140,22 @@ fn ci(root: &Path) -> Result<(), String> {
     validate::run(root, &[])?;
     // nextest does not run doctests; the examples in the docs must compile.
     cargo(root, &["test", "--workspace", "--locked", "--doc"])?;
+    // Broken intra-doc links and malformed docs are errors, as on docs.rs.
+    cargo_with_env(
+        root,
+        &["doc", "--workspace", "--no-deps", "--locked"],
+        &[("RUSTDOCFLAGS", OsStr::new("-D warnings"))],
+    )?;
+    // A crate outside the workspace uses the SDK and the sandbox as a
+    // downstream service would; it shares the target folder, so nothing is
+    // compiled twice.
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    cargo_with_env(
+        root,
+        &["test", "--manifest-path", "tests/downstream/Cargo.toml"],
+        &[("CARGO_TARGET_DIR", target.as_os_str())],
+    )?;
     cargo(
         root,
         &["package", "--workspace", "--locked", "--allow-dirty"],
