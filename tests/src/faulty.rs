@@ -491,3 +491,44 @@ fn proc_status_kib(field: &str) -> Option<u64> {
         .parse()
         .ok()
 }
+
+/// The refresh-token id [`vcf_tokens()`] issues.
+pub const VCF_REFRESH_ID: &str = "refresh-token-id-1";
+
+/// A minimal SDDC Manager for session tests, for a server built with
+/// [`FaultyServer::start`]: `POST /v1/tokens` answers `201` with an access
+/// token living `login_lifetime` and the refresh token [`VCF_REFRESH_ID`];
+/// `PATCH /v1/tokens/access-token/refresh` with that id answers `200` with an
+/// access token living `refresh_lifetime`, any other id `404`. Unlike the
+/// sandbox, whose JWTs carry whole-second `exp` claims, the lifetimes here
+/// may be fractions of a second.
+pub fn vcf_tokens(
+    login_lifetime: Duration,
+    refresh_lifetime: Duration,
+) -> impl Fn(&Request) -> Step + Send + Sync + 'static {
+    move |request| match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/v1/tokens") => Step::Respond(Reply::json(
+            201,
+            serde_json::json!({
+                "accessToken": jwt_expiring_in(login_lifetime, "login"),
+                "refreshToken": { "id": VCF_REFRESH_ID },
+            }),
+        )),
+        ("PATCH", "/v1/tokens/access-token/refresh") => {
+            if serde_json::from_slice::<String>(&request.body)
+                .ok()
+                .as_deref()
+                == Some(VCF_REFRESH_ID)
+            {
+                let token = jwt_expiring_in(refresh_lifetime, "refresh");
+                Step::Respond(Reply::json(200, serde_json::json!(token)))
+            } else {
+                Step::Respond(Reply::json(
+                    404,
+                    serde_json::json!({ "message": "unknown refresh token" }),
+                ))
+            }
+        }
+        _ => Step::Respond(Reply::empty(404)),
+    }
+}
