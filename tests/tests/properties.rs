@@ -1,0 +1,219 @@
+//! Property tests: base-URL normalization and response decoding never panic,
+//! whatever the input or the server's answer.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use refresh_sdk::vcf::VcfCredentials;
+use refresh_sdk::{
+    ErrorKind, F5Client, F5Config, F5Credentials, RetryPolicy, SecretString, TransportOptions,
+    VcfClient, VcfConfig,
+};
+use workspace_tests::faulty::{FaultyServer, Reply, Step};
+
+/// Strings shaped like what people put in `VOLT_API_URL` and
+/// `VCF_SDDC_MANAGER_HOST`, plus anything at all.
+fn address() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "[a-zA-Z0-9-]{0,12}",
+        "(https?://)?[a-z0-9.-]{1,20}(:[0-9]{1,5})?(/[a-z/]{0,10})?(/api)?/?",
+        "[ -~]{0,40}",
+    ]
+}
+
+/// `cases` cases, and no regression files written into the source tree:
+/// a failure prints its minimal input, which goes into a named test.
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn f5_base_url_normalization_never_panics_and_is_stable(input in address()) {
+        if let Ok(url) = refresh_sdk::f5xc::normalize_base_url(&input) {
+            prop_assert!(url.starts_with("https://") || url.starts_with("http://"), "{url}");
+            prop_assert!(!url.ends_with('/'), "{url}");
+            // A normalized URL fed back (F5Config::new(config.base_url()))
+            // must not move. A result that still ends in `/api` does move
+            // (the facade bug the ignored test below pins down), so it is
+            // left out here.
+            prop_assume!(!url.ends_with("/api"));
+            let again = refresh_sdk::f5xc::normalize_base_url(&url);
+            prop_assert_eq!(again.ok(), Some(url));
+        }
+    }
+
+    #[test]
+    fn vcf_host_normalization_never_panics_and_is_idempotent(input in address()) {
+        if let Ok(url) = refresh_sdk::vcf::normalize_host(&input) {
+            prop_assert!(url.starts_with("https://") || url.starts_with("http://"), "{url}");
+            let again = refresh_sdk::vcf::normalize_host(&url);
+            prop_assert_eq!(again.ok(), Some(url));
+        }
+    }
+
+    #[test]
+    fn jwt_expiry_never_panics(token in any::<String>()) {
+        let _ = refresh_sdk::jwt::expiry(&token);
+    }
+}
+
+/// One F5 address whose normalization moves when applied twice: each pass
+/// strips one trailing `/api`.
+#[test]
+#[ignore = "facade bug: normalize_base_url strips one trailing /api per call, so https://h/api/api -> https://h/api -> https://h"]
+fn f5_base_url_normalization_is_idempotent_with_a_doubled_api_segment() {
+    let once =
+        refresh_sdk::f5xc::normalize_base_url("https://h.example/api/api").expect("a valid URL");
+    let twice = refresh_sdk::f5xc::normalize_base_url(&once).expect("a valid URL");
+    assert_eq!(once, twice);
+}
+
+/// What the loopback server answers next.
+#[derive(Clone, Debug)]
+struct Answer {
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+}
+
+fn answer() -> impl Strategy<Value = Answer> {
+    // 1xx are interim answers, not something a server ends a request with.
+    let status = prop_oneof![
+        Just(200u16),
+        Just(201),
+        Just(204),
+        Just(401),
+        Just(404),
+        Just(429),
+        Just(500),
+        Just(503),
+        200u16..600,
+    ];
+    let content_type = prop_oneof![
+        Just("application/json"),
+        Just("text/plain"),
+        Just("text/html"),
+        Just(""),
+    ];
+    let body = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..512),
+        any::<String>().prop_map(String::into_bytes),
+        any::<String>().prop_map(|s| serde_json::json!(s).to_string().into_bytes()),
+        any::<String>().prop_map(|s| serde_json::json!({ "result": s }).to_string().into_bytes()),
+        (any::<Option<String>>(), any::<Option<String>>()).prop_map(|(a, r)| {
+            serde_json::json!({ "accessToken": a, "refreshToken": { "id": r } })
+                .to_string()
+                .into_bytes()
+        }),
+    ];
+    (status, content_type, body).prop_map(|(status, content_type, body)| Answer {
+        status,
+        content_type,
+        body,
+    })
+}
+
+/// Any status and body, for all three operations: never a panic; a success
+/// only for a success status; an error that carries the status the server
+/// sent.
+#[test]
+fn any_response_gives_a_value_or_an_error_with_its_status() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let next: Arc<Mutex<Option<Answer>>> = Arc::new(Mutex::new(None));
+    let script = Arc::clone(&next);
+    let server = runtime.block_on(FaultyServer::start(move |_| {
+        let answer = script
+            .lock()
+            .expect("answer lock")
+            .clone()
+            .expect("an answer is set before each call");
+        Step::Respond(Reply::new(answer.status, answer.content_type, answer.body))
+    }));
+    // One attempt, so the status the error reports is the one just set.
+    let transport = TransportOptions::default()
+        .attempt_timeout(Duration::from_secs(5))
+        .retry(RetryPolicy::no_retries());
+    let f5 = F5Client::new(
+        F5Config::new(&server.url(), F5Credentials::api_token("token"))
+            .expect("valid F5 config")
+            .transport(transport.clone()),
+    )
+    .expect("F5 client");
+    let vcf = VcfClient::new(
+        VcfConfig::new(&server.url())
+            .expect("valid VCF config")
+            .transport(transport),
+    )
+    .expect("VCF client");
+    let credentials = VcfCredentials::new("user", "password");
+    let refresh = SecretString::from("refresh-id");
+
+    let mut runner = proptest::test_runner::TestRunner::new(config(32));
+    runner
+        .run(&answer(), |answer| {
+            *next.lock().expect("answer lock") = Some(answer.clone());
+            let status = answer.status;
+            let outcomes = runtime.block_on(async {
+                [
+                    ("refresh_token", f5.refresh_token("p").await.map(|_| ())),
+                    (
+                        "create_token",
+                        vcf.create_token(&credentials).await.map(|_| ()),
+                    ),
+                    (
+                        "refresh_access_token",
+                        vcf.refresh_access_token(&refresh).await.map(|_| ()),
+                    ),
+                ]
+            });
+            for (operation, outcome) in outcomes {
+                match outcome {
+                    Ok(()) => prop_assert!(
+                        (200..300).contains(&status),
+                        "{operation} succeeded on {status}"
+                    ),
+                    Err(err) => {
+                        prop_assert_eq!(
+                            err.status().map(|s| s.as_u16()),
+                            Some(status),
+                            "{}: {}",
+                            operation,
+                            err
+                        );
+                        if status >= 400 {
+                            prop_assert_eq!(
+                                err.kind(),
+                                ErrorKind::from_status(err.status().expect("a status")),
+                                "{}: {}",
+                                operation,
+                                err
+                            );
+                        } else {
+                            prop_assert_eq!(
+                                err.kind(),
+                                ErrorKind::InvalidResponse,
+                                "{}: {}",
+                                operation,
+                                err
+                            );
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|failure| panic!("{failure}"));
+}
