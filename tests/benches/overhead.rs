@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::routing::{patch, post};
-use criterion::{Criterion, black_box};
+use std::hint::black_box;
+
+use criterion::Criterion;
 use refresh_sdk::vcf::VcfConfig;
 use refresh_sdk::{F5Client, F5Config, F5Credentials, SecretString, TransportOptions, VcfClient};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};

@@ -129,21 +129,17 @@ fn assert_no_canary_in_error(err: &Error) {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
-    F5RefreshToken,
-    VcfCreateToken,
-    VcfRefreshAccessToken,
+    F5Refresh,
+    VcfCreate,
+    VcfRefresh,
 }
 
-const OPS: [Op; 3] = [
-    Op::F5RefreshToken,
-    Op::VcfCreateToken,
-    Op::VcfRefreshAccessToken,
-];
+const OPS: [Op; 3] = [Op::F5Refresh, Op::VcfCreate, Op::VcfRefresh];
 
 impl Op {
     fn success_status(self) -> u16 {
         match self {
-            Op::VcfCreateToken => 201,
+            Op::VcfCreate => 201,
             _ => 200,
         }
     }
@@ -151,27 +147,27 @@ impl Op {
     /// The documented success, carrying the canary as the issued token.
     fn success(self) -> Reply {
         match self {
-            Op::F5RefreshToken => Reply::json(
+            Op::F5Refresh => Reply::json(
                 200,
                 json!({ "result": json!({ "token": format!("{CANARY}-pipeline") }).to_string() }),
             ),
-            Op::VcfCreateToken => Reply::json(
+            Op::VcfCreate => Reply::json(
                 201,
                 json!({
                     "accessToken": format!("{CANARY}-access"),
                     "refreshToken": { "id": format!("{CANARY}-refresh") },
                 }),
             ),
-            Op::VcfRefreshAccessToken => Reply::json(200, json!(format!("{CANARY}-access"))),
+            Op::VcfRefresh => Reply::json(200, json!(format!("{CANARY}-access"))),
         }
     }
 
     /// A success status whose body breaks off inside the issued token.
     fn malformed(self) -> Reply {
         let body = match self {
-            Op::F5RefreshToken => format!(r#"{{"result": "{{\"token\": \"{CANARY}"#),
-            Op::VcfCreateToken => format!(r#"{{"accessToken": "{CANARY}", "refreshToken": {{"id"#),
-            Op::VcfRefreshAccessToken => format!(r#""{CANARY}"#),
+            Op::F5Refresh => format!(r#"{{"result": "{{\"token\": \"{CANARY}"#),
+            Op::VcfCreate => format!(r#"{{"accessToken": "{CANARY}", "refreshToken": {{"id"#),
+            Op::VcfRefresh => format!(r#""{CANARY}"#),
         };
         Reply::new(self.success_status(), "application/json", body)
     }
@@ -179,25 +175,25 @@ impl Op {
     /// A success status whose token bytes are not UTF-8.
     fn invalid_utf8(self) -> Reply {
         let mut body = match self {
-            Op::F5RefreshToken => br#"{"result": ""#.to_vec(),
-            Op::VcfCreateToken => br#"{"refreshToken": {"id": "r"}, "accessToken": ""#.to_vec(),
-            Op::VcfRefreshAccessToken => br#"""#.to_vec(),
+            Op::F5Refresh => br#"{"result": ""#.to_vec(),
+            Op::VcfCreate => br#"{"refreshToken": {"id": "r"}, "accessToken": ""#.to_vec(),
+            Op::VcfRefresh => br#"""#.to_vec(),
         };
         body.extend_from_slice(CANARY.as_bytes());
         body.extend_from_slice(b"\xff\xfe\xc3\x28");
         body.extend_from_slice(match self {
-            Op::F5RefreshToken => br#""}"#.as_slice(),
-            Op::VcfCreateToken => br#""}"#.as_slice(),
-            Op::VcfRefreshAccessToken => br#"""#.as_slice(),
+            Op::F5Refresh => br#""}"#.as_slice(),
+            Op::VcfCreate => br#""}"#.as_slice(),
+            Op::VcfRefresh => br#"""#.as_slice(),
         });
         Reply::new(self.success_status(), "application/json", body)
     }
 
     fn path(self) -> &'static str {
         match self {
-            Op::F5RefreshToken => "/api/ai_data/bfdp/namespaces/system/bfdp/refresh_token",
-            Op::VcfCreateToken => "/v1/tokens",
-            Op::VcfRefreshAccessToken => "/v1/tokens/access-token/refresh",
+            Op::F5Refresh => "/api/ai_data/bfdp/namespaces/system/bfdp/refresh_token",
+            Op::VcfCreate => "/v1/tokens",
+            Op::VcfRefresh => "/v1/tokens/access-token/refresh",
         }
     }
 
@@ -206,7 +202,7 @@ impl Op {
     /// `Ok(())`.
     async fn call(self, url: String, transport: TransportOptions) -> Result<(), Error> {
         match self {
-            Op::F5RefreshToken => {
+            Op::F5Refresh => {
                 let config = F5Config::new(&url, F5Credentials::api_token(CANARY))
                     .expect("a loopback URL is a valid F5 address")
                     .transport(transport);
@@ -215,12 +211,12 @@ impl Op {
                 assert!(token.secret().expose_secret().contains(CANARY));
                 assert!(!format!("{token:?}").contains(CANARY));
             }
-            Op::VcfCreateToken | Op::VcfRefreshAccessToken => {
+            Op::VcfCreate | Op::VcfRefresh => {
                 let config = VcfConfig::new(&url)
                     .expect("a loopback URL is a valid VCF address")
                     .transport(transport);
                 let client = VcfClient::new(config).expect("the VCF client builds");
-                if self == Op::VcfCreateToken {
+                if self == Op::VcfCreate {
                     let credentials = VcfCredentials::new("administrator@vsphere.local", CANARY);
                     let pair = client.create_token(&credentials).await?;
                     assert!(pair.access_token.expose_secret().contains(CANARY));
