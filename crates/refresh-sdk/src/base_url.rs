@@ -3,7 +3,7 @@
 use crate::error::{Error, Result, Service};
 
 /// Parses an http(s) URL and returns it without trailing slashes, query or
-/// fragment; with `strip_api`, a final `/api` segment goes too.
+/// fragment; with `strip_api`, every trailing `/api` segment goes too.
 pub(crate) fn normalize_url(input: &str, service: Service, strip_api: bool) -> Result<String> {
     let url = reqwest::Url::parse(input).map_err(|err| {
         Error::config(format!("{input:?} is not a valid URL: {err}")).for_service(service)
@@ -27,12 +27,13 @@ pub(crate) fn normalize_url(input: &str, service: Service, strip_api: bool) -> R
                 .for_service(service),
         );
     }
-    let mut path = url.path().trim_end_matches('/').to_owned();
-    if strip_api && path.ends_with("/api") {
-        path.truncate(path.len() - "/api".len());
-        path = path.trim_end_matches('/').to_owned();
+    let mut path = url.path().trim_end_matches('/');
+    // Every trailing `/api` goes, not just one: a result that still ended in
+    // `/api` would lose it when fed back in (`F5Config::new(config.base_url())`).
+    while strip_api && let Some(shorter) = path.strip_suffix("/api") {
+        path = shorter.trim_end_matches('/');
     }
     let mut origin = url.origin().ascii_serialization();
-    origin.push_str(&path);
+    origin.push_str(path);
     Ok(origin)
 }

@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 
 use crate::base_url::normalize_url;
 use crate::error::{Error, ErrorKind, Result, Service, VendorDetail};
-use crate::source::{AccessTokenSource, TokenFuture};
+use crate::source::{AccessToken, AccessTokenSource, TokenFuture};
 use crate::transport::{self, Transport, TransportOptions};
 use crate::{Lookup, env_var};
 
@@ -39,12 +39,16 @@ const SERVICE: Service = Service::F5Xc;
 /// Turns a tenant name (`acme`), a console root
 /// (`https://acme.console.ves.volterra.io`) or the `.../api` form of
 /// `VOLT_API_URL` into the one base URL the operations are appended to.
+/// Every trailing `/api` segment is dropped, so a normalized URL normalizes
+/// to itself.
 ///
 /// ```
 /// use refresh_sdk::f5xc::normalize_base_url;
 /// let expected = "https://acme.console.ves.volterra.io";
 /// assert_eq!(normalize_base_url("acme").unwrap(), expected);
 /// assert_eq!(normalize_base_url("https://acme.console.ves.volterra.io/api/").unwrap(), expected);
+/// assert_eq!(normalize_base_url("https://acme.console.ves.volterra.io/api/api").unwrap(), expected);
+/// assert_eq!(normalize_base_url(expected).unwrap(), expected);
 /// ```
 pub fn normalize_base_url(input: &str) -> Result<String> {
     let input = input.trim();
@@ -432,11 +436,12 @@ pub struct PipelineTokenSource {
 impl AccessTokenSource for PipelineTokenSource {
     fn access_token(&self) -> TokenFuture<'_> {
         Box::pin(async move {
-            Ok(self
-                .client
-                .refresh_token(&self.product_name)
-                .await?
-                .into_secret())
+            Ok(AccessToken::from(
+                self.client
+                    .refresh_token(&self.product_name)
+                    .await?
+                    .into_secret(),
+            ))
         })
     }
 }

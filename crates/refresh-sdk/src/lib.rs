@@ -93,7 +93,7 @@ pub mod vcf;
 
 pub use error::{Error, ErrorKind, Result, Service, VendorDetail};
 pub use secrecy::{ExposeSecret, SecretString};
-pub use source::{AccessTokenSource, TokenFuture};
+pub use source::{AccessToken, AccessTokenSource, TokenFuture};
 pub use transport::{RetryPolicy, TransportOptions};
 
 #[cfg(feature = "f5xc")]

@@ -1,14 +1,65 @@
-//! The one interface a service needs for tokens, whatever their source.
+//! The one interface a service needs for tokens, whatever their source, and
+//! the token it hands out.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::Result;
 
+/// An access token, cheap to clone: clones share one secret, zeroized when
+/// the last of them is dropped.
+///
+/// It is never shown: `Debug` prints `[REDACTED]` and there is no `Display`.
+/// [`ExposeSecret`] gives the text for the one place that needs it, such as
+/// an `Authorization` header.
+///
+/// ```
+/// use refresh_sdk::{AccessToken, ExposeSecret, SecretString};
+///
+/// let token = AccessToken::from(SecretString::from("eyJhbGciOi..."));
+/// let shared = token.clone(); // no copy of the text
+/// assert_eq!(format!("Bearer {}", shared.expose_secret()), "Bearer eyJhbGciOi...");
+/// assert_eq!(format!("{token:?}"), "AccessToken([REDACTED])");
+/// ```
+#[derive(Clone)]
+pub struct AccessToken(Arc<SecretString>);
+
+impl AccessToken {
+    /// Wraps a token's text.
+    ///
+    /// ```
+    /// use refresh_sdk::{AccessToken, ExposeSecret};
+    /// assert_eq!(AccessToken::new("abc").expose_secret(), "abc");
+    /// ```
+    pub fn new(token: impl Into<String>) -> Self {
+        AccessToken::from(SecretString::from(token.into()))
+    }
+}
+
+impl From<SecretString> for AccessToken {
+    fn from(secret: SecretString) -> Self {
+        AccessToken(Arc::new(secret))
+    }
+}
+
+impl ExposeSecret<str> for AccessToken {
+    fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken([REDACTED])")
+    }
+}
+
 /// The future [`AccessTokenSource::access_token`] returns.
-pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<SecretString>> + Send + 'a>>;
+pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<AccessToken>> + Send + 'a>>;
 
 /// Something that hands out valid tokens: [`VcfSession`](crate::vcf::VcfSession)
 /// and F5's [`PipelineTokenSource`](crate::f5xc::PipelineTokenSource).
@@ -22,6 +73,21 @@ pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<SecretString>> + S
 ///
 /// async fn authorization(source: Arc<dyn AccessTokenSource>) -> refresh_sdk::Result<String> {
 ///     Ok(format!("Bearer {}", source.access_token().await?.expose_secret()))
+/// }
+/// ```
+///
+/// Implementing it for another source:
+///
+/// ```
+/// use refresh_sdk::{AccessToken, AccessTokenSource, TokenFuture};
+///
+/// #[derive(Debug)]
+/// struct Fixed;
+///
+/// impl AccessTokenSource for Fixed {
+///     fn access_token(&self) -> TokenFuture<'_> {
+///         Box::pin(async { Ok(AccessToken::new("fixed")) })
+///     }
 /// }
 /// ```
 pub trait AccessTokenSource: Send + Sync + std::fmt::Debug {

@@ -27,7 +27,7 @@ use tokio::sync::OnceCell;
 
 use crate::base_url::normalize_url;
 use crate::error::{Error, ErrorKind, Result, Service, VcfErrorDetail, VendorDetail};
-use crate::source::{AccessTokenSource, TokenFuture};
+use crate::source::{AccessToken, AccessTokenSource, TokenFuture};
 use crate::transport::{self, CallFacts, Transport, TransportOptions};
 use crate::{Lookup, env_var, jwt};
 
@@ -403,7 +403,7 @@ impl SessionOptions {
 }
 
 struct CachedTokens {
-    access: SecretString,
+    access: AccessToken,
     access_expires: Instant,
     refresh: SecretString,
     refresh_expires: Instant,
@@ -414,9 +414,9 @@ type Flight = Arc<OnceCell<Result<Arc<CachedTokens>>>>;
 /// Keeps a valid VCF access token: cached, refreshed before it expires, and
 /// renewed by logging in again when the refresh token is gone.
 ///
-/// Reading a fresh cached token takes no lock. When the token is stale, all
-/// concurrent callers share one refresh; if it fails, every one of them gets
-/// the error, and the next call tries again.
+/// Reading a fresh cached token takes no lock and no allocation. When the
+/// token is stale, all concurrent callers share one refresh; if it fails,
+/// every one of them gets the error, and the next call tries again.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -508,12 +508,65 @@ impl VcfSession {
 
     /// A valid access token: the cached one while it is fresh, else a
     /// refreshed one (or a new login when the refresh token is gone).
-    pub async fn access_token(&self) -> Result<SecretString> {
-        if let Some(tokens) = self.cache.load_full()
-            && is_fresh(tokens.access_expires, self.options.skew)
+    ///
+    /// A fresh read shares the cached token (one reference-count increment,
+    /// no copy); [`with_access_token`](Self::with_access_token) avoids even
+    /// that.
+    ///
+    /// ```no_run
+    /// use refresh_sdk::{ExposeSecret, vcf::VcfSession};
+    ///
+    /// # async fn run(vcf: &VcfSession) -> refresh_sdk::Result<()> {
+    /// let token = vcf.access_token().await?;
+    /// let bearer = format!("Bearer {}", token.expose_secret());
+    /// # let _ = bearer;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn access_token(&self) -> Result<AccessToken> {
         {
-            return Ok(tokens.access.clone());
+            // `load` borrows through arc-swap's per-thread slot; `load_full`
+            // would write the shared reference count on every read.
+            let cached = self.cache.load();
+            if let Some(tokens) = cached.as_deref()
+                && is_fresh(tokens.access_expires, self.options.skew)
+            {
+                return Ok(tokens.access.clone());
+            }
         }
+        Ok(self.renewed().await?.access.clone())
+    }
+
+    /// Calls `f` with a valid access token's text and returns what it
+    /// returns. On a fresh token, `f` runs on the cached token in place:
+    /// nothing is cloned or allocated and no memory shared with other threads
+    /// is written, so concurrent readers do not slow each other down. Keep
+    /// `f` short (format a header, sign a request); for a token to keep, use
+    /// [`access_token`](Self::access_token).
+    ///
+    /// ```no_run
+    /// use refresh_sdk::vcf::VcfSession;
+    ///
+    /// # async fn run(vcf: &VcfSession) -> refresh_sdk::Result<()> {
+    /// let bearer = vcf.with_access_token(|token| format!("Bearer {token}")).await?;
+    /// # let _ = bearer;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn with_access_token<R>(&self, f: impl FnOnce(&str) -> R) -> Result<R> {
+        {
+            let cached = self.cache.load();
+            if let Some(tokens) = cached.as_deref()
+                && is_fresh(tokens.access_expires, self.options.skew)
+            {
+                return Ok(f(tokens.access.expose_secret()));
+            }
+        }
+        Ok(f(self.renewed().await?.access.expose_secret()))
+    }
+
+    /// Joins the refresh in flight, or starts one.
+    async fn renewed(&self) -> Result<Arc<CachedTokens>> {
         let flight = {
             let mut slot = self
                 .flight
@@ -536,7 +589,7 @@ impl VcfSession {
                 *slot = None;
             }
         }
-        outcome.map(|tokens| tokens.access.clone())
+        outcome
     }
 
     /// Runs once per flight: re-checks the cache (a flight that just finished
@@ -553,8 +606,8 @@ impl VcfSession {
                 Ok(access) => {
                     tracing::debug!("VCF access token refreshed");
                     CachedTokens {
-                        access_expires: self.access_expiry(&access),
-                        access,
+                        access_expires: self.access_expiry(access.expose_secret()),
+                        access: AccessToken::from(access),
                         refresh: tokens.refresh.clone(),
                         refresh_expires: tokens.refresh_expires,
                     }
@@ -576,15 +629,15 @@ impl VcfSession {
         let pair = self.client.create_token(&self.credentials).await?;
         tracing::debug!("VCF token pair created");
         Ok(CachedTokens {
-            access_expires: self.access_expiry(&pair.access_token),
-            access: pair.access_token,
+            access_expires: self.access_expiry(pair.access_token.expose_secret()),
+            access: AccessToken::from(pair.access_token),
             refresh: pair.refresh_token,
             refresh_expires: deadline_after(self.options.refresh_token_lifetime),
         })
     }
 
-    fn access_expiry(&self, token: &SecretString) -> Instant {
-        match jwt::expiry(token.expose_secret()) {
+    fn access_expiry(&self, token: &str) -> Instant {
+        match jwt::expiry(token) {
             Some(exp) => deadline_after(
                 exp.duration_since(SystemTime::now())
                     .unwrap_or(Duration::ZERO),

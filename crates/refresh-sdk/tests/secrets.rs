@@ -205,6 +205,9 @@ async fn the_canary_never_appears() {
         seen.result(&session.access_token().await);
         seen.debug(&session);
     }
+    seen.result(&session.with_access_token(|_| ()).await);
+    seen.debug(&refresh_sdk::AccessToken::new(CANARY));
+    seen.debug(&refresh_sdk::AccessToken::from(SecretString::from(CANARY)));
     seen.result(&session.logout().await);
     seen.result(&VcfSession::from_lookup(|name| match name {
         "VCF_SDDC_MANAGER_HOST" => Some("ftp://not-http".into()),

@@ -105,7 +105,7 @@ fn session(server: &TestServer, options: SessionOptions) -> VcfSession {
     .with_options(options)
 }
 
-fn subject(token: &refresh_sdk::SecretString) -> String {
+fn subject(token: &impl ExposeSecret<str>) -> String {
     use base64::Engine as _;
     let text = token.expose_secret();
     let Some(payload) = text.split('.').nth(1) else {
@@ -376,7 +376,10 @@ async fn sessions_and_pipelines_are_token_sources() {
                 .to_owned(),
         );
     }
-    assert_eq!(subject(&tokens[0].clone().into()), "login-1");
+    assert_eq!(
+        subject(&refresh_sdk::SecretString::from(tokens[0].clone())),
+        "login-1"
+    );
     assert_eq!(tokens[1], "{\"token\":\"f5\"}");
 }
 
@@ -398,4 +401,81 @@ async fn from_lookup_builds_a_working_session() {
     let request = &server.received()[0];
     let body: serde_json::Value = serde_json::from_slice(&request.body).expect("JSON");
     assert_eq!(body, json!({"username": "admin", "password": "pw"}));
+}
+
+#[tokio::test]
+async fn with_access_token_reads_the_cache_and_refreshes_a_stale_token() {
+    // Stale from the start (30 s inside the 60 s skew): every call refreshes.
+    let (m, server) = manager(30, 30).await;
+    let vcf = session(&server, SessionOptions::default());
+    let header = vcf
+        .with_access_token(|token| format!("Bearer {token}"))
+        .await
+        .expect("login");
+    assert_eq!(
+        subject(&refresh_sdk::SecretString::from(
+            header.trim_start_matches("Bearer ").to_owned()
+        )),
+        "login-1"
+    );
+    let text = vcf.with_access_token(str::to_owned).await.expect("refresh");
+    assert_eq!(
+        subject(&refresh_sdk::SecretString::from(text)),
+        "refreshed-1-with-refresh-1"
+    );
+    assert_eq!(m.refreshes.load(Ordering::SeqCst), 1);
+
+    // Fresh: the closure sees exactly the cached token, and nothing is sent.
+    let (m, server) = manager(3600, 3600).await;
+    let vcf = session(&server, SessionOptions::default());
+    let token = vcf.access_token().await.expect("login");
+    for _ in 0..3 {
+        let same = vcf
+            .with_access_token(|text| text == token.expose_secret())
+            .await
+            .expect("cached");
+        assert!(
+            same,
+            "with_access_token saw another token than access_token"
+        );
+    }
+    assert_eq!(
+        (
+            m.logins.load(Ordering::SeqCst),
+            m.refreshes.load(Ordering::SeqCst)
+        ),
+        (1, 0)
+    );
+}
+
+#[tokio::test]
+async fn with_access_token_passes_the_error_on_and_never_calls_the_closure() {
+    let (_m, server) = manager(3600, 3600).await;
+    let transport = quick_transport().retry(RetryPolicy::no_retries());
+    let vcf = VcfSession::new(
+        vcf_client(&server.url, transport),
+        VcfCredentials::new("admin", "wrong"),
+    );
+    let called = std::sync::atomic::AtomicBool::new(false);
+    let err = vcf
+        .with_access_token(|_| called.store(true, Ordering::SeqCst))
+        .await
+        .expect_err("bad password");
+    assert_eq!(err.kind(), ErrorKind::BadRequest);
+    assert!(!called.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn cached_tokens_are_shared_not_copied_and_survive_logout() {
+    let (_m, server) = manager(3600, 3600).await;
+    let vcf = session(&server, SessionOptions::default());
+    let first = vcf.access_token().await.expect("login");
+    let again = vcf.access_token().await.expect("cached");
+    assert!(
+        std::ptr::eq(first.expose_secret(), again.expose_secret()),
+        "a fresh read copied the token instead of sharing it"
+    );
+    // The session forgets its tokens; the caller's clone stays readable.
+    vcf.logout().await.expect("logout");
+    assert_eq!(subject(&first), "login-1");
 }

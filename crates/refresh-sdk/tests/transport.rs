@@ -300,6 +300,8 @@ fn tenant_and_console_forms_normalize_to_the_console_root() {
         "https://acme.console.ves.volterra.io/",
         "https://acme.console.ves.volterra.io/api",
         "https://acme.console.ves.volterra.io/api/",
+        "https://acme.console.ves.volterra.io/api/api",
+        "https://acme.console.ves.volterra.io/api//api/",
     ] {
         assert_eq!(
             refresh_sdk::f5xc::normalize_base_url(form).expect(form),
@@ -307,7 +309,7 @@ fn tenant_and_console_forms_normalize_to_the_console_root() {
             "{form}"
         );
     }
-    // A path prefix (a proxy) is kept; only a final /api is dropped.
+    // A path prefix (a proxy) is kept; only trailing /api segments are dropped.
     assert_eq!(
         refresh_sdk::f5xc::normalize_base_url("https://proxy.example/f5/api").expect("prefix"),
         "https://proxy.example/f5"
