@@ -27,7 +27,7 @@ use exit::Failure;
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  the demo saw a step behave other than described
+  1  the demo saw a step behave other than described, or the sandbox could not start
   2  usage, configuration or invalid input (nothing was sent)
   3  authentication or permission refused (401, 403)
   4  not found (404; for VCF refresh: the refresh token is expired or invalidated)
