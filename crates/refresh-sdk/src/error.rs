@@ -18,7 +18,9 @@ const DISPLAY_SNIPPET_CHARS: usize = 512;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The server refused the credentials or their permissions (401, 403).
+    /// The server refused the credentials or their permissions (401, 403;
+    /// for VCF's `create_token` also 400, SDDC Manager's answer to a wrong
+    /// password).
     Auth,
     /// The resource does not exist (404); for VCF's refresh, the refresh
     /// token is unknown, expired or invalidated.
@@ -29,8 +31,7 @@ pub enum ErrorKind {
     RateLimited,
     /// The server failed (5xx).
     Server,
-    /// The server rejected the request for another reason (other 4xx, such as
-    /// VCF's 400 for rejected credentials).
+    /// The server rejected the request for another reason (other 4xx).
     BadRequest,
     /// No answer in time: the per-attempt timeout or the overall deadline.
     Timeout,
@@ -44,6 +45,9 @@ pub enum ErrorKind {
     InvalidInput,
     /// The configuration is incomplete or wrong (environment, URLs, TLS files).
     Config,
+    /// The session was closed by [`logout`](crate::vcf::VcfSession::logout);
+    /// nothing was sent. Build a new session to log in again.
+    Closed,
 }
 
 impl ErrorKind {
@@ -73,6 +77,7 @@ impl ErrorKind {
             ErrorKind::InvalidResponse => "invalid response",
             ErrorKind::InvalidInput => "invalid input",
             ErrorKind::Config => "configuration error",
+            ErrorKind::Closed => "session closed",
         }
     }
 }
@@ -328,6 +333,10 @@ impl Error {
 
     pub(crate) fn for_service(self, service: Service) -> Error {
         self.edit(|inner| inner.service = Some(service))
+    }
+
+    pub(crate) fn with_kind(self, kind: ErrorKind) -> Error {
+        self.edit(|inner| inner.kind = kind)
     }
 
     pub(crate) fn with_status(self, status: Option<StatusCode>) -> Error {

@@ -637,7 +637,7 @@ pub(crate) fn map_error<E>(
 }
 
 /// What the caller can do about an error.
-fn hint(service: Service, operation: &str, kind: ErrorKind) -> &'static str {
+pub(crate) fn hint(service: Service, operation: &str, kind: ErrorKind) -> &'static str {
     match (service, operation, kind) {
         (Service::F5Xc, _, ErrorKind::Auth) => {
             "Check VOLT_API_TOKEN (or the API certificate) and its permission to refresh pipeline tokens"
@@ -645,7 +645,7 @@ fn hint(service: Service, operation: &str, kind: ErrorKind) -> &'static str {
         (Service::F5Xc, _, ErrorKind::NotFound) => {
             "Check the product name and the tenant in VOLT_API_URL"
         }
-        (Service::Vcf, "create_token", ErrorKind::BadRequest | ErrorKind::Auth) => {
+        (Service::Vcf, "create_token", ErrorKind::Auth) => {
             "Check VCF_SDDC_MANAGER_USERNAME and VCF_SDDC_MANAGER_PASSWORD"
         }
         (Service::Vcf, _, ErrorKind::NotFound) => {

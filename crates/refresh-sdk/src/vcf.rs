@@ -286,7 +286,7 @@ impl VcfClient {
                     }
                 }
             }
-            Err(err) => return Err(map(OPERATION, err, &facts)),
+            Err(err) => return Err(credentials_rejected(map(OPERATION, err, &facts))),
         };
         let access = pair.access_token.filter(|t| !t.is_empty());
         let refresh = pair
@@ -344,6 +344,20 @@ impl VcfClient {
             }
             Err(err) => Err(map(OPERATION, err, &facts)),
         }
+    }
+}
+
+/// SDDC Manager answers a wrong username or password with 400
+/// `TOKEN_CREATION_FAILED` (and may answer 401 or 403): for the operation that
+/// exchanges credentials, all three mean the credentials were refused.
+fn credentials_rejected(error: Error) -> Error {
+    match error.status().map(|s| s.as_u16()) {
+        Some(400 | 401 | 403) => error.with_kind(ErrorKind::Auth).with_hint(transport::hint(
+            SERVICE,
+            "create_token",
+            ErrorKind::Auth,
+        )),
+        _ => error,
     }
 }
 

@@ -139,7 +139,15 @@ async fn vcf_error_objects_are_decoded() {
         .create_token(&refresh_sdk::VcfCredentials::new("admin", "pw"))
         .await
         .expect_err("400");
-    assert_eq!(err.kind(), ErrorKind::BadRequest);
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Auth,
+        "a wrong password is an authentication failure"
+    );
+    assert!(
+        err.to_string().contains("VCF_SDDC_MANAGER_PASSWORD"),
+        "{err}"
+    );
     match err.vendor_detail() {
         Some(VendorDetail::Vcf(detail)) => {
             assert_eq!(detail.message.as_deref(), Some("Invalid credentials"));

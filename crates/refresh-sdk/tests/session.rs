@@ -332,7 +332,7 @@ async fn wrong_credentials_fail_and_are_not_cached() {
     );
     for _ in 0..2 {
         let err = vcf.access_token().await.expect_err("bad password");
-        assert_eq!(err.kind(), ErrorKind::BadRequest);
+        assert_eq!(err.kind(), ErrorKind::Auth);
         assert!(err.to_string().contains("Invalid credentials"), "{err}");
     }
     assert_eq!(server.hits_on("/v1/tokens"), 2, "each call tries again");
@@ -461,7 +461,7 @@ async fn with_access_token_passes_the_error_on_and_never_calls_the_closure() {
         .with_access_token(|_| called.store(true, Ordering::SeqCst))
         .await
         .expect_err("bad password");
-    assert_eq!(err.kind(), ErrorKind::BadRequest);
+    assert_eq!(err.kind(), ErrorKind::Auth);
     assert!(!called.load(Ordering::SeqCst));
 }
 
