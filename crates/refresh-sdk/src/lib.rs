@@ -99,7 +99,7 @@ pub use transport::{RetryPolicy, TransportOptions};
 #[cfg(feature = "f5xc")]
 pub use f5xc::{F5Client, F5Config, F5Credentials, PipelineToken, PipelineTokenSource};
 #[cfg(feature = "vcf")]
-pub use vcf::{VcfClient, VcfConfig, VcfCredentials, VcfSession};
+pub use vcf::{SessionOptions, SessionStats, VcfClient, VcfConfig, VcfCredentials, VcfSession};
 
 /// Reads a configuration variable by name.
 #[cfg(any(feature = "f5xc", feature = "vcf"))]

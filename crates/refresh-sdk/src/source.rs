@@ -93,4 +93,26 @@ pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<AccessToken>> + Se
 pub trait AccessTokenSource: Send + Sync + std::fmt::Debug {
     /// A valid token.
     fn access_token(&self) -> TokenFuture<'_>;
+
+    /// Reports that the server rejected `rejected` (a 401), so the source
+    /// stops handing it out and renews. A report of a token the source no
+    /// longer serves does nothing. The default does nothing, for sources
+    /// whose tokens cannot be renewed early.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use refresh_sdk::{AccessTokenSource, ExposeSecret};
+    ///
+    /// async fn call(source: Arc<dyn AccessTokenSource>) -> refresh_sdk::Result<u16> {
+    ///     let token = source.access_token().await?;
+    ///     let status = 401; // send a request with `token` here
+    ///     if status == 401 {
+    ///         source.invalidate(&token);
+    ///     }
+    ///     Ok(status)
+    /// }
+    /// ```
+    fn invalidate(&self, rejected: &AccessToken) {
+        let _ = rejected;
+    }
 }
