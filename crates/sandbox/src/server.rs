@@ -254,7 +254,9 @@ fn vcf_error(status: StatusCode, code: &str, message: &str, remediation: &str) -
 }
 
 fn set_retry_after(response: &mut Response, after: Duration) {
-    let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    let seconds = after
+        .as_secs()
+        .saturating_add(u64::from(after.subsec_nanos() > 0));
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -21,7 +21,10 @@ async fn a_service_gets_tokens_from_the_sandbox() {
         Arc::new(VcfSession::from_lookup(env).expect("configured from the environment"));
     let header = downstream_service::bearer(&vcf).await.expect("a VCF token");
     let token = header.strip_prefix("Bearer ").expect("a bearer header");
-    assert!(sandbox.is_valid_access_token(token), "the sandbox issued it");
+    assert!(
+        sandbox.is_valid_access_token(token),
+        "the sandbox issued it"
+    );
 
     let f5 = F5Client::new(
         F5Config::new(

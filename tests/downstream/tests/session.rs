@@ -1,0 +1,270 @@
+//! The session engine as a downstream service meets it, against the sandbox
+//! in real time: callers with their own timeouts, a server that blips or
+//! refuses the password, a token another endpoint rejects, logout, and the
+//! token's rollover. The paused-clock table in the SDK's
+//! `tests/scenarios.rs` covers the same rows exhaustively; these show they
+//! hold for a crate that only has the public API.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use refresh_sandbox::{ExposeSecret, Operation, Sandbox, StatusCode};
+use refresh_sdk::vcf::{SessionOptions, VcfCredentials, VcfSession};
+use refresh_sdk::{
+    AccessTokenSource, ErrorKind, RetryPolicy, TransportOptions, VcfClient, VcfConfig,
+};
+
+fn session(sandbox: &Sandbox, password: &str, options: SessionOptions) -> VcfSession {
+    let config = VcfConfig::new(&sandbox.vcf_url())
+        .expect("the sandbox URL")
+        .transport(
+            TransportOptions::default().retry(
+                RetryPolicy::default()
+                    .base_delay(Duration::from_millis(10))
+                    .max_delay(Duration::from_millis(50)),
+            ),
+        );
+    let client = VcfClient::new(config).expect("a VCF client");
+    let username = sandbox.credentials().vcf_username.clone();
+    VcfSession::new(client, VcfCredentials::new(username, password)).with_options(options)
+}
+
+fn good(sandbox: &Sandbox, options: SessionOptions) -> VcfSession {
+    let password = sandbox
+        .credentials()
+        .vcf_password
+        .expose_secret()
+        .to_owned();
+    session(sandbox, &password, options)
+}
+
+#[tokio::test]
+async fn callers_cancelled_by_their_timeouts_do_not_cancel_the_login() {
+    let sandbox = Sandbox::start_default().await.expect("the sandbox starts");
+    sandbox
+        .faults()
+        .delay_next(Operation::VcfCreateToken, 1, Duration::from_millis(400));
+    let vcf = good(&sandbox, SessionOptions::default());
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            let vcf = vcf.clone();
+            tokio::spawn(async move {
+                tokio::time::timeout(Duration::from_millis(300), vcf.access_token()).await
+            })
+        })
+        .collect();
+    for caller in callers {
+        assert!(caller.await.expect("a caller").is_err(), "timed out");
+    }
+    let token = vcf.access_token().await.expect("the login finished anyway");
+    assert!(sandbox.is_valid_access_token(token.expose_secret()));
+    assert_eq!(sandbox.requests(Operation::VcfCreateToken), 1, "one login");
+    sandbox.assert_spec_clean();
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_tried_once_however_many_callers_ask() {
+    let sandbox = Sandbox::start_default().await.expect("the sandbox starts");
+    let vcf = session(&sandbox, "wrong", SessionOptions::default());
+    let callers: Vec<_> = (0..50)
+        .map(|_| {
+            let vcf = vcf.clone();
+            tokio::spawn(async move { vcf.access_token().await })
+        })
+        .collect();
+    for caller in callers {
+        let err = caller.await.expect("a caller").expect_err("wrong password");
+        assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    }
+    for _ in 0..10 {
+        let err = vcf.access_token().await.expect_err("still backing off");
+        assert_eq!(err.kind(), ErrorKind::Auth);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sandbox.requests(Operation::VcfCreateToken), 1, "no lockout");
+    assert_eq!(vcf.stats().failed_renewals, 1);
+}
+
+#[tokio::test]
+async fn absurd_retry_after_and_a_504_on_the_login_neither_panic_nor_repeat_it() {
+    let sandbox = Sandbox::start_default().await.expect("the sandbox starts");
+    let faults = sandbox.faults();
+    faults.fail_next(
+        Operation::VcfCreateToken,
+        1,
+        StatusCode::SERVICE_UNAVAILABLE,
+        Some(Duration::from_secs(u64::MAX)),
+    );
+    let vcf = good(&sandbox, SessionOptions::default());
+    let started = Instant::now();
+    let err = vcf.access_token().await.expect_err("503");
+    assert_eq!(err.kind(), ErrorKind::Server);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "did not obey 2^64-1 s"
+    );
+
+    let vcf = good(&sandbox, SessionOptions::default());
+    faults.fail_next(
+        Operation::VcfCreateToken,
+        1,
+        StatusCode::GATEWAY_TIMEOUT,
+        None,
+    );
+    let before = sandbox.requests(Operation::VcfCreateToken);
+    let err = vcf.access_token().await.expect_err("504");
+    assert_eq!(err.kind(), ErrorKind::Server);
+    assert_eq!(
+        sandbox.requests(Operation::VcfCreateToken) - before,
+        1,
+        "a login that may have made a token pair is not sent again"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    vcf.access_token().await.expect("the next read logs in");
+}
+
+#[tokio::test]
+async fn a_token_another_endpoint_rejects_is_renewed_once() {
+    let sandbox = Sandbox::start_default().await.expect("the sandbox starts");
+    let vcf = good(&sandbox, SessionOptions::default());
+    let source: Arc<dyn AccessTokenSource> = Arc::new(vcf.clone());
+    let first = source.access_token().await.expect("a token");
+    // The endpoint rejects the first token, as SDDC Manager does a revoked one.
+    let rejected = format!("Bearer {}", first.expose_secret());
+    // Ten requests fail with the same token at once: one renewal.
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (source, rejected) = (Arc::clone(&source), rejected.clone());
+        calls.spawn(async move {
+            let endpoint = |authorization: String| {
+                let rejected = rejected.clone();
+                async move { if authorization == rejected { 401 } else { 200 } }
+            };
+            downstream_service::call_with_renewal(&source, endpoint).await
+        });
+    }
+    while let Some(status) = calls.join_next().await {
+        assert_eq!(status.expect("a call task").expect("a call"), 200);
+    }
+    let stats = vcf.stats();
+    assert_eq!((stats.refreshes, stats.invalidations), (1, 1));
+    assert_eq!(sandbox.requests(Operation::VcfRefreshAccessToken), 1);
+    sandbox.assert_spec_clean();
+}
+
+#[tokio::test]
+async fn while_sddc_manager_is_down_the_cached_token_is_served_then_renewed() {
+    // 4 s tokens (counted 3 s), renewed 1.5 s before that end.
+    let sandbox = Sandbox::builder()
+        .access_token_ttl(Duration::from_secs(4))
+        .start()
+        .await
+        .expect("the sandbox starts");
+    let vcf = good(
+        &sandbox,
+        SessionOptions::default()
+            .skew(Duration::from_millis(500))
+            .refresh_ahead(Duration::from_millis(1500)),
+    );
+    let first = vcf.access_token().await.expect("a token");
+    sandbox.faults().fail_next(
+        Operation::VcfRefreshAccessToken,
+        1000,
+        StatusCode::SERVICE_UNAVAILABLE,
+        None,
+    );
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let down = Instant::now();
+    // Until 2.7 s of the 3 s the token is counted: renewals fail, callers
+    // are served.
+    while down.elapsed() < Duration::from_millis(1000) {
+        let token = vcf.access_token().await.expect("the cached token");
+        assert_eq!(token.expose_secret(), first.expose_secret());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(vcf.stats().failed_renewals >= 1, "renewals were tried");
+    sandbox.faults().clear();
+    let back = Instant::now();
+    loop {
+        // Once the token has expired, a read during the backoff gets the
+        // last error: that is the only time callers see one.
+        if let Ok(token) = vcf.access_token().await
+            && token.expose_secret() != first.expose_secret()
+        {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "not renewed 5 s after recovery"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(vcf.stats().logins, 1, "refreshed, not logged in again");
+}
+
+#[tokio::test]
+async fn at_rollover_no_reader_waits() {
+    let sandbox = Sandbox::builder()
+        .access_token_ttl(Duration::from_secs(4))
+        .start()
+        .await
+        .expect("the sandbox starts");
+    sandbox.faults().delay_next(
+        Operation::VcfRefreshAccessToken,
+        10,
+        Duration::from_millis(500),
+    );
+    let vcf = good(
+        &sandbox,
+        SessionOptions::default()
+            .skew(Duration::from_millis(500))
+            .refresh_ahead(Duration::from_millis(1500)),
+    );
+    vcf.access_token().await.expect("the first login");
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let vcf = vcf.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                while started.elapsed() < Duration::from_secs(3) {
+                    vcf.access_token().await.expect("a token");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        })
+        .collect();
+    for reader in readers {
+        reader.await.expect("a reader");
+    }
+    let stats = vcf.stats();
+    assert!(stats.refreshes >= 1, "the token rolled over: {stats:?}");
+    assert_eq!(
+        stats.waited, 1,
+        "only the first login was waited for: {stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn logout_is_final_and_can_be_retried() {
+    let sandbox = Sandbox::start_default().await.expect("the sandbox starts");
+    let vcf = good(&sandbox, SessionOptions::default());
+    vcf.access_token().await.expect("a token");
+    sandbox.faults().fail_next(
+        Operation::VcfInvalidateRefreshToken,
+        1,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        None,
+    );
+    vcf.logout().await.expect_err("the DELETE failed");
+    let err = vcf.access_token().await.expect_err("closed");
+    assert_eq!(err.kind(), ErrorKind::Closed);
+    vcf.logout()
+        .await
+        .expect("the retry invalidates the refresh token");
+    assert_eq!(sandbox.requests(Operation::VcfInvalidateRefreshToken), 2);
+    assert_eq!(
+        sandbox.requests(Operation::VcfCreateToken),
+        1,
+        "no login after logout"
+    );
+}
