@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
-use refresh_sdk::{ErrorKind, ExposeSecret, RetryPolicy};
+use refresh_sdk::{Error, ErrorKind, ExposeSecret, RetryPolicy, SecretString, VcfCredentials};
 use serde_json::json;
 
 fn ok_reply() -> Reply {
@@ -18,6 +18,67 @@ fn ok_reply() -> Reply {
 /// Answers the `n`-th request (0-based) with `replies[n]`, then `ok_reply`.
 async fn scripted(replies: Vec<Reply>) -> TestServer {
     serve(move |r| replies.get(r.index).cloned().unwrap_or_else(ok_reply)).await
+}
+
+/// The operations of both services, for tables of the retry rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    /// F5's `refresh_token`: `POST`.
+    F5Refresh,
+    /// VCF's `create_token`: `POST /v1/tokens`.
+    VcfCreate,
+    /// VCF's `refresh_access_token`: `PATCH /v1/tokens/access-token/refresh`.
+    VcfRefresh,
+    /// VCF's `invalidate_refresh_token`: `DELETE /v1/tokens/refresh-token`.
+    VcfInvalidate,
+}
+
+impl Op {
+    fn success(self) -> Reply {
+        match self {
+            Op::F5Refresh => ok_reply(),
+            Op::VcfCreate => Reply::json(
+                201,
+                json!({"accessToken": "access", "refreshToken": {"id": "refresh"}}),
+            ),
+            Op::VcfRefresh => Reply::json(200, json!("access")),
+            Op::VcfInvalidate => Reply::empty(204),
+        }
+    }
+
+    async fn call(self, url: &str, transport: refresh_sdk::TransportOptions) -> Result<(), Error> {
+        let refresh = SecretString::from("refresh");
+        match self {
+            Op::F5Refresh => f5_client(url, "token", transport)
+                .refresh_token("pipeline")
+                .await
+                .map(|_| ()),
+            Op::VcfCreate => vcf_client(url, transport)
+                .create_token(&VcfCredentials::new("admin", "pw"))
+                .await
+                .map(|_| ()),
+            Op::VcfRefresh => vcf_client(url, transport)
+                .refresh_access_token(&refresh)
+                .await
+                .map(|_| ()),
+            Op::VcfInvalidate => {
+                vcf_client(url, transport)
+                    .invalidate_refresh_token(&refresh)
+                    .await
+            }
+        }
+    }
+}
+
+/// Answers the `n`-th request with `replies[n]`, then with `op`'s success.
+async fn scripted_for(op: Op, replies: Vec<Reply>) -> TestServer {
+    serve(move |r| {
+        replies
+            .get(r.index)
+            .cloned()
+            .unwrap_or_else(|| op.success())
+    })
+    .await
 }
 
 #[tokio::test]
@@ -147,6 +208,108 @@ async fn the_deadline_bounds_a_slow_server() {
     );
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert!(err.to_string().contains("deadline"), "{err}");
+}
+
+/// Statuses that are retried for every request, each with a `Retry-After`
+/// no wait can honour, or one that is not a wait at all.
+#[tokio::test]
+async fn absurd_retry_after_values_neither_panic_nor_stall() {
+    let end_of_http_time = "Fri, 31 Dec 9999 23:59:59 GMT";
+    let forever = Some(Duration::from_secs(u64::MAX));
+    for status in [429, 503] {
+        let kind = if status == 429 {
+            ErrorKind::RateLimited
+        } else {
+            ErrorKind::Server
+        };
+        for (value, attempts) in [
+            ("18446744073709551615", 1),
+            ("99999999999999999999999999", 1),
+            (end_of_http_time, 1),
+            // Not a wait: the backoff applies, and all attempts are made.
+            ("-1", 3),
+        ] {
+            let case = format!("{status} with Retry-After: {value}");
+            let server =
+                serve(move |_| Reply::json(status, json!("later")).header("retry-after", value))
+                    .await;
+            let client = f5_client(&server.url, "token", quick_transport());
+            let started = Instant::now();
+            let err = tokio::spawn(async move { client.refresh_token("pipeline").await })
+                .await
+                .unwrap_or_else(|join| panic!("{case}: the call panicked: {join}"))
+                .expect_err("the server always refuses");
+            let elapsed = started.elapsed();
+            assert!(elapsed < Duration::from_secs(1), "{case}: took {elapsed:?}");
+            assert_eq!(server.hits(), attempts, "{case}");
+            assert_eq!(err.attempts(), attempts as u32, "{case}");
+            assert_eq!(err.kind(), kind, "{case}: {err}");
+            assert_eq!(err.status().map(|s| s.as_u16()), Some(status), "{case}");
+            match value {
+                "-1" => assert_eq!(err.retry_after(), None, "{case}"),
+                v if v == end_of_http_time => {
+                    let wait = err.retry_after().expect("a date in the future");
+                    assert!(wait > Duration::from_secs(7_000 * 365 * 86_400), "{case}");
+                }
+                _ => {
+                    assert_eq!(err.retry_after(), forever, "{case}");
+                    assert!(
+                        err.to_string()
+                            .contains("retry after 18446744073709551615 s"),
+                        "{case}: {err}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `Duration::MAX` as the deadline and every timeout means none: the
+/// operation works, retries, and a wait that cannot end is not taken.
+#[tokio::test]
+async fn a_deadline_and_timeouts_of_duration_max_mean_none() {
+    let unbounded = || {
+        quick_transport()
+            .connect_timeout(Duration::MAX)
+            .attempt_timeout(Duration::MAX)
+            .retry(
+                RetryPolicy::default()
+                    .base_delay(Duration::from_millis(10))
+                    .max_delay(Duration::from_millis(50))
+                    .deadline(Duration::MAX),
+            )
+    };
+    for op in [
+        Op::F5Refresh,
+        Op::VcfCreate,
+        Op::VcfRefresh,
+        Op::VcfInvalidate,
+    ] {
+        let server = scripted_for(op, vec![Reply::json(503, json!("busy"))]).await;
+        tokio::spawn(async move { op.call(&server.url, unbounded()).await.map(|()| server) })
+            .await
+            .unwrap_or_else(|join| panic!("{op:?}: the call panicked: {join}"))
+            .map(|server| assert_eq!(server.hits(), 2, "{op:?}"))
+            .unwrap_or_else(|err| panic!("{op:?}: the retry succeeds: {err}"));
+    }
+
+    let server =
+        serve(|_| Reply::json(429, json!("later")).header("retry-after", "18446744073709551615"))
+            .await;
+    let url = server.url.clone();
+    let started = Instant::now();
+    let err = tokio::spawn(async move { Op::VcfCreate.call(&url, unbounded()).await })
+        .await
+        .expect("the call does not panic")
+        .expect_err("rate limited");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.hits(), 1);
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(u64::MAX)));
 }
 
 #[tokio::test]
