@@ -407,8 +407,14 @@ impl Error {
     }
 
     /// Whether trying again later may succeed: rate limiting, timeouts,
-    /// connection failures and 502, 503 and 504. The SDK has already retried
-    /// these within its retry policy.
+    /// connection failures and 502, 503 and 504.
+    ///
+    /// The SDK has already retried what its [`RetryPolicy`](crate::RetryPolicy)
+    /// allows, within the deadline. It does not retry timeouts, nor a 502 or
+    /// 504 to a request that may have been processed (VCF's `create_token`,
+    /// F5's `refresh_token`): before sending such a request again, consider
+    /// that the first one may have succeeded (a second login leaves the first
+    /// refresh token unused until it expires).
     pub fn is_retryable(&self) -> bool {
         match self.0.kind {
             ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Transport => true,

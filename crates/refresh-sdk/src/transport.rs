@@ -18,15 +18,32 @@ use crate::error::{BodySnippet, Error, ErrorKind, Result, Service, VendorDetail}
 
 /// When and how often a request is retried.
 ///
-/// Only what is transient and safe is retried: connection failures before any
-/// response, and 429, 502, 503 and 504. Delays grow exponentially with full
-/// jitter (a random delay between zero and `min(max_delay, base_delay * 2^n)`);
-/// a server's `Retry-After` replaces the computed delay. Nothing waits past
-/// the overall deadline: when the next wait would end after it, the last error
-/// is returned at once, carrying the server's wait in [`Error::retry_after`].
-/// A deadline too large to represent (such as `Duration::MAX`) means no
-/// deadline; a wait too long to represent (such as
-/// `Retry-After: 18446744073709551615`) is never taken.
+/// A request is sent again only when the server cannot have acted on it, or
+/// when acting on it twice does no harm:
+///
+/// - a connection that failed before anything was sent (refused, TLS
+///   handshake failure, connect timeout): every request;
+/// - `429 Too Many Requests` and `503 Service Unavailable`, which say the
+///   request was not processed: every request;
+/// - `502 Bad Gateway` and `504 Gateway Timeout`, after which the request may
+///   have been processed behind the gateway: only `GET`, `HEAD`, `PUT`,
+///   `DELETE` and `OPTIONS` requests (VCF's `invalidate_refresh_token`) and
+///   VCF's `refresh_access_token` (`PATCH /v1/tokens/access-token/refresh`,
+///   which only mints another access token). VCF's `create_token` and F5's
+///   `refresh_token` (both `POST`) are not sent again: a second login would
+///   leave an orphaned refresh token, a second refresh another pipeline token.
+///
+/// Nothing else is retried: not a timeout or a connection lost after the
+/// request was sent (the server may still be working on it), not any other
+/// status.
+///
+/// Delays grow exponentially with full jitter (a random delay between zero
+/// and `min(max_delay, base_delay * 2^n)`); a server's `Retry-After` replaces
+/// the computed delay. Nothing waits past the overall deadline: when the next
+/// wait would end after it, the last error is returned at once, carrying the
+/// server's wait in [`Error::retry_after`]. A deadline too large to represent
+/// (such as `Duration::MAX`) means no deadline; a wait too long to represent
+/// (such as `Retry-After: 18446744073709551615`) is never taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     max_attempts: u32,
@@ -329,8 +346,42 @@ impl vcf_tokens::Exec for Transport {
     }
 }
 
-fn is_retryable_status(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 429 | 502 | 503 | 504)
+/// Whether a response with `status` to this request is sent again (see
+/// [`RetryPolicy`]): 429 and 503 say the request was not processed, so every
+/// request is; 502 and 504 come from a gateway that may have passed it on, so
+/// only a request that does no harm when repeated is.
+fn retries_status(
+    service: Service,
+    operation: &str,
+    method: &reqwest::Method,
+    status: StatusCode,
+) -> bool {
+    match status.as_u16() {
+        429 | 503 => true,
+        502 | 504 => is_idempotent(method) || repeatable_operation(service, operation),
+        _ => false,
+    }
+}
+
+/// The methods RFC 9110 defines as idempotent, TRACE aside.
+fn is_idempotent(method: &reqwest::Method) -> bool {
+    use reqwest::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::PUT,
+        Method::DELETE,
+        Method::OPTIONS,
+    ]
+    .contains(method)
+}
+
+/// Operations sent with a non-idempotent method that may still be repeated:
+/// VCF's refresh (`PATCH /v1/tokens/access-token/refresh`) only mints another
+/// access token for the same refresh token. The id is the generated client's
+/// `OperationInfo::operation_id`.
+fn repeatable_operation(service: Service, operation: &str) -> bool {
+    matches!((service, operation), (Service::Vcf, "refresh_access_token"))
 }
 
 /// Whole milliseconds of `duration`, saturating, for traces.
@@ -427,7 +478,7 @@ impl Transport {
         let started = Instant::now();
         let mut attempts = 0;
         let result = self
-            .send_with_retries(client, request, &mut attempts)
+            .send_with_retries(client, request, operation, &mut attempts)
             .instrument(span.clone())
             .await;
         // Recorded once, at the end: a formatter appends every recording,
@@ -447,10 +498,12 @@ impl Transport {
         &self,
         client: &reqwest::Client,
         request: reqwest::Request,
+        operation: &'static str,
         attempts: &mut u32,
     ) -> reqwest::Result<reqwest::Response> {
         let facts = CALL_FACTS.try_with(Arc::clone).ok();
         let clock = Deadline::starting_now(self.retry.deadline);
+        let method = request.method().clone();
         let mut next = request;
         let mut attempt = 0u32;
         loop {
@@ -483,6 +536,9 @@ impl Transport {
                     if err.is_timeout() && clock.has_passed() {
                         record(&facts, |f| f.deadline_exceeded = true);
                     }
+                    // Only a failed connection is retried: the request was
+                    // not sent. A timeout or a reset after sending may have
+                    // left the server working on it.
                     if let Some(again) = spare.take().filter(|_| err.is_connect()) {
                         let delay = self.retry.backoff(attempt);
                         if clock.allows_wait(delay) {
@@ -511,7 +567,8 @@ impl Transport {
                         f.status = Some(status);
                         f.retry_after = retry_after;
                     });
-                    if let Some(again) = spare.take().filter(|_| is_retryable_status(status)) {
+                    let retryable = retries_status(self.service, operation, &method, status);
+                    if let Some(again) = spare.take().filter(|_| retryable) {
                         let delay = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
                         if clock.allows_wait(delay) {
                             next = again;
@@ -796,6 +853,57 @@ mod tests {
             parse(b"Thu, 01 Jan 1970 00:00:00 GMT"),
             Some(Duration::ZERO)
         );
+    }
+
+    #[test]
+    fn the_retry_rule_by_method_operation_and_status() {
+        use reqwest::Method;
+        let status = |code| StatusCode::from_u16(code).expect("a valid status");
+        let vcf = |operation, method: Method, code| {
+            retries_status(Service::Vcf, operation, &method, status(code))
+        };
+        // Statuses that say the request was not processed: everything.
+        for code in [429, 503] {
+            assert!(vcf("create_token", Method::POST, code), "{code}");
+            assert!(
+                retries_status(Service::F5Xc, "refresh_token", &Method::POST, status(code)),
+                "{code}"
+            );
+        }
+        for code in [502, 504] {
+            // Idempotent methods.
+            for method in [
+                Method::GET,
+                Method::HEAD,
+                Method::PUT,
+                Method::DELETE,
+                Method::OPTIONS,
+            ] {
+                assert!(vcf("any", method.clone(), code), "{method} {code}");
+            }
+            // VCF's refresh, a PATCH that only mints an access token.
+            assert!(vcf("refresh_access_token", Method::PATCH, code), "{code}");
+            // Requests that may have been processed.
+            assert!(!vcf("create_token", Method::POST, code), "{code}");
+            assert!(!vcf("other", Method::PATCH, code), "{code}");
+            assert!(
+                !retries_status(Service::F5Xc, "refresh_token", &Method::POST, status(code)),
+                "{code}"
+            );
+            // The exception is VCF's operation, not any service's.
+            assert!(
+                !retries_status(
+                    Service::F5Xc,
+                    "refresh_access_token",
+                    &Method::PATCH,
+                    status(code)
+                ),
+                "{code}"
+            );
+        }
+        for code in [200, 201, 400, 401, 404, 409, 500, 501, 505, 599] {
+            assert!(!vcf("refresh_access_token", Method::GET, code), "{code}");
+        }
     }
 
     #[test]

@@ -34,6 +34,15 @@ enum Op {
 }
 
 impl Op {
+    fn method_and_path(self) -> (&'static str, &'static str) {
+        match self {
+            Op::F5Refresh => ("POST", F5_PATH),
+            Op::VcfCreate => ("POST", "/v1/tokens"),
+            Op::VcfRefresh => ("PATCH", "/v1/tokens/access-token/refresh"),
+            Op::VcfInvalidate => ("DELETE", "/v1/tokens/refresh-token"),
+        }
+    }
+
     fn success(self) -> Reply {
         match self {
             Op::F5Refresh => ok_reply(),
@@ -70,6 +79,77 @@ impl Op {
     }
 }
 
+/// What the retry rule does with one failed response.
+#[derive(Clone, Copy, Debug)]
+enum Rule {
+    /// Sent again: the second attempt succeeds.
+    Retried,
+    /// Not sent again: the error carries the status, after one attempt.
+    SentOnce,
+}
+
+/// Operation × status → whether a second attempt follows. 429 and 503 say
+/// the request was not processed; after 502 and 504 it may have been, so
+/// only the idempotent `DELETE` and VCF's refresh (which only mints an access
+/// token) are sent again, never a `POST` that logs in or issues a token.
+const RETRY_RULE: &[(Op, u16, Rule)] = &[
+    (Op::F5Refresh, 429, Rule::Retried),
+    (Op::F5Refresh, 503, Rule::Retried),
+    (Op::F5Refresh, 502, Rule::SentOnce),
+    (Op::F5Refresh, 504, Rule::SentOnce),
+    (Op::F5Refresh, 500, Rule::SentOnce),
+    (Op::VcfCreate, 429, Rule::Retried),
+    (Op::VcfCreate, 503, Rule::Retried),
+    (Op::VcfCreate, 502, Rule::SentOnce),
+    (Op::VcfCreate, 504, Rule::SentOnce),
+    (Op::VcfCreate, 500, Rule::SentOnce),
+    (Op::VcfRefresh, 429, Rule::Retried),
+    (Op::VcfRefresh, 503, Rule::Retried),
+    (Op::VcfRefresh, 502, Rule::Retried),
+    (Op::VcfRefresh, 504, Rule::Retried),
+    (Op::VcfRefresh, 500, Rule::SentOnce),
+    (Op::VcfInvalidate, 429, Rule::Retried),
+    (Op::VcfInvalidate, 503, Rule::Retried),
+    (Op::VcfInvalidate, 502, Rule::Retried),
+    (Op::VcfInvalidate, 504, Rule::Retried),
+    (Op::VcfInvalidate, 500, Rule::SentOnce),
+];
+
+#[tokio::test]
+async fn a_request_that_may_have_been_processed_is_not_sent_again() {
+    for &(op, status, rule) in RETRY_RULE {
+        let case = format!("{op:?} answered {status}");
+        let server = scripted_for(
+            op,
+            vec![Reply::json(status, json!({"message": "gateway says no"}))],
+        )
+        .await;
+        let outcome = op.call(&server.url, quick_transport()).await;
+        let (method, path) = op.method_and_path();
+        assert!(
+            server
+                .received()
+                .iter()
+                .all(|r| r.method == method && r.path == path),
+            "{case}: {:?}",
+            server.received()
+        );
+        match rule {
+            Rule::Retried => {
+                outcome.unwrap_or_else(|err| panic!("{case}: the retry must succeed: {err}"));
+                assert_eq!(server.hits(), 2, "{case}");
+            }
+            Rule::SentOnce => {
+                let err = outcome.expect_err("one attempt, whose error is returned");
+                assert_eq!(server.hits(), 1, "{case}: sent again");
+                assert_eq!(err.attempts(), 1, "{case}");
+                assert_eq!(err.kind(), ErrorKind::Server, "{case}: {err}");
+                assert_eq!(err.status().map(|s| s.as_u16()), Some(status), "{case}");
+            }
+        }
+    }
+}
+
 /// Answers the `n`-th request with `replies[n]`, then with `op`'s success.
 async fn scripted_for(op: Op, replies: Vec<Reply>) -> TestServer {
     serve(move |r| {
@@ -83,20 +163,37 @@ async fn scripted_for(op: Op, replies: Vec<Reply>) -> TestServer {
 
 #[tokio::test]
 async fn transient_statuses_are_retried_until_success() {
-    for status in [429, 502, 503, 504] {
-        let server = scripted(vec![
-            Reply::json(status, json!("busy")),
-            Reply::empty(status),
-        ])
+    // Every request is retried after 429 and 503; 502 and 504 only where
+    // repeating is harmless, such as VCF's refresh.
+    let cases = [
+        (Op::F5Refresh, 429),
+        (Op::F5Refresh, 503),
+        (Op::VcfCreate, 429),
+        (Op::VcfCreate, 503),
+        (Op::VcfRefresh, 429),
+        (Op::VcfRefresh, 502),
+        (Op::VcfRefresh, 503),
+        (Op::VcfRefresh, 504),
+    ];
+    for (op, status) in cases {
+        let server = scripted_for(
+            op,
+            vec![Reply::json(status, json!("busy")), Reply::empty(status)],
+        )
         .await;
-        let client = f5_client(&server.url, "token", quick_transport());
-        let token = client
-            .refresh_token("pipeline")
+        op.call(&server.url, quick_transport())
             .await
-            .expect("third attempt succeeds");
-        assert_eq!(token.secret().expose_secret(), "{\"token\":\"t\"}");
-        assert_eq!(server.hits(), 3, "{status}");
+            .unwrap_or_else(|err| panic!("{op:?} {status}: the third attempt succeeds: {err}"));
+        assert_eq!(server.hits(), 3, "{op:?} {status}");
     }
+    // The pipeline token arrives whole after retries.
+    let server = scripted(vec![Reply::json(503, json!("busy"))]).await;
+    let client = f5_client(&server.url, "token", quick_transport());
+    let token = client
+        .refresh_token("pipeline")
+        .await
+        .expect("second attempt succeeds");
+    assert_eq!(token.secret().expose_secret(), "{\"token\":\"t\"}");
 }
 
 #[tokio::test]
