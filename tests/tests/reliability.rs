@@ -581,10 +581,21 @@ async fn unauthorized_with_an_html_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthorized_with_no_body() {
     for_each_op(|op| async move {
+        // Nothing to decode: an empty snippet without a content type, which
+        // the message names rather than leaving a dangling "server said:".
         let err = unauthorized(op, Reply::empty(401)).await;
+        match err.vendor_detail() {
+            Some(VendorDetail::Unparsed(snippet)) => {
+                assert_eq!(snippet.text, "", "{op:?}");
+                assert_eq!(snippet.content_type, None, "{op:?}");
+                assert!(!snippet.truncated, "{op:?}");
+            }
+            other => panic!("{op:?}: expected an empty snippet, got {other:?}"),
+        }
         assert!(
-            matches!(err.vendor_detail(), None | Some(VendorDetail::Unparsed(_))),
-            "{err:?}"
+            err.to_string()
+                .contains("server said: empty body (no content type)"),
+            "{op:?}: {err}"
         );
     })
     .await;
