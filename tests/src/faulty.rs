@@ -68,6 +68,9 @@ pub struct Reply {
     /// Headers besides `Content-Length` and `Connection`, which the server
     /// adds.
     pub headers: Vec<(String, String)>,
+    /// Headers sent byte for byte after `headers`, for values that are not
+    /// UTF-8 (obs-text) or names no typed API accepts.
+    pub raw_headers: Vec<(Vec<u8>, Vec<u8>)>,
     /// The body, any bytes.
     pub body: Vec<u8>,
 }
@@ -78,6 +81,7 @@ impl Reply {
         Reply {
             status,
             headers: Vec::new(),
+            raw_headers: Vec::new(),
             body: Vec::new(),
         }
     }
@@ -106,16 +110,30 @@ impl Reply {
         self
     }
 
+    /// Adds a header as raw bytes, written as `name: value` with nothing
+    /// checked or escaped: a CR or LF in either breaks the response.
+    pub fn header_bytes(mut self, name: &[u8], value: &[u8]) -> Reply {
+        self.raw_headers.push((name.to_vec(), value.to_vec()));
+        self
+    }
+
     fn head(&self, content_length: Option<usize>) -> Vec<u8> {
         let mut head = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         for (name, value) in &self.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
-        if let Some(len) = content_length {
-            head.push_str(&format!("content-length: {len}\r\n"));
+        let mut head = head.into_bytes();
+        for (name, value) in &self.raw_headers {
+            head.extend_from_slice(name);
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value);
+            head.extend_from_slice(b"\r\n");
         }
-        head.push_str("connection: close\r\n\r\n");
-        head.into_bytes()
+        if let Some(len) = content_length {
+            head.extend_from_slice(format!("content-length: {len}\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"connection: close\r\n\r\n");
+        head
     }
 }
 

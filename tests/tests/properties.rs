@@ -1,8 +1,8 @@
 //! Property tests: base-URL normalization and response decoding never panic,
-//! whatever the input or the server's answer.
+//! whatever the input or the server's answer, its headers included.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use proptest::prelude::*;
 use refresh_sdk::vcf::VcfCredentials;
@@ -96,7 +96,9 @@ fn answer() -> impl Strategy<Value = Answer> {
         Just(404),
         Just(429),
         Just(500),
+        Just(502),
         Just(503),
+        Just(504),
         200u16..600,
     ];
     let content_type = prop_oneof![
@@ -196,6 +198,239 @@ fn any_response_gives_a_value_or_an_error_with_its_status() {
                         );
                         if operation == "create_token" && matches!(status, 400 | 401 | 403) {
                             // SDDC Manager's answer to wrong credentials.
+                            prop_assert_eq!(err.kind(), ErrorKind::Auth, "{}: {}", operation, err);
+                        } else if status >= 400 {
+                            prop_assert_eq!(
+                                err.kind(),
+                                ErrorKind::from_status(err.status().expect("a status")),
+                                "{}: {}",
+                                operation,
+                                err
+                            );
+                        } else {
+                            prop_assert_eq!(
+                                err.kind(),
+                                ErrorKind::InvalidResponse,
+                                "{}: {}",
+                                operation,
+                                err
+                            );
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|failure| panic!("{failure}"));
+}
+
+/// A `Retry-After` value in any form a server might send: the delay-seconds
+/// and HTTP-date forms, in range and absurd, and anything else.
+fn retry_after_value() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(u64::MAX.to_string().into_bytes()),
+        Just(b"99999999999999999999999999".to_vec()),
+        Just(b"-1".to_vec()),
+        Just(b"-18446744073709551616".to_vec()),
+        Just(b"0".to_vec()),
+        Just(b"1".to_vec()),
+        Just(Vec::new()),
+        Just(b"Fri, 31 Dec 9999 23:59:59 GMT".to_vec()),
+        Just(b"Thu, 01 Jan 1970 00:00:00 GMT".to_vec()),
+        any::<u64>().prop_map(|n| n.to_string().into_bytes()),
+        any::<i64>().prop_map(|n| n.to_string().into_bytes()),
+        // Every date HTTP can write: almost all long past or far ahead.
+        (0u64..253_402_300_800).prop_map(|secs| {
+            httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs)).into_bytes()
+        }),
+        // A date within the deadline, which is waited for.
+        (0u64..3).prop_map(|secs| {
+            httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(secs)).into_bytes()
+        }),
+        "[ -~]{0,30}".prop_map(String::into_bytes),
+        field_value(),
+    ]
+}
+
+/// Any bytes a header value may hold on the wire: tab, visible ASCII and
+/// bytes 0x80 to 0xFF, which are not UTF-8 on their own.
+fn field_value() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(prop_oneof![Just(b'\t'), 0x20u8..0x7f, 0x80u8..=0xff], 0..40)
+}
+
+/// Any header name (an RFC 9110 token) except those that frame the message,
+/// which would make it another response rather than this one with odd
+/// headers; plus names the SDK reads.
+fn header_name() -> impl Strategy<Value = Vec<u8>> {
+    const FRAMING: [&str; 7] = [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "te",
+        "trailer",
+    ];
+    prop_oneof![
+        Just(b"retry-after".to_vec()),
+        Just(b"Retry-After".to_vec()),
+        Just(b"content-type".to_vec()),
+        Just(b"location".to_vec()),
+        "[!#$%&'*+.^_`|~0-9A-Za-z-]{1,20}"
+            .prop_filter("a framing header", |name| {
+                !FRAMING.contains(&name.to_ascii_lowercase().as_str())
+            })
+            .prop_map(String::into_bytes),
+    ]
+}
+
+/// Header names and values, as the bytes on the wire.
+type Headers = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// An answer with any headers, `Retry-After` ones among them.
+fn answer_with_headers() -> impl Strategy<Value = (Answer, Headers)> {
+    let retry_after = proptest::collection::vec(
+        retry_after_value().prop_map(|value| (b"retry-after".to_vec(), value)),
+        0..3,
+    );
+    let others = proptest::collection::vec(
+        (
+            header_name(),
+            prop_oneof![field_value(), retry_after_value()],
+        ),
+        0..4,
+    );
+    (answer(), retry_after, others).prop_map(|(answer, mut headers, others)| {
+        headers.extend(others);
+        (answer, headers)
+    })
+}
+
+/// The statuses the SDK sends a request again after, by operation (see
+/// `RetryPolicy`).
+fn may_retry(operation: &str, status: u16) -> bool {
+    match status {
+        429 | 503 => true,
+        502 | 504 => operation == "refresh_access_token",
+        _ => false,
+    }
+}
+
+/// Any status, body and headers, `Retry-After` in both forms with absurd
+/// values among them, for all three operations with retries on and a short
+/// deadline: never a panic; a success only for a success status; an error
+/// that carries the status the server sent, after one attempt unless the
+/// retry rule allows more; and an answer within the deadline plus a margin,
+/// whatever wait the server asked for.
+#[test]
+fn any_response_with_any_headers_ends_within_the_deadline_under_retries() {
+    const DEADLINE: Duration = Duration::from_secs(2);
+    const MARGIN: Duration = Duration::from_secs(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let next: Arc<Mutex<Option<(Answer, Headers)>>> = Arc::new(Mutex::new(None));
+    let script = Arc::clone(&next);
+    let server = runtime.block_on(FaultyServer::start(move |_| {
+        let (answer, headers) = script
+            .lock()
+            .expect("answer lock")
+            .clone()
+            .expect("an answer is set before each call");
+        let reply = headers.iter().fold(
+            Reply::new(answer.status, answer.content_type, answer.body),
+            |reply, (name, value)| reply.header_bytes(name, value),
+        );
+        Step::Respond(reply)
+    }));
+    // Every request gets the same answer, so every attempt sees the status.
+    let transport = TransportOptions::default()
+        .attempt_timeout(Duration::from_secs(5))
+        .retry(
+            RetryPolicy::default()
+                .max_attempts(3)
+                .base_delay(Duration::from_millis(1))
+                .max_delay(Duration::from_millis(5))
+                .deadline(DEADLINE),
+        );
+    let f5 = F5Client::new(
+        F5Config::new(&server.url(), F5Credentials::api_token("token"))
+            .expect("valid F5 config")
+            .transport(transport.clone()),
+    )
+    .expect("F5 client");
+    let vcf = VcfClient::new(
+        VcfConfig::new(&server.url())
+            .expect("valid VCF config")
+            .transport(transport),
+    )
+    .expect("VCF client");
+    let credentials = VcfCredentials::new("user", "password");
+    let refresh = SecretString::from("refresh-id");
+
+    async fn timed<T>(
+        call: impl std::future::Future<Output = refresh_sdk::Result<T>>,
+    ) -> (refresh_sdk::Result<()>, Duration) {
+        let started = Instant::now();
+        let outcome = call.await.map(|_| ());
+        (outcome, started.elapsed())
+    }
+
+    let mut runner = proptest::test_runner::TestRunner::new(config(64));
+    runner
+        .run(&answer_with_headers(), |(answer, headers)| {
+            let status = answer.status;
+            let sent_retry_after = headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case(b"retry-after"));
+            *next.lock().expect("answer lock") = Some((answer, headers));
+            let (f5_outcome, create_outcome, refresh_outcome) = runtime.block_on(async {
+                tokio::join!(
+                    timed(f5.refresh_token("p")),
+                    timed(vcf.create_token(&credentials)),
+                    timed(vcf.refresh_access_token(&refresh)),
+                )
+            });
+            let outcomes = [
+                ("refresh_token", f5_outcome),
+                ("create_token", create_outcome),
+                ("refresh_access_token", refresh_outcome),
+            ];
+            for (operation, (outcome, elapsed)) in outcomes {
+                prop_assert!(
+                    elapsed <= DEADLINE + MARGIN,
+                    "{} took {:?} on {}",
+                    operation,
+                    elapsed,
+                    status
+                );
+                match outcome {
+                    Ok(()) => prop_assert!(
+                        (200..300).contains(&status),
+                        "{operation} succeeded on {status}"
+                    ),
+                    Err(err) => {
+                        prop_assert_eq!(
+                            err.status().map(|s| s.as_u16()),
+                            Some(status),
+                            "{}: {}",
+                            operation,
+                            err
+                        );
+                        let most = if may_retry(operation, status) { 3 } else { 1 };
+                        prop_assert!(
+                            (1..=most).contains(&err.attempts()),
+                            "{}: {} attempts on {}",
+                            operation,
+                            err.attempts(),
+                            status
+                        );
+                        if !sent_retry_after {
+                            prop_assert_eq!(err.retry_after(), None, "{}: {}", operation, err);
+                        }
+                        if operation == "create_token" && matches!(status, 400 | 401 | 403) {
                             prop_assert_eq!(err.kind(), ErrorKind::Auth, "{}: {}", operation, err);
                         } else if status >= 400 {
                             prop_assert_eq!(

@@ -250,7 +250,11 @@ fn render(inner: &Inner) -> String {
         out.push_str(&format!("; server said: {vendor}"));
     }
     if let Some(wait) = inner.retry_after {
-        out.push_str(&format!("; retry after {} s", wait.as_secs_f64().ceil()));
+        // Whole seconds, rounded up; exact for any wait a server can send.
+        let seconds = wait
+            .as_secs()
+            .saturating_add(u64::from(wait.subsec_nanos() > 0));
+        out.push_str(&format!("; retry after {seconds} s"));
     }
     if inner.attempts > 1 {
         out.push_str(&format!(" (after {} attempts)", inner.attempts));
@@ -403,8 +407,14 @@ impl Error {
     }
 
     /// Whether trying again later may succeed: rate limiting, timeouts,
-    /// connection failures and 502, 503 and 504. The SDK has already retried
-    /// these within its retry policy.
+    /// connection failures and 502, 503 and 504.
+    ///
+    /// The SDK has already retried what its [`RetryPolicy`](crate::RetryPolicy)
+    /// allows, within the deadline. It does not retry timeouts, nor a 502 or
+    /// 504 to a request that may have been processed (VCF's `create_token`,
+    /// F5's `refresh_token`): before sending such a request again, consider
+    /// that the first one may have succeeded (a second login leaves the first
+    /// refresh token unused until it expires).
     pub fn is_retryable(&self) -> bool {
         match self.0.kind {
             ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Transport => true,
@@ -427,6 +437,28 @@ mod tests {
         let snippet = BodySnippet::from_body(None, body.as_bytes());
         assert!(snippet.truncated);
         assert!(snippet.text.len() <= MAX_SNIPPET_BYTES);
+    }
+
+    #[test]
+    fn retry_after_shows_in_whole_seconds_rounded_up_whatever_its_size() {
+        let shown = |wait| {
+            Error::new(ErrorKind::RateLimited, "")
+                .with_retry_after(Some(wait))
+                .to_string()
+        };
+        assert!(
+            shown(Duration::from_millis(1500)).contains("; retry after 2 s"),
+            "{}",
+            shown(Duration::from_millis(1500))
+        );
+        assert!(shown(Duration::from_secs(7)).contains("; retry after 7 s"));
+        let max = format!("; retry after {} s", u64::MAX);
+        assert!(shown(Duration::from_secs(u64::MAX)).contains(&max));
+        assert!(
+            shown(Duration::MAX).contains(&max),
+            "{}",
+            shown(Duration::MAX)
+        );
     }
 
     #[test]

@@ -18,12 +18,32 @@ use crate::error::{BodySnippet, Error, ErrorKind, Result, Service, VendorDetail}
 
 /// When and how often a request is retried.
 ///
-/// Only what is transient and safe is retried: connection failures before any
-/// response, and 429, 502, 503 and 504. Delays grow exponentially with full
-/// jitter (a random delay between zero and `min(max_delay, base_delay * 2^n)`);
-/// a server's `Retry-After` replaces the computed delay. Nothing waits past
-/// the overall deadline: when the next wait would cross it, the last error is
-/// returned instead.
+/// A request is sent again only when the server cannot have acted on it, or
+/// when acting on it twice does no harm:
+///
+/// - a connection that failed before anything was sent (refused, TLS
+///   handshake failure, connect timeout): every request;
+/// - `429 Too Many Requests` and `503 Service Unavailable`, which say the
+///   request was not processed: every request;
+/// - `502 Bad Gateway` and `504 Gateway Timeout`, after which the request may
+///   have been processed behind the gateway: only `GET`, `HEAD`, `PUT`,
+///   `DELETE` and `OPTIONS` requests (VCF's `invalidate_refresh_token`) and
+///   VCF's `refresh_access_token` (`PATCH /v1/tokens/access-token/refresh`,
+///   which only mints another access token). VCF's `create_token` and F5's
+///   `refresh_token` (both `POST`) are not sent again: a second login would
+///   leave an orphaned refresh token, a second refresh another pipeline token.
+///
+/// Nothing else is retried: not a timeout or a connection lost after the
+/// request was sent (the server may still be working on it), not any other
+/// status.
+///
+/// Delays grow exponentially with full jitter (a random delay between zero
+/// and `min(max_delay, base_delay * 2^n)`); a server's `Retry-After` replaces
+/// the computed delay. Nothing waits past the overall deadline: when the next
+/// wait would end after it, the last error is returned at once, carrying the
+/// server's wait in [`Error::retry_after`]. A deadline too large to represent
+/// (such as `Duration::MAX`) means no deadline; a wait too long to represent
+/// (such as `Retry-After: 18446744073709551615`) is never taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     max_attempts: u32,
@@ -67,7 +87,9 @@ impl RetryPolicy {
         self
     }
 
-    /// The time budget of one operation, retries and waits included (default 60 s).
+    /// The time budget of one operation, retries and waits included (default
+    /// 60 s). A budget too large to represent as an instant from now (such as
+    /// `Duration::MAX`) means no deadline.
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
         self
@@ -126,7 +148,8 @@ impl TransportOptions {
     }
 
     /// The time one attempt may take, from sending to the end of the body
-    /// (default 30 s).
+    /// (default 30 s), cut to what is left of the retry policy's deadline. A
+    /// timeout too large to represent (such as `Duration::MAX`) means none.
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
         self
@@ -323,14 +346,111 @@ impl vcf_tokens::Exec for Transport {
     }
 }
 
-fn is_retryable_status(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 429 | 502 | 503 | 504)
+/// Whether a response with `status` to this request is sent again (see
+/// [`RetryPolicy`]): 429 and 503 say the request was not processed, so every
+/// request is; 502 and 504 come from a gateway that may have passed it on, so
+/// only a request that does no harm when repeated is.
+fn retries_status(
+    service: Service,
+    operation: &str,
+    method: &reqwest::Method,
+    status: StatusCode,
+) -> bool {
+    match status.as_u16() {
+        429 | 503 => true,
+        502 | 504 => is_idempotent(method) || repeatable_operation(service, operation),
+        _ => false,
+    }
 }
 
-/// `Retry-After` in either form: delay seconds or an HTTP date.
+/// The methods RFC 9110 defines as idempotent, TRACE aside.
+fn is_idempotent(method: &reqwest::Method) -> bool {
+    use reqwest::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::PUT,
+        Method::DELETE,
+        Method::OPTIONS,
+    ]
+    .contains(method)
+}
+
+/// Operations sent with a non-idempotent method that may still be repeated:
+/// VCF's refresh (`PATCH /v1/tokens/access-token/refresh`) only mints another
+/// access token for the same refresh token. The id is the generated client's
+/// `OperationInfo::operation_id`.
+fn repeatable_operation(service: Service, operation: &str) -> bool {
+    matches!((service, operation), (Service::Vcf, "refresh_access_token"))
+}
+
+/// Whole milliseconds of `duration`, saturating, for traces.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The end of an operation's time budget. A budget too large to represent as
+/// an [`Instant`] (such as `Duration::MAX`) is no deadline at all.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    started: Instant,
+    at: Option<Instant>,
+}
+
+impl Deadline {
+    fn starting_now(budget: Duration) -> Deadline {
+        let started = Instant::now();
+        Deadline {
+            started,
+            at: started.checked_add(budget),
+        }
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn is_bounded(&self) -> bool {
+        self.at.is_some()
+    }
+
+    fn has_passed(&self) -> bool {
+        self.at.is_some_and(|at| Instant::now() >= at)
+    }
+
+    /// Whether a wait of `delay` starting now ends before the deadline. A
+    /// wait whose end cannot be represented never does, deadline or not.
+    fn allows_wait(&self, delay: Duration) -> bool {
+        match Instant::now().checked_add(delay) {
+            Some(end) => self.at.is_none_or(|at| end < at),
+            None => false,
+        }
+    }
+
+    /// The timeout of the next attempt: the configured one, cut to what is
+    /// left of the budget, at least 1 ms (zero would fail before sending).
+    /// `None`, no timeout, when neither bounds the attempt.
+    fn attempt_timeout(&self, configured: Duration) -> Option<Duration> {
+        let now = Instant::now();
+        let configured = now.checked_add(configured).map(|_| configured);
+        let remaining = self.at.map(|at| at.saturating_duration_since(now));
+        let timeout = match (configured, remaining) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+            (None, None) => return None,
+        };
+        Some(timeout.max(Duration::from_millis(1)))
+    }
+}
+
+/// `Retry-After` in either form: delay seconds or an HTTP date. Seconds too
+/// many for a `u64` saturate; a date in the past is no wait; a negative,
+/// empty, non-ASCII or otherwise malformed value is ignored.
 pub(crate) fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        let seconds = value.parse::<u64>().unwrap_or(u64::MAX);
         return Some(Duration::from_secs(seconds));
     }
     let when = httpdate::parse_http_date(value).ok()?;
@@ -358,12 +478,12 @@ impl Transport {
         let started = Instant::now();
         let mut attempts = 0;
         let result = self
-            .send_with_retries(client, request, &mut attempts)
+            .send_with_retries(client, request, operation, &mut attempts)
             .instrument(span.clone())
             .await;
         // Recorded once, at the end: a formatter appends every recording,
         // so per-attempt values go on the attempts' events instead.
-        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let elapsed_ms = millis(started.elapsed());
         let status = result.as_ref().ok().map(|r| r.status().as_u16());
         span.record("attempts", attempts);
         span.record("elapsed_ms", elapsed_ms);
@@ -378,15 +498,16 @@ impl Transport {
         &self,
         client: &reqwest::Client,
         request: reqwest::Request,
+        operation: &'static str,
         attempts: &mut u32,
     ) -> reqwest::Result<reqwest::Response> {
         let facts = CALL_FACTS.try_with(Arc::clone).ok();
-        let started = Instant::now();
-        let deadline = started + self.retry.deadline;
+        let clock = Deadline::starting_now(self.retry.deadline);
+        let method = request.method().clone();
         let mut next = request;
         let mut attempt = 0u32;
         loop {
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             // A copy is kept for the next attempt while one may follow; a
             // streaming body cannot be copied, so it gets one attempt.
             let (mut request, mut spare) = if attempt < self.retry.max_attempts {
@@ -397,17 +518,12 @@ impl Transport {
             } else {
                 (next, None)
             };
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            *request.timeout_mut() = Some(
-                self.attempt_timeout
-                    .min(remaining)
-                    .max(Duration::from_millis(1)),
-            );
+            *request.timeout_mut() = clock.attempt_timeout(self.attempt_timeout);
             *attempts = attempt;
             record(&facts, |f| f.attempts = attempt);
             let attempt_started = Instant::now();
             let result = client.execute(request).await;
-            let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let elapsed_ms = millis(clock.elapsed());
             match result {
                 Err(err) => {
                     tracing::debug!(
@@ -417,16 +533,19 @@ impl Transport {
                         connect = err.is_connect(),
                         "attempt failed without a response"
                     );
-                    if err.is_timeout() && Instant::now() >= deadline {
+                    if err.is_timeout() && clock.has_passed() {
                         record(&facts, |f| f.deadline_exceeded = true);
                     }
+                    // Only a failed connection is retried: the request was
+                    // not sent. A timeout or a reset after sending may have
+                    // left the server working on it.
                     if let Some(again) = spare.take().filter(|_| err.is_connect()) {
                         let delay = self.retry.backoff(attempt);
-                        if Instant::now() + delay < deadline {
+                        if clock.allows_wait(delay) {
                             next = again;
                             tracing::info!(
                                 attempt,
-                                delay_ms = delay.as_millis() as u64,
+                                delay_ms = millis(delay),
                                 "retrying after a connection failure"
                             );
                             tokio::time::sleep(delay).await;
@@ -441,28 +560,31 @@ impl Transport {
                     tracing::debug!(
                         attempt,
                         status = status.as_u16(),
-                        attempt_ms = attempt_started.elapsed().as_millis() as u64,
+                        attempt_ms = millis(attempt_started.elapsed()),
                         "response"
                     );
                     record(&facts, |f| {
                         f.status = Some(status);
                         f.retry_after = retry_after;
                     });
-                    if let Some(again) = spare.take().filter(|_| is_retryable_status(status)) {
+                    let retryable = retries_status(self.service, operation, &method, status);
+                    if let Some(again) = spare.take().filter(|_| retryable) {
                         let delay = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
-                        if Instant::now() + delay < deadline {
+                        if clock.allows_wait(delay) {
                             next = again;
                             tracing::info!(
                                 attempt,
                                 status = status.as_u16(),
-                                delay_ms = delay.as_millis() as u64,
+                                delay_ms = millis(delay),
                                 "retrying a transient failure"
                             );
                             drop(response);
                             tokio::time::sleep(delay).await;
                             continue;
                         }
-                        record(&facts, |f| f.deadline_exceeded = true);
+                        if clock.is_bounded() {
+                            record(&facts, |f| f.deadline_exceeded = true);
+                        }
                     }
                     return self.buffer(response, &facts).await;
                 }
@@ -497,13 +619,13 @@ impl Transport {
         };
         if response
             .content_length()
-            .is_some_and(|len| len > cap as u64)
+            .is_some_and(|len| len > u64::try_from(cap).unwrap_or(u64::MAX))
         {
             return Ok(over_cap(facts));
         }
         let mut body = BytesMut::new();
         while let Some(chunk) = response.chunk().await? {
-            if body.len() + chunk.len() > cap {
+            if body.len().saturating_add(chunk.len()) > cap {
                 return Ok(over_cap(facts));
             }
             body.extend_from_slice(&chunk);
@@ -704,5 +826,115 @@ mod tests {
         );
         headers.insert(RETRY_AFTER, "soon".parse().expect("header value"));
         assert_eq!(parse_retry_after(&headers), None);
+    }
+
+    #[test]
+    fn absurd_retry_after_values_parse_without_panicking() {
+        let parse = |value: &[u8]| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                RETRY_AFTER,
+                http::HeaderValue::from_bytes(value).expect("a header value"),
+            );
+            parse_retry_after(&headers)
+        };
+        let max = Some(Duration::from_secs(u64::MAX));
+        assert_eq!(parse(b"18446744073709551615"), max);
+        // More seconds than a u64 holds is still "very long", not "no wait".
+        assert_eq!(parse(b"99999999999999999999999999"), max);
+        assert_eq!(parse(b" 5 "), Some(Duration::from_secs(5)));
+        for ignored in [&b"-1"[..], b"+5", b"1.5", b"", b"5 s", b"\xff\xfe"] {
+            assert_eq!(parse(ignored), None, "{ignored:?}");
+        }
+        // The last date HTTP can express, about 8,000 years ahead.
+        let far = parse(b"Fri, 31 Dec 9999 23:59:59 GMT").expect("a valid date");
+        assert!(far > Duration::from_secs(7_000 * 365 * 86_400), "{far:?}");
+        assert_eq!(
+            parse(b"Thu, 01 Jan 1970 00:00:00 GMT"),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn the_retry_rule_by_method_operation_and_status() {
+        use reqwest::Method;
+        let status = |code| StatusCode::from_u16(code).expect("a valid status");
+        let vcf = |operation, method: Method, code| {
+            retries_status(Service::Vcf, operation, &method, status(code))
+        };
+        // Statuses that say the request was not processed: everything.
+        for code in [429, 503] {
+            assert!(vcf("create_token", Method::POST, code), "{code}");
+            assert!(
+                retries_status(Service::F5Xc, "refresh_token", &Method::POST, status(code)),
+                "{code}"
+            );
+        }
+        for code in [502, 504] {
+            // Idempotent methods.
+            for method in [
+                Method::GET,
+                Method::HEAD,
+                Method::PUT,
+                Method::DELETE,
+                Method::OPTIONS,
+            ] {
+                assert!(vcf("any", method.clone(), code), "{method} {code}");
+            }
+            // VCF's refresh, a PATCH that only mints an access token.
+            assert!(vcf("refresh_access_token", Method::PATCH, code), "{code}");
+            // Requests that may have been processed.
+            assert!(!vcf("create_token", Method::POST, code), "{code}");
+            assert!(!vcf("other", Method::PATCH, code), "{code}");
+            assert!(
+                !retries_status(Service::F5Xc, "refresh_token", &Method::POST, status(code)),
+                "{code}"
+            );
+            // The exception is VCF's operation, not any service's.
+            assert!(
+                !retries_status(
+                    Service::F5Xc,
+                    "refresh_access_token",
+                    &Method::PATCH,
+                    status(code)
+                ),
+                "{code}"
+            );
+        }
+        for code in [200, 201, 400, 401, 404, 409, 500, 501, 505, 599] {
+            assert!(!vcf("refresh_access_token", Method::GET, code), "{code}");
+        }
+    }
+
+    #[test]
+    fn an_unrepresentable_deadline_is_none_and_waits_stay_representable() {
+        let unbounded = Deadline::starting_now(Duration::MAX);
+        assert!(!unbounded.is_bounded());
+        assert!(!unbounded.has_passed());
+        assert!(unbounded.allows_wait(Duration::from_secs(1)));
+        assert!(!unbounded.allows_wait(Duration::MAX));
+        assert_eq!(unbounded.attempt_timeout(Duration::MAX), None);
+        assert_eq!(
+            unbounded.attempt_timeout(Duration::from_secs(30)),
+            Some(Duration::from_secs(30))
+        );
+
+        let bounded = Deadline::starting_now(Duration::from_secs(60));
+        assert!(bounded.is_bounded());
+        assert!(bounded.allows_wait(Duration::from_secs(1)));
+        assert!(!bounded.allows_wait(Duration::from_secs(61)));
+        assert!(!bounded.allows_wait(Duration::MAX));
+        let timeout = bounded
+            .attempt_timeout(Duration::MAX)
+            .expect("the deadline bounds the attempt");
+        assert!(timeout <= Duration::from_secs(60), "{timeout:?}");
+
+        let passed = Deadline::starting_now(Duration::ZERO);
+        assert!(passed.has_passed());
+        assert!(!passed.allows_wait(Duration::ZERO));
+        assert_eq!(
+            passed.attempt_timeout(Duration::from_secs(30)),
+            Some(Duration::from_millis(1))
+        );
     }
 }

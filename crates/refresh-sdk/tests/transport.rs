@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
-use refresh_sdk::{ErrorKind, ExposeSecret, RetryPolicy};
+use refresh_sdk::{Error, ErrorKind, ExposeSecret, RetryPolicy, SecretString, VcfCredentials};
 use serde_json::json;
 
 fn ok_reply() -> Reply {
@@ -20,22 +20,180 @@ async fn scripted(replies: Vec<Reply>) -> TestServer {
     serve(move |r| replies.get(r.index).cloned().unwrap_or_else(ok_reply)).await
 }
 
+/// The operations of both services, for tables of the retry rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    /// F5's `refresh_token`: `POST`.
+    F5Refresh,
+    /// VCF's `create_token`: `POST /v1/tokens`.
+    VcfCreate,
+    /// VCF's `refresh_access_token`: `PATCH /v1/tokens/access-token/refresh`.
+    VcfRefresh,
+    /// VCF's `invalidate_refresh_token`: `DELETE /v1/tokens/refresh-token`.
+    VcfInvalidate,
+}
+
+impl Op {
+    fn method_and_path(self) -> (&'static str, &'static str) {
+        match self {
+            Op::F5Refresh => ("POST", F5_PATH),
+            Op::VcfCreate => ("POST", "/v1/tokens"),
+            Op::VcfRefresh => ("PATCH", "/v1/tokens/access-token/refresh"),
+            Op::VcfInvalidate => ("DELETE", "/v1/tokens/refresh-token"),
+        }
+    }
+
+    fn success(self) -> Reply {
+        match self {
+            Op::F5Refresh => ok_reply(),
+            Op::VcfCreate => Reply::json(
+                201,
+                json!({"accessToken": "access", "refreshToken": {"id": "refresh"}}),
+            ),
+            Op::VcfRefresh => Reply::json(200, json!("access")),
+            Op::VcfInvalidate => Reply::empty(204),
+        }
+    }
+
+    async fn call(self, url: &str, transport: refresh_sdk::TransportOptions) -> Result<(), Error> {
+        let refresh = SecretString::from("refresh");
+        match self {
+            Op::F5Refresh => f5_client(url, "token", transport)
+                .refresh_token("pipeline")
+                .await
+                .map(|_| ()),
+            Op::VcfCreate => vcf_client(url, transport)
+                .create_token(&VcfCredentials::new("admin", "pw"))
+                .await
+                .map(|_| ()),
+            Op::VcfRefresh => vcf_client(url, transport)
+                .refresh_access_token(&refresh)
+                .await
+                .map(|_| ()),
+            Op::VcfInvalidate => {
+                vcf_client(url, transport)
+                    .invalidate_refresh_token(&refresh)
+                    .await
+            }
+        }
+    }
+}
+
+/// What the retry rule does with one failed response.
+#[derive(Clone, Copy, Debug)]
+enum Rule {
+    /// Sent again: the second attempt succeeds.
+    Retried,
+    /// Not sent again: the error carries the status, after one attempt.
+    SentOnce,
+}
+
+/// Operation × status → whether a second attempt follows. 429 and 503 say
+/// the request was not processed; after 502 and 504 it may have been, so
+/// only the idempotent `DELETE` and VCF's refresh (which only mints an access
+/// token) are sent again, never a `POST` that logs in or issues a token.
+const RETRY_RULE: &[(Op, u16, Rule)] = &[
+    (Op::F5Refresh, 429, Rule::Retried),
+    (Op::F5Refresh, 503, Rule::Retried),
+    (Op::F5Refresh, 502, Rule::SentOnce),
+    (Op::F5Refresh, 504, Rule::SentOnce),
+    (Op::F5Refresh, 500, Rule::SentOnce),
+    (Op::VcfCreate, 429, Rule::Retried),
+    (Op::VcfCreate, 503, Rule::Retried),
+    (Op::VcfCreate, 502, Rule::SentOnce),
+    (Op::VcfCreate, 504, Rule::SentOnce),
+    (Op::VcfCreate, 500, Rule::SentOnce),
+    (Op::VcfRefresh, 429, Rule::Retried),
+    (Op::VcfRefresh, 503, Rule::Retried),
+    (Op::VcfRefresh, 502, Rule::Retried),
+    (Op::VcfRefresh, 504, Rule::Retried),
+    (Op::VcfRefresh, 500, Rule::SentOnce),
+    (Op::VcfInvalidate, 429, Rule::Retried),
+    (Op::VcfInvalidate, 503, Rule::Retried),
+    (Op::VcfInvalidate, 502, Rule::Retried),
+    (Op::VcfInvalidate, 504, Rule::Retried),
+    (Op::VcfInvalidate, 500, Rule::SentOnce),
+];
+
+#[tokio::test]
+async fn a_request_that_may_have_been_processed_is_not_sent_again() {
+    for &(op, status, rule) in RETRY_RULE {
+        let case = format!("{op:?} answered {status}");
+        let server = scripted_for(
+            op,
+            vec![Reply::json(status, json!({"message": "gateway says no"}))],
+        )
+        .await;
+        let outcome = op.call(&server.url, quick_transport()).await;
+        let (method, path) = op.method_and_path();
+        assert!(
+            server
+                .received()
+                .iter()
+                .all(|r| r.method == method && r.path == path),
+            "{case}: {:?}",
+            server.received()
+        );
+        match rule {
+            Rule::Retried => {
+                outcome.unwrap_or_else(|err| panic!("{case}: the retry must succeed: {err}"));
+                assert_eq!(server.hits(), 2, "{case}");
+            }
+            Rule::SentOnce => {
+                let err = outcome.expect_err("one attempt, whose error is returned");
+                assert_eq!(server.hits(), 1, "{case}: sent again");
+                assert_eq!(err.attempts(), 1, "{case}");
+                assert_eq!(err.kind(), ErrorKind::Server, "{case}: {err}");
+                assert_eq!(err.status().map(|s| s.as_u16()), Some(status), "{case}");
+            }
+        }
+    }
+}
+
+/// Answers the `n`-th request with `replies[n]`, then with `op`'s success.
+async fn scripted_for(op: Op, replies: Vec<Reply>) -> TestServer {
+    serve(move |r| {
+        replies
+            .get(r.index)
+            .cloned()
+            .unwrap_or_else(|| op.success())
+    })
+    .await
+}
+
 #[tokio::test]
 async fn transient_statuses_are_retried_until_success() {
-    for status in [429, 502, 503, 504] {
-        let server = scripted(vec![
-            Reply::json(status, json!("busy")),
-            Reply::empty(status),
-        ])
+    // Every request is retried after 429 and 503; 502 and 504 only where
+    // repeating is harmless, such as VCF's refresh.
+    let cases = [
+        (Op::F5Refresh, 429),
+        (Op::F5Refresh, 503),
+        (Op::VcfCreate, 429),
+        (Op::VcfCreate, 503),
+        (Op::VcfRefresh, 429),
+        (Op::VcfRefresh, 502),
+        (Op::VcfRefresh, 503),
+        (Op::VcfRefresh, 504),
+    ];
+    for (op, status) in cases {
+        let server = scripted_for(
+            op,
+            vec![Reply::json(status, json!("busy")), Reply::empty(status)],
+        )
         .await;
-        let client = f5_client(&server.url, "token", quick_transport());
-        let token = client
-            .refresh_token("pipeline")
+        op.call(&server.url, quick_transport())
             .await
-            .expect("third attempt succeeds");
-        assert_eq!(token.secret().expose_secret(), "{\"token\":\"t\"}");
-        assert_eq!(server.hits(), 3, "{status}");
+            .unwrap_or_else(|err| panic!("{op:?} {status}: the third attempt succeeds: {err}"));
+        assert_eq!(server.hits(), 3, "{op:?} {status}");
     }
+    // The pipeline token arrives whole after retries.
+    let server = scripted(vec![Reply::json(503, json!("busy"))]).await;
+    let client = f5_client(&server.url, "token", quick_transport());
+    let token = client
+        .refresh_token("pipeline")
+        .await
+        .expect("second attempt succeeds");
+    assert_eq!(token.secret().expose_secret(), "{\"token\":\"t\"}");
 }
 
 #[tokio::test]
@@ -85,8 +243,13 @@ async fn retry_after_seconds_is_honoured() {
     let received = server.received();
     assert_eq!(received.len(), 2);
     let gap = received[1].at - received[0].at;
-    // Without Retry-After the quick policy waits at most 50 ms.
-    assert!(gap >= Duration::from_millis(950), "waited only {gap:?}");
+    // Without Retry-After the quick policy waits at most 50 ms; the wait is
+    // the server's second, not more (a backoff added on top, a unit taken
+    // for minutes).
+    assert!(
+        gap >= Duration::from_millis(950) && gap < Duration::from_millis(1750),
+        "waited {gap:?} for Retry-After: 1"
+    );
 }
 
 #[tokio::test]
@@ -104,8 +267,12 @@ async fn retry_after_http_date_is_honoured() {
     let received = server.received();
     assert_eq!(received.len(), 2);
     let gap = received[1].at - received[0].at;
-    // The date has whole-second precision: 3 s ahead is at least 2 s away.
-    assert!(gap >= Duration::from_millis(1900), "waited only {gap:?}");
+    // The date has whole-second precision: 3 s ahead is at least 2 s away,
+    // and at most 3 s.
+    assert!(
+        gap >= Duration::from_millis(1900) && gap < Duration::from_millis(3750),
+        "waited {gap:?} for a date 3 s ahead"
+    );
 }
 
 #[tokio::test]
@@ -119,9 +286,12 @@ async fn retry_after_beyond_the_deadline_returns_at_once_with_the_wait() {
         .refresh_token("pipeline")
         .await
         .expect_err("rate limited");
+    // The wait cannot end before the deadline, so none is taken at all: not
+    // the 120 s asked, nor the 5 s left.
     assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "did not wait for Retry-After"
+        started.elapsed() < Duration::from_secs(1),
+        "waited {:?} instead of returning at once",
+        started.elapsed()
     );
     assert_eq!(server.hits(), 1);
     assert_eq!(err.kind(), ErrorKind::RateLimited);
@@ -141,12 +311,117 @@ async fn the_deadline_bounds_a_slow_server() {
         .refresh_token("pipeline")
         .await
         .expect_err("deadline passes");
+    // The attempt is cut at the deadline, not at the 60 s attempt timeout
+    // nor the server's 30 s.
+    let elapsed = started.elapsed();
     assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "the deadline was not applied"
+        elapsed >= Duration::from_millis(500) && elapsed < Duration::from_millis(1500),
+        "took {elapsed:?} for a 500 ms deadline"
     );
     assert_eq!(err.kind(), ErrorKind::Timeout);
     assert!(err.to_string().contains("deadline"), "{err}");
+}
+
+/// Statuses that are retried for every request, each with a `Retry-After`
+/// no wait can honour, or one that is not a wait at all.
+#[tokio::test]
+async fn absurd_retry_after_values_neither_panic_nor_stall() {
+    let end_of_http_time = "Fri, 31 Dec 9999 23:59:59 GMT";
+    let forever = Some(Duration::from_secs(u64::MAX));
+    for status in [429, 503] {
+        let kind = if status == 429 {
+            ErrorKind::RateLimited
+        } else {
+            ErrorKind::Server
+        };
+        for (value, attempts) in [
+            ("18446744073709551615", 1),
+            ("99999999999999999999999999", 1),
+            (end_of_http_time, 1),
+            // Not a wait: the backoff applies, and all attempts are made.
+            ("-1", 3),
+        ] {
+            let case = format!("{status} with Retry-After: {value}");
+            let server =
+                serve(move |_| Reply::json(status, json!("later")).header("retry-after", value))
+                    .await;
+            let client = f5_client(&server.url, "token", quick_transport());
+            let started = Instant::now();
+            let err = tokio::spawn(async move { client.refresh_token("pipeline").await })
+                .await
+                .unwrap_or_else(|join| panic!("{case}: the call panicked: {join}"))
+                .expect_err("the server always refuses");
+            let elapsed = started.elapsed();
+            assert!(elapsed < Duration::from_secs(1), "{case}: took {elapsed:?}");
+            assert_eq!(server.hits(), attempts, "{case}");
+            assert_eq!(err.attempts(), attempts as u32, "{case}");
+            assert_eq!(err.kind(), kind, "{case}: {err}");
+            assert_eq!(err.status().map(|s| s.as_u16()), Some(status), "{case}");
+            match value {
+                "-1" => assert_eq!(err.retry_after(), None, "{case}"),
+                v if v == end_of_http_time => {
+                    let wait = err.retry_after().expect("a date in the future");
+                    assert!(wait > Duration::from_secs(7_000 * 365 * 86_400), "{case}");
+                }
+                _ => {
+                    assert_eq!(err.retry_after(), forever, "{case}");
+                    assert!(
+                        err.to_string()
+                            .contains("retry after 18446744073709551615 s"),
+                        "{case}: {err}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `Duration::MAX` as the deadline and every timeout means none: the
+/// operation works, retries, and a wait that cannot end is not taken.
+#[tokio::test]
+async fn a_deadline_and_timeouts_of_duration_max_mean_none() {
+    let unbounded = || {
+        quick_transport()
+            .connect_timeout(Duration::MAX)
+            .attempt_timeout(Duration::MAX)
+            .retry(
+                RetryPolicy::default()
+                    .base_delay(Duration::from_millis(10))
+                    .max_delay(Duration::from_millis(50))
+                    .deadline(Duration::MAX),
+            )
+    };
+    for op in [
+        Op::F5Refresh,
+        Op::VcfCreate,
+        Op::VcfRefresh,
+        Op::VcfInvalidate,
+    ] {
+        let server = scripted_for(op, vec![Reply::json(503, json!("busy"))]).await;
+        tokio::spawn(async move { op.call(&server.url, unbounded()).await.map(|()| server) })
+            .await
+            .unwrap_or_else(|join| panic!("{op:?}: the call panicked: {join}"))
+            .map(|server| assert_eq!(server.hits(), 2, "{op:?}"))
+            .unwrap_or_else(|err| panic!("{op:?}: the retry succeeds: {err}"));
+    }
+
+    let server =
+        serve(|_| Reply::json(429, json!("later")).header("retry-after", "18446744073709551615"))
+            .await;
+    let url = server.url.clone();
+    let started = Instant::now();
+    let err = tokio::spawn(async move { Op::VcfCreate.call(&url, unbounded()).await })
+        .await
+        .expect("the call does not panic")
+        .expect_err("rate limited");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.hits(), 1);
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(u64::MAX)));
 }
 
 #[tokio::test]
