@@ -66,7 +66,7 @@ struct Global {
     /// Per-attempt timeout in seconds.
     #[arg(long, global = true, value_name = "SECS")]
     timeout: Option<f64>,
-    /// How many times to retry transient failures (429, 502, 503, 504, connection errors).
+    /// How many times to retry transient failures: connection errors, 429 and 503; 502 and 504 only where resending is harmless (never create-token).
     #[arg(long, global = true, value_name = "N")]
     retries: Option<u32>,
     /// Trust the CA certificates in this PEM file.
