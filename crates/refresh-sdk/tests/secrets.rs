@@ -206,6 +206,8 @@ async fn the_canary_never_appears() {
         seen.debug(&session);
     }
     seen.result(&session.with_access_token(|_| ()).await);
+    session.invalidate(&refresh_sdk::AccessToken::new(CANARY));
+    seen.debug(&session.stats());
     seen.debug(&refresh_sdk::AccessToken::new(CANARY));
     seen.debug(&refresh_sdk::AccessToken::from(SecretString::from(CANARY)));
     seen.result(&session.logout().await);
@@ -233,6 +235,10 @@ async fn the_canary_never_appears() {
         "traces were captured: {traces}"
     );
     assert!(traces.contains("retrying"), "retries were traced");
+    assert!(
+        traces.contains("VCF token renewal failed"),
+        "the session's failed renewals were traced"
+    );
     for (i, text) in seen.0.iter().enumerate() {
         assert!(
             !text.contains(CANARY),

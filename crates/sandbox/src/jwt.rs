@@ -22,6 +22,8 @@ pub(crate) const ISSUER: &str = "refresh-sandbox";
 
 pub(crate) struct Signer {
     key: hmac::Key,
+    /// The sandbox's clock minus the real one, in seconds.
+    clock_offset: i64,
 }
 
 impl std::fmt::Debug for Signer {
@@ -54,16 +56,28 @@ pub(crate) fn random_hex<const N: usize>() -> Result<String, crate::Error> {
 
 impl Signer {
     pub(crate) fn new() -> Result<Signer, crate::Error> {
+        Signer::with_clock_offset(0)
+    }
+
+    /// A signer whose clock is `clock_offset` seconds off the real one, as
+    /// an SDDC Manager with a wrong clock issues tokens.
+    pub(crate) fn with_clock_offset(clock_offset: i64) -> Result<Signer, crate::Error> {
         let secret = random_bytes::<32>()?;
         Ok(Signer {
             key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
+            clock_offset,
         })
+    }
+
+    /// Now, by this signer's clock, in Unix seconds.
+    pub(crate) fn now(&self) -> u64 {
+        unix_now().saturating_add_signed(self.clock_offset)
     }
 
     /// A new access token for `subject`; `exp` is now plus `ttl`, in whole
     /// seconds as JWT requires (a sub-second TTL expires within the second).
     pub(crate) fn issue(&self, subject: &str, ttl: Duration) -> Result<String, crate::Error> {
-        let iat = unix_now();
+        let iat = self.now();
         let claims = Claims {
             iss: ISSUER.to_owned(),
             sub: subject.to_owned(),

@@ -247,6 +247,7 @@ pub struct SandboxBuilder {
     tls: bool,
     listen: SocketAddr,
     report_dir: Option<std::path::PathBuf>,
+    clock_offset: i64,
 }
 
 impl Default for SandboxBuilder {
@@ -264,6 +265,7 @@ impl Default for SandboxBuilder {
             tls: false,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             report_dir: std::env::var_os(REPORT_DIR_ENV).map(Into::into),
+            clock_offset: 0,
         }
     }
 }
@@ -307,6 +309,25 @@ impl SandboxBuilder {
     /// How long VCF refresh tokens live; default 24 h.
     pub fn refresh_token_ttl(mut self, ttl: Duration) -> Self {
         self.refresh_ttl = ttl;
+        self
+    }
+
+    /// Runs the sandbox's clock `seconds` off the real one (negative:
+    /// behind), as an SDDC Manager with a wrong clock: its JWTs' `iat` and
+    /// `exp` and its own expiry checks follow that clock. Default 0.
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), refresh_sandbox::Error> {
+    /// let two_hours_behind = refresh_sandbox::Sandbox::builder()
+    ///     .clock_offset_secs(-2 * 3600)
+    ///     .start()
+    ///     .await?;
+    /// # let _ = two_hours_behind;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn clock_offset_secs(mut self, seconds: i64) -> Self {
+        self.clock_offset = seconds;
         self
     }
 
@@ -369,7 +390,7 @@ impl SandboxBuilder {
         let shared = Arc::new(Shared {
             specs,
             credentials: self.credentials.clone(),
-            signer: jwt::Signer::new()?,
+            signer: jwt::Signer::with_clock_offset(self.clock_offset)?,
             rate_limit: self.rate_limit,
             state: Mutex::new(MutableState {
                 access_ttl: self.access_ttl,
@@ -543,7 +564,7 @@ impl Sandbox {
         self.shared
             .signer
             .verify(token)
-            .is_some_and(|claims| claims.exp > jwt::unix_now())
+            .is_some_and(|claims| claims.exp > self.shared.signer.now())
     }
 
     /// Stops accepting requests, lets in-flight ones finish and waits for

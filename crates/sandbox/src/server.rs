@@ -337,7 +337,7 @@ fn f5xc_refresh_token(
     let result = serde_json::json!({
         "token": jwt::random_hex::<32>()?,
         "product_name": pipeline,
-        "expires_at": jwt::unix_now().saturating_add(ttl.as_secs()),
+        "expires_at": shared.signer.now().saturating_add(ttl.as_secs()),
     });
     let response = f5xc_bfdp::types::RefreshTokenResponse {
         result: Some(result.to_string()),

@@ -268,3 +268,21 @@ async fn logout_is_final_and_can_be_retried() {
         "no login after logout"
     );
 }
+
+#[tokio::test]
+async fn an_sddc_manager_clock_two_hours_behind_costs_no_refreshes() {
+    let sandbox = Sandbox::builder()
+        .clock_offset_secs(-2 * 3600)
+        .start()
+        .await
+        .expect("the sandbox starts");
+    let vcf = good(&sandbox, SessionOptions::default());
+    let first = vcf.access_token().await.expect("a token");
+    for _ in 0..50 {
+        let token = vcf.access_token().await.expect("a token");
+        assert_eq!(token.expose_secret(), first.expose_secret());
+    }
+    let stats = vcf.stats();
+    assert_eq!((stats.logins, stats.refreshes), (1, 0), "{stats:?}");
+    assert_eq!(sandbox.requests(Operation::VcfRefreshAccessToken), 0);
+}
