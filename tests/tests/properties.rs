@@ -125,6 +125,18 @@ fn answer() -> impl Strategy<Value = Answer> {
     })
 }
 
+/// The kind an error must have for a status the server sent.
+fn expected_kind(operation: &str, status: u16) -> ErrorKind {
+    match status {
+        // SDDC Manager's answer to wrong credentials.
+        400 | 401 | 403 if operation == "create_token" => ErrorKind::Auth,
+        400.. => {
+            ErrorKind::from_status(reqwest::StatusCode::from_u16(status).expect("a valid status"))
+        }
+        _ => ErrorKind::InvalidResponse,
+    }
+}
+
 /// Any status and body, for all three operations: never a panic; a success
 /// only for a success status; an error that carries the status the server
 /// sent.
@@ -196,26 +208,13 @@ fn any_response_gives_a_value_or_an_error_with_its_status() {
                             operation,
                             err
                         );
-                        if operation == "create_token" && matches!(status, 400 | 401 | 403) {
-                            // SDDC Manager's answer to wrong credentials.
-                            prop_assert_eq!(err.kind(), ErrorKind::Auth, "{}: {}", operation, err);
-                        } else if status >= 400 {
-                            prop_assert_eq!(
-                                err.kind(),
-                                ErrorKind::from_status(err.status().expect("a status")),
-                                "{}: {}",
-                                operation,
-                                err
-                            );
-                        } else {
-                            prop_assert_eq!(
-                                err.kind(),
-                                ErrorKind::InvalidResponse,
-                                "{}: {}",
-                                operation,
-                                err
-                            );
-                        }
+                        prop_assert_eq!(
+                            err.kind(),
+                            expected_kind(operation, status),
+                            "{}: {}",
+                            operation,
+                            err
+                        );
                     }
                 }
             }
@@ -430,25 +429,13 @@ fn any_response_with_any_headers_ends_within_the_deadline_under_retries() {
                         if !sent_retry_after {
                             prop_assert_eq!(err.retry_after(), None, "{}: {}", operation, err);
                         }
-                        if operation == "create_token" && matches!(status, 400 | 401 | 403) {
-                            prop_assert_eq!(err.kind(), ErrorKind::Auth, "{}: {}", operation, err);
-                        } else if status >= 400 {
-                            prop_assert_eq!(
-                                err.kind(),
-                                ErrorKind::from_status(err.status().expect("a status")),
-                                "{}: {}",
-                                operation,
-                                err
-                            );
-                        } else {
-                            prop_assert_eq!(
-                                err.kind(),
-                                ErrorKind::InvalidResponse,
-                                "{}: {}",
-                                operation,
-                                err
-                            );
-                        }
+                        prop_assert_eq!(
+                            err.kind(),
+                            expected_kind(operation, status),
+                            "{}: {}",
+                            operation,
+                            err
+                        );
                     }
                 }
             }
