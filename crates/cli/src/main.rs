@@ -43,9 +43,10 @@ Exit codes:
 /// Configuration comes from flags or the environment: VOLT_API_URL,
 /// VOLT_API_TOKEN, VOLT_API_P12_FILE, VES_P12_PASSWORD for F5 XC;
 /// VCF_SDDC_MANAGER_HOST, VCF_SDDC_MANAGER_USERNAME,
-/// VCF_SDDC_MANAGER_PASSWORD, VCF_ALLOW_UNVERIFIED_TLS for VCF. Passwords and
-/// API tokens are read from the environment only, never from flags, so they
-/// stay out of shell history and `ps`.
+/// VCF_SDDC_MANAGER_PASSWORD, VCF_ALLOW_UNVERIFIED_TLS, VCF_REFRESH_TOKEN for
+/// VCF. Passwords and API tokens are read from the environment only, never
+/// from flags, so they stay out of shell history and `ps`; refresh token ids
+/// too unless given with --refresh-token ID.
 #[derive(Parser, Debug)]
 #[command(name = "refresh", version, after_help = EXIT_CODES)]
 struct Cli {
@@ -64,7 +65,12 @@ struct Global {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     /// Per-attempt timeout in seconds.
-    #[arg(long, global = true, value_name = "SECS")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECS",
+        allow_negative_numbers = true
+    )]
     timeout: Option<f64>,
     /// How many times to retry transient failures: connection errors, 429 and 503; 502 and 504 only where resending is harmless (never create-token).
     #[arg(long, global = true, value_name = "N")]
@@ -126,18 +132,52 @@ enum VcfCommand {
     RefreshToken {
         #[command(flatten)]
         host: VcfHost,
-        /// The refresh token id.
-        #[arg(long, value_name = "ID")]
-        refresh_token: String,
+        #[command(flatten)]
+        refresh_token: RefreshTokenArg,
     },
     /// Invalidate a refresh token.
     Invalidate {
         #[command(flatten)]
         host: VcfHost,
-        /// The refresh token id.
-        #[arg(long, value_name = "ID")]
-        refresh_token: String,
+        #[command(flatten)]
+        refresh_token: RefreshTokenArg,
     },
+}
+
+#[derive(Args, Debug)]
+struct RefreshTokenArg {
+    /// The refresh token id, best given in VCF_REFRESH_TOKEN or on stdin
+    /// (`--refresh-token -`): an id on the command line is visible in `ps`
+    /// and saved in shell history, and it is a secret.
+    #[arg(long, value_name = "ID")]
+    refresh_token: Option<String>,
+}
+
+impl RefreshTokenArg {
+    /// The id from the flag, stdin (`-`) or `VCF_REFRESH_TOKEN`; an empty one
+    /// is refused before anything is sent.
+    fn read(&self) -> Result<SecretString, Failure> {
+        let id = match self.refresh_token.as_deref() {
+            Some("-") => {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .map_err(|e| Failure::usage(format!("cannot read the refresh token id from stdin: {e}")))?;
+                line
+            }
+            Some(id) => id.to_owned(),
+            None => std::env::var("VCF_REFRESH_TOKEN").map_err(|_| {
+                Failure::usage(
+                    "no refresh token id: set VCF_REFRESH_TOKEN, or pass --refresh-token - and give it on stdin",
+                )
+            })?,
+        };
+        let id = id.trim();
+        if id.is_empty() {
+            return Err(Failure::usage("the refresh token id is empty"));
+        }
+        Ok(SecretString::from(id.to_owned()))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -186,7 +226,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::F5xc(F5Command::RefreshToken { product_name, url }) => {
             let config = refresh_sdk::F5Config::from_lookup(overlay(&[("VOLT_API_URL", url)]))?
-                .transport(transport(global, false)?);
+                .transport(transport(global, global.insecure)?);
             let client = refresh_sdk::F5Client::new(config)?;
             let token = client.refresh_token(&product_name).await?;
             print_value(global, "result", token.secret());
@@ -228,14 +268,12 @@ async fn vcf(global: &Global, command: VcfCommand) -> Result<(), Failure> {
             }
         }
         VcfCommand::RefreshToken { refresh_token, .. } => {
-            let token = client
-                .refresh_access_token(&SecretString::from(refresh_token))
-                .await?;
+            let token = client.refresh_access_token(&refresh_token.read()?).await?;
             print_value(global, "access_token", &token);
         }
         VcfCommand::Invalidate { refresh_token, .. } => {
             client
-                .invalidate_refresh_token(&SecretString::from(refresh_token))
+                .invalidate_refresh_token(&refresh_token.read()?)
                 .await?;
             if global.json {
                 out!("{}", serde_json::json!({ "invalidated": true }));

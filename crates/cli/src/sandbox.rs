@@ -43,7 +43,9 @@ pub async fn serve(json: bool, listen: SocketAddr, tls: bool) -> Result<(), Fail
         if let Some(path) = &ca_file {
             out!("CA certificate:     {} (pass --ca-cert)", path.display());
         }
-        out!("Demo credentials, for another shell:");
+        out!(
+            "Demo credentials for this sandbox only (it prints them on purpose), for another shell:"
+        );
         out!("  export VOLT_API_URL={}", sandbox.f5xc_url());
         out!(
             "  export VOLT_API_TOKEN={}",

@@ -10,6 +10,17 @@ use refresh_sandbox::{ExposeSecret, Operation, Sandbox, StatusCode};
 /// Runs `refresh` with `args` and exactly the environment `env` (plus PATH),
 /// off the async runtime so the in-process sandbox keeps serving.
 async fn refresh(args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+    run(args, env, None, Duration::from_secs(60)).await
+}
+
+/// Like [`refresh`], with `stdin` and a timeout after which the command is
+/// killed (its output so far is returned).
+async fn run(
+    args: &[&str],
+    env: &[(&str, String)],
+    stdin: Option<String>,
+    timeout: Duration,
+) -> std::process::Output {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let env: Vec<(String, String)> = env
         .iter()
@@ -17,12 +28,12 @@ async fn refresh(args: &[&str], env: &[(&str, String)]) -> std::process::Output 
         .collect();
     tokio::task::spawn_blocking(move || {
         let mut command = Command::cargo_bin("refresh").expect("the refresh binary is built");
-        command
-            .env_clear()
-            .args(&args)
-            .timeout(Duration::from_secs(60));
+        command.env_clear().args(&args).timeout(timeout);
         for (name, value) in env {
             command.env(name, value);
+        }
+        if let Some(input) = stdin {
+            command.write_stdin(input);
         }
         command.output().expect("refresh runs")
     })
@@ -373,4 +384,136 @@ async fn demo_walks_every_step_and_exits_zero() {
         text.contains("404"),
         "the last step shows the expected 404: {text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_refresh_token_id_comes_from_the_environment_or_stdin_and_empty_is_refused() {
+    let sandbox = Sandbox::start_default().await.expect("sandbox");
+    let env = vcf_env(&sandbox);
+    let created = refresh(&["vcf", "create-token"], &env).await;
+    assert_eq!(code(&created), 0, "stderr: {}", stderr(&created));
+    let id = stdout(&created)
+        .lines()
+        .nth(1)
+        .expect("the refresh token id")
+        .to_owned();
+
+    let mut with_id = env.clone();
+    with_id.push(("VCF_REFRESH_TOKEN", id.clone()));
+    let from_env = refresh(&["vcf", "refresh-token"], &with_id).await;
+    assert_eq!(code(&from_env), 0, "stderr: {}", stderr(&from_env));
+    assert!(sandbox.is_valid_access_token(stdout(&from_env).trim_end()));
+
+    let from_stdin = run(
+        &["vcf", "refresh-token", "--refresh-token", "-"],
+        &env,
+        Some(format!("{id}\n")),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(code(&from_stdin), 0, "stderr: {}", stderr(&from_stdin));
+    assert!(sandbox.is_valid_access_token(stdout(&from_stdin).trim_end()));
+
+    let refreshes = sandbox.requests(Operation::VcfRefreshAccessToken);
+    let mut blank = env.clone();
+    blank.push(("VCF_REFRESH_TOKEN", "  ".into()));
+    for (args, env, stdin) in [
+        (
+            vec!["vcf", "refresh-token", "--refresh-token", ""],
+            env.clone(),
+            None,
+        ),
+        (
+            vec!["vcf", "invalidate", "--refresh-token", " "],
+            env.clone(),
+            None,
+        ),
+        (
+            vec!["vcf", "refresh-token", "--refresh-token", "-"],
+            env.clone(),
+            Some("\n".to_owned()),
+        ),
+        (vec!["vcf", "refresh-token"], env.clone(), None),
+        (vec!["vcf", "refresh-token"], blank, None),
+    ] {
+        let output = run(&args, &env, stdin, Duration::from_secs(60)).await;
+        assert_eq!(code(&output), 2, "{args:?}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains("refresh token id"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    assert_eq!(
+        sandbox.requests(Operation::VcfRefreshAccessToken),
+        refreshes,
+        "nothing was sent without an id"
+    );
+    assert_eq!(sandbox.requests(Operation::VcfInvalidateRefreshToken), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn insecure_skips_verification_for_f5_too() {
+    let sandbox = Sandbox::builder()
+        .tls(true)
+        .start()
+        .await
+        .expect("a TLS sandbox");
+    let args = ["f5xc", "refresh-token", "--product-name", "example"];
+    let verified = refresh(&args, &f5_env(&sandbox)).await;
+    assert_eq!(
+        code(&verified),
+        7,
+        "an untrusted certificate: {}",
+        stderr(&verified)
+    );
+    let insecure = refresh(
+        &[
+            "--insecure",
+            "f5xc",
+            "refresh-token",
+            "--product-name",
+            "example",
+        ],
+        &f5_env(&sandbox),
+    )
+    .await;
+    assert_eq!(code(&insecure), 0, "stderr: {}", stderr(&insecure));
+    assert!(stdout(&insecure).contains("token"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_negative_timeout_says_the_timeout_must_be_positive() {
+    for value in ["-1", "0", "nan"] {
+        let output = refresh(
+            &[
+                "--timeout",
+                value,
+                "vcf",
+                "refresh-token",
+                "--refresh-token",
+                "x",
+            ],
+            &[("VCF_SDDC_MANAGER_HOST", "http://127.0.0.1:9".into())],
+        )
+        .await;
+        assert_eq!(code(&output), 2, "{value}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains("positive number of seconds"),
+            "{value}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_says_its_credentials_are_for_it_only() {
+    // Killed after 3 s; what it printed by then is what an operator sees.
+    let output = run(&["sandbox"], &[], None, Duration::from_secs(3)).await;
+    let shown = stdout(&output);
+    assert!(
+        shown.contains("Demo credentials for this sandbox only"),
+        "{shown}"
+    );
+    assert!(shown.contains("VCF_SDDC_MANAGER_PASSWORD="), "{shown}");
 }
