@@ -12,6 +12,7 @@ pub const SERVER: u8 = 6;
 pub const TRANSPORT: u8 = 7;
 pub const INVALID_RESPONSE: u8 = 8;
 pub const REJECTED: u8 = 9;
+pub const OUTPUT: u8 = 10;
 /// The runtime or the sandbox itself failed; not an outcome of a request.
 pub const UNEXPECTED: u8 = 1;
 
@@ -26,6 +27,8 @@ pub enum Failure {
     Sandbox(String),
     /// A demo step did not behave as described.
     Demo(String),
+    /// The value could not be written to stdout.
+    Output(String),
 }
 
 impl Failure {
@@ -39,6 +42,7 @@ impl Failure {
             Failure::Usage(_) => USAGE,
             Failure::Sandbox(_) => UNEXPECTED,
             Failure::Demo(_) => DEMO_FAILED,
+            Failure::Output(_) => OUTPUT,
         }
     }
 }
@@ -56,6 +60,7 @@ impl fmt::Display for Failure {
             Failure::Usage(m) => write!(f, "error: {m}"),
             Failure::Sandbox(m) => write!(f, "error: the sandbox failed: {m}"),
             Failure::Demo(m) => write!(f, "demo failed: {m}"),
+            Failure::Output(m) => write!(f, "error: {m}"),
         }
     }
 }

@@ -35,7 +35,8 @@ Exit codes:
   6  server error (5xx)
   7  timeout or transport failure (connect, TLS, reset)
   8  invalid response (the body could not be decoded)
-  9  other rejected request (400, 409)";
+  9  other rejected request (400, 409)
+ 10  stdout could not be written (a full disk, a closed pipe): the value was not delivered";
 
 /// Get F5 Distributed Cloud pipeline tokens and VMware Cloud Foundation
 /// access tokens.
@@ -229,7 +230,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .transport(transport(global, global.insecure)?);
             let client = refresh_sdk::F5Client::new(config)?;
             let token = client.refresh_token(&product_name).await?;
-            print_value(global, "result", token.secret());
+            print_value(global, "result", token.secret())?;
         }
         Command::Vcf(command) => vcf(global, command).await?,
         Command::Sandbox { listen, tls } => sandbox::serve(global.json, listen, tls).await?,
@@ -254,29 +255,45 @@ async fn vcf(global: &Global, command: VcfCommand) -> Result<(), Failure> {
         VcfCommand::CreateToken { .. } => {
             let credentials = refresh_sdk::VcfCredentials::from_lookup(&lookup)?;
             let pair = client.create_token(&credentials).await?;
-            if global.json {
-                out!(
-                    "{}",
-                    serde_json::json!({
-                        "access_token": pair.access_token.expose_secret(),
-                        "refresh_token": pair.refresh_token.expose_secret(),
-                    })
-                );
+            let text = if global.json {
+                serde_json::json!({
+                    "access_token": pair.access_token.expose_secret(),
+                    "refresh_token": pair.refresh_token.expose_secret(),
+                })
+                .to_string()
             } else {
-                out!("{}", pair.access_token.expose_secret());
-                out!("{}", pair.refresh_token.expose_secret());
+                format!(
+                    "{}\n{}",
+                    pair.access_token.expose_secret(),
+                    pair.refresh_token.expose_secret()
+                )
+            };
+            if let Err(failure) = emit(&text) {
+                // Nobody received the pair: leave no live session behind.
+                let invalidated = client.invalidate_refresh_token(&pair.refresh_token).await;
+                return Err(match failure {
+                    Failure::Output(reason) => Failure::Output(format!(
+                        "{reason}; {}",
+                        if invalidated.is_ok() {
+                            "the new refresh token was invalidated"
+                        } else {
+                            "the new refresh token could not be invalidated either"
+                        }
+                    )),
+                    other => other,
+                });
             }
         }
         VcfCommand::RefreshToken { refresh_token, .. } => {
             let token = client.refresh_access_token(&refresh_token.read()?).await?;
-            print_value(global, "access_token", &token);
+            print_value(global, "access_token", &token)?;
         }
         VcfCommand::Invalidate { refresh_token, .. } => {
             client
                 .invalidate_refresh_token(&refresh_token.read()?)
                 .await?;
             if global.json {
-                out!("{}", serde_json::json!({ "invalidated": true }));
+                emit(&serde_json::json!({ "invalidated": true }).to_string())?;
             }
         }
     }
@@ -330,12 +347,22 @@ fn transport(global: &Global, insecure: bool) -> Result<TransportOptions, Failur
     Ok(options)
 }
 
-fn print_value(global: &Global, key: &str, value: &SecretString) {
+fn print_value(global: &Global, key: &str, value: &SecretString) -> Result<(), Failure> {
     if global.json {
-        out!("{}", serde_json::json!({ key: value.expose_secret() }));
+        emit(&serde_json::json!({ key: value.expose_secret() }).to_string())
     } else {
-        out!("{}", value.expose_secret());
+        emit(value.expose_secret())
     }
+}
+
+/// Writes a value and a newline to stdout and flushes: a value that did not
+/// reach the reader is a failure (exit 10), not a success with nothing shown.
+fn emit(text: &str) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::Output(format!("cannot write to stdout: {}", e.kind())))
 }
 
 /// The exit code for an SDK error's kind.

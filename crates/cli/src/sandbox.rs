@@ -1,4 +1,4 @@
-//! `refresh sandbox`: both APIs on one local listener until Ctrl-C.
+//! `refresh sandbox`: both APIs on one local listener until Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
 
@@ -60,12 +60,30 @@ pub async fn serve(json: bool, listen: SocketAddr, tls: bool) -> Result<(), Fail
             "  export VCF_SDDC_MANAGER_PASSWORD={}",
             credentials.vcf_password.expose_secret()
         );
-        out!("Serving until Ctrl-C.");
+        out!("Serving until Ctrl-C (or SIGTERM).");
     }
-    let stopped = tokio::signal::ctrl_c().await;
+    let stopped = stop_signal().await;
     sandbox.shutdown().await;
     if let Some(path) = ca_file {
         let _ = std::fs::remove_file(path);
     }
-    stopped.map_err(|e| Failure::Sandbox(format!("cannot wait for Ctrl-C: {e}")))
+    stopped.map_err(|e| Failure::Sandbox(format!("cannot wait for a stop signal: {e}")))
+}
+
+/// Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill` and service managers
+/// send): either way the sandbox stops cleanly and removes its CA file.
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            stopped = tokio::signal::ctrl_c() => stopped,
+            _ = terminate.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
 }

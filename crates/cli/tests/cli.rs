@@ -362,6 +362,8 @@ async fn help_lists_the_exit_codes() {
         "4  not found",
         "5  rate limited",
         "7  timeout or transport",
+        "10  stdout could not be written",
+        "VCF_REFRESH_TOKEN",
     ] {
         assert!(help.contains(line), "--help lists {line:?}: {help}");
     }
@@ -516,4 +518,110 @@ async fn the_sandbox_says_its_credentials_are_for_it_only() {
         "{shown}"
     );
     assert!(shown.contains("VCF_SDDC_MANAGER_PASSWORD="), "{shown}");
+}
+
+/// Runs `refresh` with stdout going to `stdout` (a full device, a pipe whose
+/// reader is gone) and returns its exit code and stderr.
+async fn run_into(
+    args: &[&str],
+    env: &[(&str, String)],
+    stdout: std::process::Stdio,
+) -> (i32, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("refresh"))
+            .env_clear()
+            .envs(env)
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(stdout)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("refresh runs");
+        (
+            output.status.code().expect("an exit code"),
+            String::from_utf8(output.stderr).expect("UTF-8 stderr"),
+        )
+    })
+    .await
+    .expect("the command thread finishes")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_value_that_cannot_be_written_exits_10_and_leaves_no_session_behind() {
+    let sandbox = Sandbox::start_default().await.expect("sandbox");
+    let env = vcf_env(&sandbox);
+    let full = || {
+        std::process::Stdio::from(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .expect("/dev/full"),
+        )
+    };
+    let (code, stderr) = run_into(&["vcf", "create-token"], &env, full()).await;
+    assert_eq!(code, 10, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("invalidated"), "{stderr}");
+    assert_eq!(
+        sandbox.requests(Operation::VcfInvalidateRefreshToken),
+        1,
+        "the pair nobody received was invalidated"
+    );
+
+    // A pipe whose reader has gone.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let (code, stderr) = run_into(
+        &["f5xc", "refresh-token", "--product-name", "example"],
+        &f5_env(&sandbox),
+        writer.into(),
+    )
+    .await;
+    assert_eq!(code, 10, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_the_sandbox_and_removes_its_ca_file() {
+    use std::io::BufRead as _;
+    let (path, status) = tokio::task::spawn_blocking(|| {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("refresh"))
+            .env_clear()
+            .args(["sandbox", "--tls"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("refresh sandbox starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let path = std::io::BufReader::new(stdout)
+            .lines()
+            .map(|line| line.expect("a line"))
+            .find_map(|line| {
+                line.strip_prefix("CA certificate:")
+                    .map(|rest| rest.trim().split(' ').next().unwrap_or("").to_owned())
+            })
+            .expect("the CA file is printed");
+        assert!(
+            std::path::Path::new(&path).exists(),
+            "{path} exists while serving"
+        );
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        (path, child.wait().expect("the sandbox exits"))
+    })
+    .await
+    .expect("the command thread finishes");
+    assert!(status.success(), "a clean stop: {status:?}");
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "{path} was left behind"
+    );
 }
