@@ -85,17 +85,20 @@ async fn handle(
                     detail: format!("the spec allows only {} on this path", allowed.join(", ")),
                 },
             );
-            // The closest documented error of the path's operation.
-            let Some(first) = path_operations.first() else {
-                return error_response(true, StatusCode::NOT_FOUND, "No such resource.");
-            };
-            let vcf = first.operation.is_vcf();
-            let status = if vcf && first.documents(400) {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::NOT_FOUND
-            };
-            return error_response(vcf, status, "The method is not supported on this path.");
+            // HTTP's answer: 405 with the methods the path has, in the API's
+            // error shape.
+            let vcf = path_operations
+                .first()
+                .is_none_or(|first| first.operation.is_vcf());
+            let mut response = error_response(
+                vcf,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "The method is not supported on this path.",
+            );
+            if let Ok(allow) = HeaderValue::from_str(&allowed.join(", ")) {
+                response.headers_mut().insert(header::ALLOW, allow);
+            }
+            return response;
         }
     };
 

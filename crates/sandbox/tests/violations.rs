@@ -39,7 +39,7 @@ async fn every_operation_of_the_generated_clients_is_spec_clean() {
 }
 
 #[tokio::test]
-async fn wrong_method_is_recorded_and_answered_with_the_paths_documented_error() {
+async fn wrong_method_is_recorded_and_answered_405_with_allow() {
     let sandbox = Sandbox::start_default().await.expect("sandbox starts");
     let http = reqwest::Client::new();
 
@@ -49,7 +49,11 @@ async fn wrong_method_is_recorded_and_answered_with_the_paths_documented_error()
         .send()
         .await
         .expect("answered");
-    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(
+        response.headers().get("allow").map(|v| v.as_bytes()),
+        Some(&b"POST"[..])
+    );
     let body: vcf_tokens::types::Error = response.json().await.expect("a VCF Error");
     assert!(body.message.is_some());
     let violation = only_violation(&sandbox);
@@ -62,7 +66,11 @@ async fn wrong_method_is_recorded_and_answered_with_the_paths_documented_error()
         .send()
         .await
         .expect("answered");
-    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(
+        response.headers().get("allow").map(|v| v.as_bytes()),
+        Some(&b"POST"[..])
+    );
     let _: String = response.json().await.expect("an F5 JSON string error");
     assert_eq!(
         only_violation(&sandbox).kind,
