@@ -335,7 +335,14 @@ async fn no_secret_reaches_stderr_even_verbose() {
         ("VCF_SDDC_MANAGER_PASSWORD", canary.to_string()),
     ];
     let output = refresh(&["-vv", "vcf", "create-token"], &env).await;
-    assert_ne!(code(&output), 0, "wrong credentials fail");
+    // SDDC Manager's 400 TOKEN_CREATION_FAILED for a login is an
+    // authentication failure, with the vendor's message.
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("TOKEN_CREATION_FAILED"),
+        "{}",
+        stderr(&output)
+    );
     let all = format!("{}{}", stdout(&output), stderr(&output));
     assert!(!all.contains(canary), "the password leaked: {all}");
 
