@@ -632,3 +632,43 @@ async fn sigterm_stops_the_sandbox_and_removes_its_ca_file() {
         "{path} was left behind"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configuration_errors_never_echo_a_secret() {
+    let token = format!("eyJhbGciOiJIUzI1NiJ9{}", "x".repeat(60));
+    for (args, env) in [
+        (
+            vec!["vcf", "create-token"],
+            vec![
+                (
+                    "VCF_SDDC_MANAGER_HOST",
+                    "https://admin:S3cret@vcf.example".to_owned(),
+                ),
+                ("VCF_SDDC_MANAGER_USERNAME", "admin".to_owned()),
+                ("VCF_SDDC_MANAGER_PASSWORD", "pw".to_owned()),
+            ],
+        ),
+        (
+            vec!["f5xc", "refresh-token", "--product-name", "p"],
+            vec![
+                ("VOLT_API_URL", token.clone()),
+                ("VOLT_API_TOKEN", "t".to_owned()),
+            ],
+        ),
+        (
+            vec!["f5xc", "refresh-token", "--product-name", "p"],
+            vec![
+                ("VOLT_API_URL", format!("{token}.example")),
+                ("VOLT_API_TOKEN", "t".to_owned()),
+            ],
+        ),
+    ] {
+        let output = refresh(&args, &env).await;
+        let message = stderr(&output);
+        assert_eq!(code(&output), 2, "{args:?}: {message}");
+        assert!(
+            !message.contains("S3cret") && !message.contains(&token),
+            "{args:?}: {message}"
+        );
+    }
+}

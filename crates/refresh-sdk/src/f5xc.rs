@@ -62,12 +62,13 @@ pub fn normalize_base_url(input: &str) -> Result<String> {
         input.to_owned()
     } else if input.contains('.') || input.contains(':') || input.contains('/') {
         format!("https://{input}")
-    } else if input.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+    } else if input.len() <= 63 && input.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         format!("https://{}.{CONSOLE_DOMAIN}", input.to_ascii_lowercase())
     } else {
-        return Err(Error::config(format!(
-            "{input:?} is neither an F5 XC tenant name nor a URL"
-        ))
+        // Not quoted: a value in the wrong variable may be a token.
+        return Err(Error::config(
+            "the F5 XC address (VOLT_API_URL) is neither a tenant name nor a URL",
+        )
         .for_service(SERVICE));
     };
     normalize_url(&with_scheme, SERVICE, true)
