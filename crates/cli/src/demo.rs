@@ -22,17 +22,14 @@ const SKEW: Duration = Duration::from_secs(1);
 const REFRESH_AHEAD: Duration = Duration::from_millis(1500);
 const STEPS: usize = 7;
 
-pub async fn run() -> Result<(), Failure> {
+pub async fn run(json: bool) -> Result<(), Failure> {
+    let report = Report { json };
     let sandbox = Sandbox::builder()
         .access_token_ttl(ACCESS_TTL)
         .start()
         .await?;
     let credentials = sandbox.credentials().clone();
-    out!(
-        "sandbox: F5 XC at {}, VCF at {}",
-        sandbox.f5xc_url(),
-        sandbox.vcf_url()
-    );
+    report.sandbox(&sandbox.f5xc_url(), &sandbox.vcf_url());
     let mut step = 0;
 
     let pipeline = credentials
@@ -55,7 +52,7 @@ pub async fn run() -> Result<(), Failure> {
         .as_object()
         .map(|o| o.keys().map(String::as_str).collect())
         .unwrap_or_default();
-    done(
+    report.done(
         step,
         &format!(
             "F5 XC refresh_token: pipeline {pipeline:?} got a token, JSON with fields {keys:?}"
@@ -68,7 +65,7 @@ pub async fn run() -> Result<(), Failure> {
         credentials.vcf_password.expose_secret(),
     );
     let pair = check(&mut step, "VCF createToken", vcf.create_token(&login)).await?;
-    done(
+    report.done(
         step,
         "VCF createToken: an access token (JWT) and a refresh token for the demo user",
     );
@@ -83,7 +80,7 @@ pub async fn run() -> Result<(), Failure> {
         sandbox.is_valid_access_token(access.expose_secret()),
         "the refreshed access token is not one the sandbox issued",
     )?;
-    done(
+    report.done(
         step,
         "VCF refreshAccessToken: a new access token for the refresh token",
     );
@@ -122,7 +119,7 @@ pub async fn run() -> Result<(), Failure> {
             stats.waited.saturating_sub(1)
         ),
     )?;
-    done(
+    report.done(
         step,
         &format!(
             "VcfSession::access_token (access TTL {}s): served its cached token, renewed it in the background {:.1}s in with 1 request; no caller waited",
@@ -137,7 +134,7 @@ pub async fn run() -> Result<(), Failure> {
         session.logout(),
     )
     .await?;
-    done(
+    report.done(
         step,
         "VcfSession::logout: the session's refresh token is invalidated",
     );
@@ -148,7 +145,7 @@ pub async fn run() -> Result<(), Failure> {
         vcf.invalidate_refresh_token(&pair.refresh_token),
     )
     .await?;
-    done(
+    report.done(
         step,
         "VCF invalidateRefreshToken: the first refresh token is invalidated (204)",
     );
@@ -158,7 +155,7 @@ pub async fn run() -> Result<(), Failure> {
         Err(e)
             if e.kind() == ErrorKind::NotFound && e.status().map(|s| s.as_u16()) == Some(404) =>
         {
-            done(
+            report.done(
                 step,
                 "VCF refreshAccessToken with the invalidated token: 404 Not Found, as expected",
             )
@@ -183,7 +180,7 @@ pub async fn run() -> Result<(), Failure> {
             listed.join("; ")
         )));
     }
-    out!("spec check: every request matched the specs; all {STEPS} steps behaved as described");
+    report.finished();
     sandbox.shutdown().await;
     Ok(())
 }
@@ -200,8 +197,46 @@ async fn check<T>(
         .map_err(|e| Failure::Demo(format!("step {step}/{STEPS} {what}: {e}")))
 }
 
-fn done(step: usize, what: &str) {
-    out!("[{step}/{STEPS}] ok  {what}");
+/// One line per event on stdout: text, or with `--json` one JSON object.
+struct Report {
+    json: bool,
+}
+
+impl Report {
+    fn sandbox(&self, f5xc_url: &str, vcf_url: &str) {
+        if self.json {
+            out!(
+                "{}",
+                serde_json::json!({ "sandbox": { "f5xc_url": f5xc_url, "vcf_url": vcf_url } })
+            );
+        } else {
+            out!("sandbox: F5 XC at {f5xc_url}, VCF at {vcf_url}");
+        }
+    }
+
+    fn done(&self, step: usize, what: &str) {
+        if self.json {
+            out!(
+                "{}",
+                serde_json::json!({ "step": step, "of": STEPS, "ok": true, "what": what })
+            );
+        } else {
+            out!("[{step}/{STEPS}] ok  {what}");
+        }
+    }
+
+    fn finished(&self) {
+        if self.json {
+            out!(
+                "{}",
+                serde_json::json!({ "steps": STEPS, "ok": true, "spec_clean": true })
+            );
+        } else {
+            out!(
+                "spec check: every request matched the specs; all {STEPS} steps behaved as described"
+            );
+        }
+    }
 }
 
 fn ensure(condition: bool, message: &str) -> Result<(), Failure> {

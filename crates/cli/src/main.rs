@@ -234,7 +234,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Vcf(command) => vcf(global, command).await?,
         Command::Sandbox { listen, tls } => sandbox::serve(global.json, listen, tls).await?,
-        Command::Demo => demo::run().await?,
+        Command::Demo => demo::run(global.json).await?,
     }
     Ok(())
 }

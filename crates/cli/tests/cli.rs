@@ -396,6 +396,23 @@ async fn demo_walks_every_step_and_exits_zero() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn demo_json_is_one_object_per_line() {
+    let output = refresh(&["demo", "--json"], &[]).await;
+    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    let objects: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect();
+    let steps = objects
+        .iter()
+        .filter(|o| o["ok"] == true && o["step"].is_u64())
+        .count();
+    assert_eq!(steps, 7, "{objects:?}");
+    assert_eq!(objects.last().expect("a summary")["spec_clean"], true);
+    assert!(objects[0]["sandbox"]["vcf_url"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_refresh_token_id_comes_from_the_environment_or_stdin_and_empty_is_refused() {
     let sandbox = Sandbox::start_default().await.expect("sandbox");
     let env = vcf_env(&sandbox);
