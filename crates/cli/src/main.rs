@@ -222,7 +222,32 @@ fn init_tracing(verbose: u8) {
         .init();
 }
 
+/// Every variable the command reads.
+const ENV_VARIABLES: [&str; 11] = [
+    "VOLT_API_URL",
+    "VOLT_API_TOKEN",
+    "VOLT_API_P12_FILE",
+    "VES_P12_PASSWORD",
+    "VOLT_API_CERT",
+    "VOLT_API_KEY",
+    "VCF_SDDC_MANAGER_HOST",
+    "VCF_SDDC_MANAGER_USERNAME",
+    "VCF_SDDC_MANAGER_PASSWORD",
+    "VCF_ALLOW_UNVERIFIED_TLS",
+    "VCF_REFRESH_TOKEN",
+];
+
 async fn run(cli: Cli) -> Result<(), Failure> {
+    // A variable set to bytes that are not UTF-8 is set, not missing: say so
+    // (without the value) rather than let it read as unset.
+    if let Some(name) = ENV_VARIABLES
+        .iter()
+        .find(|name| std::env::var_os(name).is_some_and(|v| v.to_str().is_none()))
+    {
+        return Err(Failure::usage(format!(
+            "{name} is set but its value is not valid UTF-8"
+        )));
+    }
     let global = &cli.global;
     match cli.command {
         Command::F5xc(F5Command::RefreshToken { product_name, url }) => {

@@ -689,3 +689,32 @@ async fn configuration_errors_never_echo_a_secret() {
         );
     }
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_variable_that_is_not_utf8_is_named_not_called_unset() {
+    use std::os::unix::ffi::OsStringExt as _;
+    let output = tokio::task::spawn_blocking(|| {
+        Command::cargo_bin("refresh")
+            .expect("the refresh binary is built")
+            .env_clear()
+            .env("VCF_SDDC_MANAGER_HOST", "http://127.0.0.1:9")
+            .env("VCF_SDDC_MANAGER_USERNAME", "admin")
+            .env(
+                "VCF_SDDC_MANAGER_PASSWORD",
+                std::ffi::OsString::from_vec(vec![b'p', 0xff, b'w']),
+            )
+            .args(["vcf", "create-token"])
+            .output()
+            .expect("refresh runs")
+    })
+    .await
+    .expect("the command thread finishes");
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output)
+            .contains("VCF_SDDC_MANAGER_PASSWORD is set but its value is not valid UTF-8"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -23,10 +23,10 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use serde::de::DeserializeOwned;
 
 use crate::base_url::normalize_url;
+use crate::env::{self, Lookup, var as env_var};
 use crate::error::{Error, ErrorKind, Result, Service, VendorDetail};
 use crate::source::{AccessToken, AccessTokenSource, TokenFuture};
 use crate::transport::{self, Transport, TransportOptions};
-use crate::{Lookup, env_var};
 
 /// The generated F5 XC BFDP client, for callers who need the raw operation.
 pub use f5xc_bfdp as client;
@@ -217,8 +217,18 @@ impl F5Config {
     /// `VOLT_API_P12_FILE` with `VES_P12_PASSWORD`, or PEM files in
     /// `VOLT_API_CERT` and `VOLT_API_KEY` (checked in that order).
     pub fn from_env() -> Result<Self> {
-        F5Config::from_lookup(|name| std::env::var(name).ok())
+        F5Config::from_lookup(env::process(SERVICE, &F5Config::VARIABLES)?)
     }
+
+    /// The variables [`from_env`](Self::from_env) reads.
+    const VARIABLES: [&str; 6] = [
+        "VOLT_API_URL",
+        "VOLT_API_TOKEN",
+        "VOLT_API_P12_FILE",
+        "VES_P12_PASSWORD",
+        "VOLT_API_CERT",
+        "VOLT_API_KEY",
+    ];
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {

@@ -81,6 +81,8 @@
 #![cfg_attr(not(any(feature = "f5xc", feature = "vcf")), allow(dead_code))]
 
 mod base_url;
+#[cfg(any(feature = "f5xc", feature = "vcf"))]
+mod env;
 pub mod error;
 pub mod jwt;
 mod source;
@@ -100,16 +102,6 @@ pub use transport::{RetryPolicy, TransportOptions};
 pub use f5xc::{F5Client, F5Config, F5Credentials, PipelineToken, PipelineTokenSource};
 #[cfg(feature = "vcf")]
 pub use vcf::{SessionOptions, SessionStats, VcfClient, VcfConfig, VcfCredentials, VcfSession};
-
-/// Reads a configuration variable by name.
-#[cfg(any(feature = "f5xc", feature = "vcf"))]
-pub(crate) type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
-
-/// A variable's value, with unset and blank treated alike.
-#[cfg(any(feature = "f5xc", feature = "vcf"))]
-pub(crate) fn env_var(lookup: &Lookup<'_>, name: &str) -> Option<String> {
-    lookup(name).filter(|value| !value.trim().is_empty())
-}
 
 /// Compiles the README's examples as doctests.
 #[cfg(all(doctest, feature = "f5xc", feature = "vcf"))]

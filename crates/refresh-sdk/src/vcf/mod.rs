@@ -22,9 +22,9 @@ use progenitor_client::Error as GeneratedError;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::base_url::normalize_url;
+use crate::env::{self, Lookup, var as env_var};
 use crate::error::{Error, ErrorKind, Result, Service, VcfErrorDetail, VendorDetail};
 use crate::transport::{self, CallFacts, Transport, TransportOptions};
-use crate::{Lookup, env_var};
 
 mod session;
 
@@ -59,6 +59,14 @@ pub fn normalize_host(input: &str) -> Result<String> {
     }
 }
 
+/// The variables the VCF `from_env` constructors read.
+const ENV_VARIABLES: [&str; 4] = [
+    "VCF_SDDC_MANAGER_HOST",
+    "VCF_ALLOW_UNVERIFIED_TLS",
+    "VCF_SDDC_MANAGER_USERNAME",
+    "VCF_SDDC_MANAGER_PASSWORD",
+];
+
 /// Where and how to reach an SDDC Manager.
 #[derive(Clone, Debug)]
 pub struct VcfConfig {
@@ -78,7 +86,7 @@ impl VcfConfig {
     /// Reads `VCF_SDDC_MANAGER_HOST` and `VCF_ALLOW_UNVERIFIED_TLS` (`true`
     /// or `1` to accept self-signed certificates; warned about once).
     pub fn from_env() -> Result<Self> {
-        VcfConfig::from_lookup(|name| std::env::var(name).ok())
+        VcfConfig::from_lookup(env::process(SERVICE, &ENV_VARIABLES)?)
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
