@@ -654,21 +654,18 @@ impl VcfSession {
             Some(Ok(token)) => Ok(token),
             Some(Err(error)) => self.fallback(error),
             None => {
-                // The renewal's task ended without an outcome: its runtime
-                // shut down. Forget it so the next read starts another.
-                let mut state = self.state();
-                if state.flight.as_ref().is_some_and(|f| f.id == id) {
-                    state.flight = None;
-                    self.inner.ahead_gate.store(0, Ordering::Relaxed);
-                }
-                drop(state);
-                self.fallback(
-                    Error::new(
-                        ErrorKind::Transport,
-                        "the token renewal was abandoned (its tokio runtime shut down)",
-                    )
-                    .for_service(Service::Vcf),
+                // The renewal's task ended without an outcome (its runtime
+                // shut down): forget it, and count it as a failure so the next
+                // read starts another after a backoff, not in a loop.
+                let error = Error::new(
+                    ErrorKind::Transport,
+                    "the token renewal was abandoned (its tokio runtime shut down)",
                 )
+                .for_service(Service::Vcf);
+                if self.state().flight.as_ref().is_some_and(|f| f.id == id) {
+                    let _ = self.finish(id, Err(error.clone()));
+                }
+                self.fallback(error)
             }
         }
     }
