@@ -313,12 +313,7 @@ impl F5Client {
             F5Credentials::Certificate(certificate) => identity = Some(certificate.identity()?),
         }
         let http = transport::build_http_client(SERVICE, &config.transport, identity, headers)?;
-        let exec = Transport {
-            service: SERVICE,
-            retry: config.transport.retry.clone(),
-            attempt_timeout: config.transport.attempt_timeout,
-            max_response_bytes: config.transport.max_response_bytes,
-        };
+        let exec = Transport::new(SERVICE, &config.transport);
         let raw = f5xc_bfdp::Client::new_with_client(
             &config.base_url,
             http,

@@ -2,16 +2,18 @@
 //! one executor that adds retries, timeouts, the response-size cap and tracing
 //! to every generated operation.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, Once};
+use std::pin::pin;
+use std::sync::Once;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use tracing::Instrument;
 
 use crate::error::{BodySnippet, Error, ErrorKind, Result, Service, VendorDetail};
@@ -209,6 +211,12 @@ pub(crate) fn build_http_client(
         .connect_timeout(options.connect_timeout)
         .default_headers(default_headers)
         .redirect(same_origin_redirects());
+    // The attempt timeout is the client's default, so the executor sets one
+    // per request only when the deadline cuts it shorter (a request's own
+    // timeout costs it an extensions map).
+    if let Some(timeout) = client_timeout(options.attempt_timeout) {
+        builder = builder.timeout(timeout);
+    }
     if let Some(pem) = &options.ca_bundle_pem {
         let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|err| {
             Error::config("the CA bundle is not valid PEM")
@@ -267,7 +275,9 @@ pub(crate) struct CallFacts {
     pub(crate) status: Option<StatusCode>,
     pub(crate) retry_after: Option<Duration>,
     pub(crate) attempts: u32,
-    pub(crate) content_type: Option<String>,
+    /// Kept as the header value (a reference-counted copy) and turned into
+    /// text only for an error's snippet.
+    pub(crate) content_type: Option<HeaderValue>,
     /// The cap, when the body was larger than it.
     pub(crate) body_over_cap: Option<usize>,
     /// The whole (bounded) body, so error bodies can be decoded leniently.
@@ -280,44 +290,74 @@ impl CallFacts {
     /// bodies carry tokens.
     pub(crate) fn snippet(&self) -> BodySnippet {
         BodySnippet::from_body(
-            self.content_type.clone(),
+            self.content_type
+                .as_ref()
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned),
             self.body.as_deref().unwrap_or_default(),
         )
     }
 }
 
 tokio::task_local! {
-    static CALL_FACTS: Arc<Mutex<CallFacts>>;
+    // A `Cell`, not a lock: the slot belongs to one operation and is written
+    // once, by the executor, when the operation's request is done.
+    static CALL_FACTS: Cell<CallFacts>;
 }
 
 /// Runs one facade operation with a fresh side channel for the executor.
 pub(crate) async fn observe<F: Future>(operation: F) -> (F::Output, CallFacts) {
-    let facts = Arc::new(Mutex::new(CallFacts::default()));
-    let output = CALL_FACTS.scope(Arc::clone(&facts), operation).await;
-    let facts = lock(&facts).clone();
+    let mut scoped = pin!(CALL_FACTS.scope(Cell::new(CallFacts::default()), operation));
+    let output = scoped.as_mut().await;
+    // The scope hands its value back once the operation is done: no shared
+    // ownership, no lock and no copy of the facts.
+    let facts = scoped
+        .take_value()
+        .map(Cell::into_inner)
+        .unwrap_or_default();
     (output, facts)
 }
 
-fn lock(facts: &Mutex<CallFacts>) -> std::sync::MutexGuard<'_, CallFacts> {
-    // The facts are plain data; a panic elsewhere cannot leave them invalid.
-    facts
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn record(facts: &Option<Arc<Mutex<CallFacts>>>, change: impl FnOnce(&mut CallFacts)) {
-    if let Some(facts) = facts {
-        change(&mut lock(facts));
-    }
+/// Hands the facts to the facade operation that runs this request, if any (a
+/// caller of the generated client's `raw()` has none).
+fn publish(facts: CallFacts) {
+    // Only fails outside a scope, where nobody reads the facts.
+    let _ = CALL_FACTS.try_with(|slot| slot.set(facts));
 }
 
 /// The executor given to both generated clients.
 #[derive(Debug, Clone)]
 pub(crate) struct Transport {
-    pub(crate) service: Service,
-    pub(crate) retry: RetryPolicy,
-    pub(crate) attempt_timeout: Duration,
-    pub(crate) max_response_bytes: usize,
+    service: Service,
+    retry: RetryPolicy,
+    attempt_timeout: Duration,
+    /// The timeout [`build_http_client`] gave the `reqwest::Client` for the
+    /// same options: a request needs its own only when the deadline cuts it
+    /// shorter.
+    client_timeout: Option<Duration>,
+    max_response_bytes: usize,
+}
+
+impl Transport {
+    /// The executor for a client built by [`build_http_client`] with the
+    /// same `options`.
+    pub(crate) fn new(service: Service, options: &TransportOptions) -> Transport {
+        Transport {
+            service,
+            retry: options.retry.clone(),
+            attempt_timeout: options.attempt_timeout,
+            client_timeout: client_timeout(options.attempt_timeout),
+            max_response_bytes: options.max_response_bytes,
+        }
+    }
+}
+
+/// The `reqwest::Client`'s own timeout: the attempt timeout, unless it is too
+/// large to represent (then none, as [`Deadline::attempt_timeout`] reads it).
+fn client_timeout(attempt_timeout: Duration) -> Option<Duration> {
+    Instant::now()
+        .checked_add(attempt_timeout)
+        .map(|_| attempt_timeout)
 }
 
 type ExecFuture<'a> = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Response>> + Send + 'a>>;
@@ -330,7 +370,7 @@ impl f5xc_bfdp::Exec for Transport {
         request: reqwest::Request,
         info: &'a progenitor_client::OperationInfo,
     ) -> ExecFuture<'a> {
-        Box::pin(self.send(client, request, info.operation_id))
+        self.start(client, request, info.operation_id)
     }
 }
 
@@ -342,7 +382,7 @@ impl vcf_tokens::Exec for Transport {
         request: reqwest::Request,
         info: &'a progenitor_client::OperationInfo,
     ) -> ExecFuture<'a> {
-        Box::pin(self.send(client, request, info.operation_id))
+        self.start(client, request, info.operation_id)
     }
 }
 
@@ -427,11 +467,10 @@ impl Deadline {
         }
     }
 
-    /// The timeout of the next attempt: the configured one, cut to what is
-    /// left of the budget, at least 1 ms (zero would fail before sending).
+    /// The timeout of an attempt starting `now`: the configured one, cut to
+    /// what is left of the budget, at least 1 ms (zero would fail before sending).
     /// `None`, no timeout, when neither bounds the attempt.
-    fn attempt_timeout(&self, configured: Duration) -> Option<Duration> {
-        let now = Instant::now();
+    fn attempt_timeout(&self, now: Instant, configured: Duration) -> Option<Duration> {
         let configured = now.checked_add(configured).map(|_| configured);
         let remaining = self.at.map(|at| at.saturating_duration_since(now));
         let timeout = match (configured, remaining) {
@@ -460,13 +499,23 @@ pub(crate) fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     )
 }
 
+/// Whether nothing can see `span` entered: no subscriber enabled it, and
+/// tracing will not report it to `log` either (it does so, with its `log`
+/// feature, only while no subscriber has ever been set). Entering it on every
+/// poll would then only cost time.
+fn unobserved(span: &tracing::Span) -> bool {
+    span.is_disabled() && (span.is_none() || tracing::dispatcher::has_been_set())
+}
+
 impl Transport {
-    async fn send(
-        &self,
-        client: &reqwest::Client,
+    /// The executor's future for one operation: in its span, entered while
+    /// polled unless nothing can see it.
+    fn start<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
         request: reqwest::Request,
         operation: &'static str,
-    ) -> reqwest::Result<reqwest::Response> {
+    ) -> ExecFuture<'a> {
         let span = tracing::info_span!(
             "refresh_sdk.operation",
             service = self.service.name(),
@@ -475,66 +524,58 @@ impl Transport {
             status = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
         );
-        let started = Instant::now();
-        let mut attempts = 0;
-        let result = self
-            .send_with_retries(client, request, operation, &mut attempts)
-            .instrument(span.clone())
-            .await;
-        // Recorded once, at the end: a formatter appends every recording,
-        // so per-attempt values go on the attempts' events instead.
-        let elapsed_ms = millis(started.elapsed());
-        let status = result.as_ref().ok().map(|r| r.status().as_u16());
-        span.record("attempts", attempts);
-        span.record("elapsed_ms", elapsed_ms);
-        if let Some(status) = status {
-            span.record("status", status);
+        if unobserved(&span) {
+            Box::pin(self.send(client, request, operation, span))
+        } else {
+            Box::pin(
+                self.send(client, request, operation, span.clone())
+                    .instrument(span),
+            )
         }
-        span.in_scope(|| tracing::debug!(attempts, status, elapsed_ms, "operation finished"));
-        result
     }
 
-    async fn send_with_retries(
+    /// Sends the request, again while the policy allows, records the outcome
+    /// on `span` and hands what was learned on the way to the facade.
+    async fn send(
         &self,
         client: &reqwest::Client,
-        request: reqwest::Request,
+        mut request: reqwest::Request,
         operation: &'static str,
-        attempts: &mut u32,
+        span: tracing::Span,
     ) -> reqwest::Result<reqwest::Response> {
-        let facts = CALL_FACTS.try_with(Arc::clone).ok();
         let clock = Deadline::starting_now(self.retry.deadline);
+        let mut facts = CallFacts::default();
         let method = request.method().clone();
-        let mut next = request;
         let mut attempt = 0u32;
-        loop {
+        let result = loop {
             attempt = attempt.saturating_add(1);
             // A copy is kept for the next attempt while one may follow; a
             // streaming body cannot be copied, so it gets one attempt.
-            let (mut request, mut spare) = if attempt < self.retry.max_attempts {
-                match next.try_clone() {
-                    Some(copy) => (copy, Some(next)),
-                    None => (next, None),
-                }
+            let mut spare = if attempt < self.retry.max_attempts {
+                request.try_clone()
             } else {
-                (next, None)
+                None
             };
-            *request.timeout_mut() = clock.attempt_timeout(self.attempt_timeout);
-            *attempts = attempt;
-            record(&facts, |f| f.attempts = attempt);
             let attempt_started = Instant::now();
+            let timeout = clock.attempt_timeout(attempt_started, self.attempt_timeout);
+            if timeout != self.client_timeout {
+                *request.timeout_mut() = timeout;
+            }
+            facts.attempts = attempt;
             let result = client.execute(request).await;
-            let elapsed_ms = millis(clock.elapsed());
+            // Times for events are read inside the event macros, which
+            // evaluate their fields only when something records the event.
             match result {
                 Err(err) => {
                     tracing::debug!(
                         attempt,
-                        elapsed_ms,
+                        elapsed_ms = millis(clock.elapsed()),
                         timeout = err.is_timeout(),
                         connect = err.is_connect(),
                         "attempt failed without a response"
                     );
                     if err.is_timeout() && clock.has_passed() {
-                        record(&facts, |f| f.deadline_exceeded = true);
+                        facts.deadline_exceeded = true;
                     }
                     // Only a failed connection is retried: the request was
                     // not sent. A timeout or a reset after sending may have
@@ -542,7 +583,7 @@ impl Transport {
                     if let Some(again) = spare.take().filter(|_| err.is_connect()) {
                         let delay = self.retry.backoff(attempt);
                         if clock.allows_wait(delay) {
-                            next = again;
+                            request = again;
                             tracing::info!(
                                 attempt,
                                 delay_ms = millis(delay),
@@ -552,7 +593,7 @@ impl Transport {
                             continue;
                         }
                     }
-                    return Err(err);
+                    break Err(err);
                 }
                 Ok(response) => {
                     let status = response.status();
@@ -563,15 +604,13 @@ impl Transport {
                         attempt_ms = millis(attempt_started.elapsed()),
                         "response"
                     );
-                    record(&facts, |f| {
-                        f.status = Some(status);
-                        f.retry_after = retry_after;
-                    });
+                    facts.status = Some(status);
+                    facts.retry_after = retry_after;
                     let retryable = retries_status(self.service, operation, &method, status);
                     if let Some(again) = spare.take().filter(|_| retryable) {
                         let delay = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
                         if clock.allows_wait(delay) {
-                            next = again;
+                            request = again;
                             tracing::info!(
                                 attempt,
                                 status = status.as_u16(),
@@ -583,69 +622,118 @@ impl Transport {
                             continue;
                         }
                         if clock.is_bounded() {
-                            record(&facts, |f| f.deadline_exceeded = true);
+                            facts.deadline_exceeded = true;
                         }
                     }
-                    return self.buffer(response, &facts).await;
+                    if passes_as_is(&response, self.max_response_bytes) {
+                        break Ok(response);
+                    }
+                    break self.buffer(response, &mut facts).await;
                 }
             }
+        };
+        // Recorded once, at the end: a formatter appends every recording,
+        // so per-attempt values go on the attempts' events instead.
+        let elapsed_ms = millis(clock.elapsed());
+        let status = result.as_ref().ok().map(|r| r.status().as_u16());
+        span.record("attempts", attempt);
+        span.record("elapsed_ms", elapsed_ms);
+        if let Some(status) = status {
+            span.record("status", status);
         }
+        // Inside the span: this future runs entered in it whenever anything
+        // can see it (see `start`).
+        tracing::debug!(attempts = attempt, status, elapsed_ms, "operation finished");
+        publish(facts);
+        result
     }
 
-    /// Reads the body up to the cap and hands the generated code a response
-    /// that holds it, so its decoding never reads an unbounded body.
+    /// Reads the body up to the cap into the facts, for lenient decoding of
+    /// error bodies, and hands the generated code a response that holds it,
+    /// so its decoding never reads an unbounded body.
     async fn buffer(
         &self,
         mut response: reqwest::Response,
-        facts: &Option<Arc<Mutex<CallFacts>>>,
+        facts: &mut CallFacts,
     ) -> reqwest::Result<reqwest::Response> {
         let status = response.status();
-        let version = response.version();
-        let headers = response.headers().clone();
         let cap = self.max_response_bytes;
-        let content_type = headers
-            .get(CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
-        record(facts, |f| f.content_type = content_type);
-        let over_cap = |facts: &Option<Arc<Mutex<CallFacts>>>| {
-            tracing::warn!(
-                status = status.as_u16(),
-                cap,
-                "response body exceeds the size cap"
-            );
-            record(facts, |f| f.body_over_cap = Some(cap));
-            rebuild(status, version, headers.clone(), Bytes::new())
-        };
-        if response
-            .content_length()
-            .is_some_and(|len| len > u64::try_from(cap).unwrap_or(u64::MAX))
-        {
-            return Ok(over_cap(facts));
-        }
-        let mut body = BytesMut::new();
-        while let Some(chunk) = response.chunk().await? {
-            if body.len().saturating_add(chunk.len()) > cap {
-                return Ok(over_cap(facts));
+        let version = response.version();
+        // Moved, not copied: the rebuilt response gets them back.
+        let headers = std::mem::take(response.headers_mut());
+        let url = response.url().clone();
+        facts.content_type = headers.get(CONTENT_TYPE).cloned();
+        let body = match read_capped(&mut response, cap).await? {
+            Some(body) => {
+                facts.body = Some(body.clone());
+                body
             }
-            body.extend_from_slice(&chunk);
-        }
-        let body = body.freeze();
-        record(facts, |f| f.body = Some(body.clone()));
-        Ok(rebuild(status, version, headers, body))
+            None => {
+                tracing::warn!(
+                    status = status.as_u16(),
+                    cap,
+                    "response body exceeds the size cap"
+                );
+                facts.body_over_cap = Some(cap);
+                Bytes::new()
+            }
+        };
+        Ok(rebuild(status, version, headers, url, body))
     }
+}
+
+/// The body, or `None` as soon as it is known to exceed `cap` bytes.
+async fn read_capped(
+    response: &mut reqwest::Response,
+    cap: usize,
+) -> reqwest::Result<Option<Bytes>> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > u64::try_from(cap).unwrap_or(u64::MAX))
+    {
+        return Ok(None);
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len().saturating_add(chunk.len()) > cap {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body.freeze()))
+}
+
+/// Whether a response can go to the generated code unread: a success of
+/// known length within the cap. The HTTP stack stops reading at the declared
+/// length (and reqwest leaves the length unknown when it decompresses), so
+/// the generated code's read stays under the cap; and only error bodies are
+/// needed in the facts. This spares the common case a copy of the response.
+fn passes_as_is(response: &reqwest::Response, cap: usize) -> bool {
+    response.status().is_success()
+        && response
+            .content_length()
+            .is_some_and(|len| len <= u64::try_from(cap).unwrap_or(u64::MAX))
 }
 
 fn rebuild(
     status: StatusCode,
     version: reqwest::Version,
     headers: HeaderMap,
+    url: reqwest::Url,
     body: Bytes,
 ) -> reqwest::Response {
+    use reqwest::ResponseBuilderExt as _;
+
     let mut response = http::Response::new(body);
     *response.status_mut() = status;
     *response.version_mut() = version;
     *response.headers_mut() = headers;
+    // reqwest reads a response's URL from an extension that only its builder
+    // extension can set; without it, the conversion parses a placeholder
+    // URL on every call.
+    if let Some(extensions) = http::response::Builder::new().url(url).extensions_mut() {
+        *response.extensions_mut() = std::mem::take(extensions);
+    }
     reqwest::Response::from(response)
 }
 
@@ -913,9 +1001,12 @@ mod tests {
         assert!(!unbounded.has_passed());
         assert!(unbounded.allows_wait(Duration::from_secs(1)));
         assert!(!unbounded.allows_wait(Duration::MAX));
-        assert_eq!(unbounded.attempt_timeout(Duration::MAX), None);
         assert_eq!(
-            unbounded.attempt_timeout(Duration::from_secs(30)),
+            unbounded.attempt_timeout(Instant::now(), Duration::MAX),
+            None
+        );
+        assert_eq!(
+            unbounded.attempt_timeout(Instant::now(), Duration::from_secs(30)),
             Some(Duration::from_secs(30))
         );
 
@@ -925,7 +1016,7 @@ mod tests {
         assert!(!bounded.allows_wait(Duration::from_secs(61)));
         assert!(!bounded.allows_wait(Duration::MAX));
         let timeout = bounded
-            .attempt_timeout(Duration::MAX)
+            .attempt_timeout(Instant::now(), Duration::MAX)
             .expect("the deadline bounds the attempt");
         assert!(timeout <= Duration::from_secs(60), "{timeout:?}");
 
@@ -933,7 +1024,7 @@ mod tests {
         assert!(passed.has_passed());
         assert!(!passed.allows_wait(Duration::ZERO));
         assert_eq!(
-            passed.attempt_timeout(Duration::from_secs(30)),
+            passed.attempt_timeout(Instant::now(), Duration::from_secs(30)),
             Some(Duration::from_millis(1))
         );
     }

@@ -230,12 +230,7 @@ impl VcfClient {
     pub fn new(config: VcfConfig) -> Result<Self> {
         let http =
             transport::build_http_client(SERVICE, &config.transport, None, Default::default())?;
-        let exec = Transport {
-            service: SERVICE,
-            retry: config.transport.retry.clone(),
-            attempt_timeout: config.transport.attempt_timeout,
-            max_response_bytes: config.transport.max_response_bytes,
-        };
+        let exec = Transport::new(SERVICE, &config.transport);
         let raw = vcf_tokens::Client::new_with_client(&config.base_url, http, Some(Arc::new(exec)));
         Ok(VcfClient {
             raw,
@@ -278,10 +273,13 @@ impl VcfClient {
             // The spec says 201; a server answering 200 with the same body is
             // still a success.
             Err(GeneratedError::UnexpectedResponse(response)) if response.status().is_success() => {
-                match facts
-                    .body
-                    .as_deref()
-                    .map(serde_json::from_slice::<vcf_tokens::types::TokenPair>)
+                // The executor bounded this body by the size cap (and emptied
+                // it when it was over), so it can be read whole.
+                match response
+                    .bytes()
+                    .await
+                    .ok()
+                    .map(|body| serde_json::from_slice::<vcf_tokens::types::TokenPair>(&body))
                 {
                     Some(Ok(pair)) => pair,
                     _ => {
@@ -381,4 +379,68 @@ fn invalid(operation: &'static str, facts: &CallFacts, message: &str) -> Error {
         .with_status(facts.status)
         .with_attempts(facts.attempts)
         .at(SERVICE, operation)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    /// A loopback server that answers every request with `response`, after
+    /// reading the whole request (headers, then `Content-Length` bytes).
+    fn serve_raw(response: Vec<u8>) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("an address"));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while let Ok(read @ 1..) = stream.read(&mut buffer) {
+                    request.extend_from_slice(&buffer[..read]);
+                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|line| line.strip_prefix("content-length:"))
+                            .and_then(|value| value.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let _ = stream.write_all(&response);
+            }
+        });
+        url
+    }
+
+    /// The spec says 201; a 200 with the same body is still a success, whether
+    /// the executor passed the body through (known length) or read it
+    /// (chunked, no length).
+    #[tokio::test]
+    async fn a_token_pair_answered_with_200_is_a_success() {
+        let pair = r#"{"accessToken":"access","refreshToken":{"id":"refresh"}}"#;
+        let with_length = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{pair}",
+            pair.len()
+        );
+        let chunked = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{pair}\r\n0\r\n\r\n",
+            pair.len()
+        );
+        for response in [with_length, chunked] {
+            let url = serve_raw(response.clone().into_bytes());
+            let client = VcfClient::new(VcfConfig::new(&url).expect("a valid host"))
+                .expect("the client builds");
+            let tokens = client
+                .create_token(&VcfCredentials::new("admin", "pw"))
+                .await
+                .unwrap_or_else(|err| panic!("{err} for {response:?}"));
+            assert_eq!(tokens.access_token.expose_secret(), "access");
+            assert_eq!(tokens.refresh_token.expose_secret(), "refresh");
+        }
+    }
 }
