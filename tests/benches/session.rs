@@ -309,20 +309,19 @@ async fn stampede(callers: usize, server_delay: Duration) -> (Duration, SessionS
 }
 
 /// The rollover run's settings: the sandbox's tokens live 8 s (counted as
-/// 7 s: whole-second claims), so the session renews about every 5.25 s
-/// (three quarters of 7 s), and the server takes 500 ms for every refresh.
+/// 7 s: whole-second claims), so with the default skew (capped at 1.75 s, a
+/// quarter of that) the session renews about every 3.5 s (half of 7 s), and
+/// the server takes 500 ms for every refresh.
 const ROLLOVER_TTL: Duration = Duration::from_secs(8);
 const ROLLOVER_REFRESH_DELAY: Duration = Duration::from_millis(500);
 const ROLLOVER_TASKS: usize = 64;
-/// The session's skew in the rollover (`ROLLOVER_SKEW_MS`, default 250 ms).
-/// The default skew (60 s, for VCF's 1 h tokens), capped at a quarter of a
-/// 7 s token's life, would equal the default refresh-ahead (also a quarter)
-/// and leave no time to renew in the background; 250 ms leaves 1.5 s.
+/// The session's skew in the rollover (`ROLLOVER_SKEW_MS`, default the
+/// session's own 60 s, which a short token caps at a quarter of its life).
 fn rollover_skew() -> Duration {
     let millis = std::env::var("ROLLOVER_SKEW_MS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(250);
+        .unwrap_or(60_000);
     Duration::from_millis(millis)
 }
 

@@ -582,21 +582,23 @@ fn scenarios() -> Vec<Scenario> {
                 ..Script::default()
             },
             vec![Poll("p", S, 20)],
-            expect([1, 2, 0], [1, 2, 0, 3, 0], vec![("p", Out::FirstTokenBy(0))]),
+            // Renewed in the background at half of the 10 s (twice the
+            // 2.5 s skew): only the first read, which found no token, waits.
+            expect([1, 3, 0], [1, 3, 0, 1, 0], vec![("p", Out::FirstTokenBy(0))]),
         ),
         row(
-            "row 5: a 3 s token with the default 60 s skew is renewed about every 1.5 s, not on every read (2 s of life counted, a quarter of it as skew)",
+            "row 5: a 3 s token with the default 60 s skew is renewed in the background about every second, not on every read, and no reader waits for it (2 s of life counted, a quarter of it as skew, half as refresh-ahead)",
             script(vec![tok(3)], vec![tok(3)]),
             vec![Poll("p", 70, 143)],
-            expect([1, 6, 0], [1, 6, 0, 7, 0], vec![("p", Out::FirstTokenBy(0))]),
+            expect([1, 9, 0], [1, 9, 0, 1, 0], vec![("p", Out::FirstTokenBy(0))]),
         ),
         row(
-            "row 5: a skew larger than the lifetime shrinks to a quarter of it",
+            "row 5: a skew larger than the lifetime shrinks to a quarter of it; the renewal starts at half of it, so nobody waits",
             script(vec![tok(120)], vec![]),
             vec![read("a"), Sleep(60 * S), read("b"), Sleep(40 * S), read("c"), Sleep(S)],
             expect(
                 [1, 1, 0],
-                [1, 1, 0, 2, 0],
+                [1, 1, 0, 1, 0],
                 vec![("a", Token("L1")), ("b", Token("L1")), ("c", Token("R1"))],
             ),
         )
@@ -829,6 +831,12 @@ fn scenarios() -> Vec<Scenario> {
             script(vec![], vec![tok(3600).late(S)]),
             vec![Poll("p", 10 * S, 1080)],
             expect([1, 3, 0], [1, 3, 0, 1, 0], vec![("p", Token("*"))]),
+        ),
+        row(
+            "row 9: a 4 min token, no longer than four skews, is renewed ahead too: with a 5 s refresh no reader waits after the first login",
+            script(vec![tok(240)], vec![tok(240).late(5 * S)]),
+            vec![Poll("p", 10 * S, 90)],
+            expect([1, 7, 0], [1, 7, 0, 1, 0], vec![("p", Token("*"))]),
         ),
         // ---- combinations
         row(

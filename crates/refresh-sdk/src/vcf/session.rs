@@ -5,7 +5,8 @@
 //!
 //! - **Reads** load the served token without a lock or an allocation. Until
 //!   `exp − s` (`s = min(skew, L/4)` for a token of lifetime `L`) it is served
-//!   as is; from `exp − ahead` (a quarter of `L` by default) the first read
+//!   as is; from `exp − ahead` (a quarter of `L` by default, at least `2s`
+//!   and at most `L/2`) the first read
 //!   also starts a renewal in the background, and every read keeps getting
 //!   the cached token meanwhile.
 //! - **Renewals** run on a spawned task, never on a caller's future: a caller
@@ -127,7 +128,9 @@ impl SessionOptions {
 
     /// How long before its expiry a token is renewed in the background while
     /// callers keep being served (default: a quarter of the token's lifetime,
-    /// 15 minutes of VCF's 60). Kept between the skew and half the lifetime.
+    /// 15 minutes of VCF's 60, and at least twice the skew, so that a short
+    /// token is renewed before readers would have to wait). Kept between the
+    /// skew and half the lifetime.
     pub fn refresh_ahead(mut self, ahead: Duration) -> Self {
         self.refresh_ahead = Some(ahead);
         self
@@ -227,9 +230,13 @@ impl SessionOptions {
     fn plan(&self, access: AccessToken, sent: Instant, received: Instant) -> Served {
         let (expires, lifetime) = self.expiry(access.expose_secret(), sent, received);
         let skew = self.skew.min(lifetime / 4);
+        // By default a quarter of the lifetime, but at least twice the skew:
+        // for a token shorter than four skews both are `L/4`, and a renewal
+        // that started only when serving stops would make every reader at
+        // the rollover wait for it.
         let ahead = self
             .refresh_ahead
-            .unwrap_or(lifetime / 4)
+            .unwrap_or_else(|| (lifetime / 4).max(skew.saturating_mul(2)))
             .min(lifetime / 2)
             .max(skew);
         Served {
@@ -1048,7 +1055,19 @@ mod tests {
             .assumed_access_lifetime(Duration::from_secs(3));
         let plan = short.plan(AccessToken::new("opaque"), at, at);
         assert_eq!(plan.expires - plan.serve_until, Duration::from_millis(750));
-        assert_eq!(plan.expires - plan.renew_at, Duration::from_millis(750));
+        // ...and the renewal starts before serving stops (twice the skew,
+        // capped at half the lifetime), so readers at the rollover need not
+        // wait.
+        assert_eq!(plan.expires - plan.renew_at, Duration::from_millis(1500));
+        // A 4 min token: the skew is the whole 60 s, the renewal starts 2 min
+        // before expiry rather than at the same moment serving stops.
+        let plan = options
+            .clone()
+            .assumed_access_lifetime(Duration::from_secs(240))
+            .plan(AccessToken::new("opaque"), at, at);
+        assert_eq!(plan.expires - plan.serve_until, Duration::from_secs(60));
+        assert_eq!(plan.expires - plan.renew_at, Duration::from_secs(120));
+        assert!(plan.renew_at < plan.serve_until);
         // refresh_ahead is kept between the skew and half the lifetime.
         let plan = options
             .clone()
