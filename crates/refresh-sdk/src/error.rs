@@ -298,6 +298,20 @@ impl Error {
         }))
     }
 
+    /// An error of `kind` for code outside the SDK, such as an
+    /// [`AccessTokenSource`](crate::AccessTokenSource) of your own. The
+    /// message is shown as is: keep secrets out of it.
+    ///
+    /// ```
+    /// use refresh_sdk::{Error, ErrorKind};
+    ///
+    /// let err = Error::custom(ErrorKind::Auth, "the vault refused the token request");
+    /// assert_eq!(err.kind(), ErrorKind::Auth);
+    /// ```
+    pub fn custom(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error::new(kind, message)
+    }
+
     pub(crate) fn config(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Config, message)
     }

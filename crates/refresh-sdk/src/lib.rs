@@ -85,6 +85,7 @@ mod base_url;
 mod env;
 pub mod error;
 pub mod jwt;
+pub mod middleware;
 mod source;
 pub mod transport;
 

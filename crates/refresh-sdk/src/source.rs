@@ -115,4 +115,30 @@ pub trait AccessTokenSource: Send + Sync + std::fmt::Debug {
     fn invalidate(&self, rejected: &AccessToken) {
         let _ = rejected;
     }
+
+    /// The origin (`scheme://host[:port]`, as
+    /// `url::Origin::ascii_serialization` writes it) whose requests this
+    /// source's tokens authorize, so that
+    /// [`BearerAuth`](crate::middleware::BearerAuth) never sends them to
+    /// another host. `None` (the default) when the source does not know.
+    ///
+    /// ```
+    /// use refresh_sdk::{AccessToken, AccessTokenSource, TokenFuture};
+    ///
+    /// #[derive(Debug)]
+    /// struct Fixed;
+    ///
+    /// impl AccessTokenSource for Fixed {
+    ///     fn access_token(&self) -> TokenFuture<'_> {
+    ///         Box::pin(async { Ok(AccessToken::new("fixed")) })
+    ///     }
+    ///     fn origin(&self) -> Option<String> {
+    ///         Some("https://sddc-manager.example.com".to_owned())
+    ///     }
+    /// }
+    /// assert_eq!(Fixed.origin().as_deref(), Some("https://sddc-manager.example.com"));
+    /// ```
+    fn origin(&self) -> Option<String> {
+        None
+    }
 }

@@ -24,6 +24,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::base_url::normalize_url;
 use crate::env::{self, Lookup, var as env_var};
 use crate::error::{Error, ErrorKind, Result, Service, VcfErrorDetail, VendorDetail};
+use crate::middleware::TransportPolicy;
 use crate::transport::{self, CallFacts, Transport, TransportOptions};
 
 mod session;
@@ -178,6 +179,8 @@ pub struct TokenPair {
 pub struct VcfClient {
     raw: vcf_tokens::Client,
     base_url: String,
+    /// The executor's policy, for the other SDDC Manager calls.
+    policy: TransportPolicy,
 }
 
 fn vcf_detail(error: &vcf_tokens::types::Error) -> Option<VendorDetail> {
@@ -231,10 +234,12 @@ impl VcfClient {
         let http =
             transport::build_http_client(SERVICE, &config.transport, None, Default::default())?;
         let exec = Transport::new(SERVICE, &config.transport);
+        let policy = exec.policy().clone();
         let raw = vcf_tokens::Client::new_with_client(&config.base_url, http, Some(Arc::new(exec)));
         Ok(VcfClient {
             raw,
             base_url: config.base_url,
+            policy,
         })
     }
 
@@ -251,6 +256,12 @@ impl VcfClient {
     /// The generated client, sharing this client's connection pool and executor.
     pub fn raw(&self) -> &vcf_tokens::Client {
         &self.raw
+    }
+
+    /// The SDK's transport policy with this client's settings, for requests
+    /// sent on the same connection pool; success bodies pass unread.
+    pub(crate) fn policy(&self) -> TransportPolicy {
+        self.policy.clone().streaming_successes()
     }
 
     /// Exchanges credentials for a new token pair (`POST /v1/tokens`).

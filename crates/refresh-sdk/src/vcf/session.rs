@@ -38,6 +38,7 @@ use tokio::time::Instant;
 use super::{VcfClient, VcfConfig, VcfCredentials};
 use crate::error::{Error, ErrorKind, Result, Service};
 use crate::jwt;
+use crate::middleware::BearerAuth;
 use crate::source::{AccessToken, AccessTokenSource, TokenFuture};
 
 /// The longest lifetime the session plans with, so that no `exp` a server
@@ -494,6 +495,56 @@ impl VcfSession {
     /// The client the session uses.
     pub fn client(&self) -> &VcfClient {
         &self.inner.client
+    }
+
+    /// The SDDC Manager's base URL (`https://host`), to build the URLs of
+    /// other calls on.
+    pub fn base_url(&self) -> &str {
+        self.inner.client.base_url()
+    }
+
+    /// A client for the rest of the SDDC Manager API: the session's own
+    /// connection pool and TLS settings, the SDK's
+    /// [`TransportPolicy`](crate::middleware::TransportPolicy) (retries,
+    /// deadline, tracing) and [`BearerAuth`] on this session, which puts the
+    /// access token on every request to this SDDC Manager and, on a 401,
+    /// renews it and sends the request once more. Requests to other hosts get
+    /// no token. Cheap: build one per task or keep one.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let vcf = refresh_sdk::VcfSession::from_env()?;
+    /// let api = vcf.api_client();
+    /// let domains: serde_json::Value =
+    ///     api.get(format!("{}/v1/domains", vcf.base_url())).send().await?.json().await?;
+    /// # let _ = domains;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn api_client(&self) -> reqwest_middleware::ClientWithMiddleware {
+        let client = &self.inner.client;
+        let layers: Vec<Arc<dyn reqwest_middleware::Middleware>> = vec![
+            Arc::new(BearerAuth::new(Arc::new(self.clone()))),
+            Arc::new(client.policy()),
+        ];
+        use vcf_tokens::ClientInfo as _;
+        reqwest_middleware::ClientWithMiddleware::new(client.raw().client().clone(), layers)
+    }
+
+    /// `Bearer <access token>` as a header value marked sensitive (never
+    /// shown by `Debug`), for callers that build requests themselves; after a
+    /// 401, report the token with [`invalidate`](Self::invalidate).
+    ///
+    /// ```no_run
+    /// # async fn run(vcf: refresh_sdk::VcfSession) -> refresh_sdk::Result<()> {
+    /// let value = vcf.authorization().await?;
+    /// assert!(value.is_sensitive());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn authorization(&self) -> Result<reqwest::header::HeaderValue> {
+        let token = self.access_token().await?;
+        crate::middleware::bearer_header(&token).map_err(|err| err.for_service(Service::Vcf))
     }
 
     /// What the session has done so far.
@@ -968,6 +1019,12 @@ impl AccessTokenSource for VcfSession {
 
     fn invalidate(&self, rejected: &AccessToken) {
         VcfSession::invalidate(self, rejected);
+    }
+
+    fn origin(&self) -> Option<String> {
+        let url = reqwest::Url::parse(self.base_url()).ok()?;
+        let origin = url.origin();
+        origin.is_tuple().then(|| origin.ascii_serialization())
     }
 }
 

@@ -1,0 +1,241 @@
+//! [`BearerAuth`]: the session's token on every request to its origin,
+//! renewed once when the server answers 401.
+
+use std::sync::{Arc, Once};
+use std::time::Instant;
+
+use http::Extensions;
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use secrecy::ExposeSecret;
+use secrecy::zeroize::Zeroizing;
+
+use super::policy::OperationStarted;
+use crate::error::{Error, ErrorKind, Result};
+use crate::source::{AccessToken, AccessTokenSource};
+
+static NO_ORIGIN_WARNING: Once = Once::new();
+
+/// A `reqwest_middleware` layer that authorizes requests with a token from
+/// an [`AccessTokenSource`] (a [`VcfSession`](crate::VcfSession), usually).
+///
+/// - It sets `Authorization: Bearer <token>` as a header value marked
+///   sensitive, so neither reqwest's nor hyper's `Debug` shows it; a request
+///   that already has an `Authorization` header is left as it is.
+/// - When the server answers **401**, it reports the token to the source
+///   ([`AccessTokenSource::invalidate`]), takes the renewed one and sends the
+///   request **once more**, whatever its method: a 401 means the request was
+///   not acted on. A request whose body cannot be copied (a stream) gets the
+///   401 back, as does one whose source hands out the same token again.
+///   Concurrent 401s on one token make one renewal: the session ignores
+///   reports of a token it is already replacing.
+/// - It authorizes only requests to the source's
+///   [`origin`](AccessTokenSource::origin) (scheme, host and port), so a
+///   token never reaches another host; other requests pass untouched.
+/// - Put it above [`TransportPolicy`](super::TransportPolicy): its re-send
+///   then shares the operation's deadline, and the policy's retries carry the
+///   header.
+///
+/// A failure to get a token is a `reqwest_middleware::Error::Middleware`
+/// holding the SDK's [`Error`](crate::Error) (`downcast_ref::<refresh_sdk::Error>()`).
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use refresh_sdk::VcfSession;
+/// use refresh_sdk::middleware::{BearerAuth, TransportPolicy};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let session = VcfSession::from_env()?;
+/// let api = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+///     .with(BearerAuth::new(Arc::new(session.clone())))
+///     .with(TransportPolicy::new(&Default::default()))
+///     .build();
+/// let domains = api.get(format!("{}/v1/domains", session.base_url())).send().await?;
+/// # let _ = domains;
+/// # Ok(())
+/// # }
+/// ```
+/// [`VcfSession::api_client`](crate::VcfSession::api_client) builds this
+/// stack on the session's own connection pool and TLS settings.
+#[derive(Debug, Clone)]
+pub struct BearerAuth {
+    source: Arc<dyn AccessTokenSource>,
+    origin: Option<Origin>,
+}
+
+/// A tuple origin, compared field by field with each request's URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+impl Origin {
+    fn of(url: &reqwest::Url) -> Option<Origin> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return None;
+        }
+        Some(Origin {
+            scheme: url.scheme().to_owned(),
+            host: url.host_str()?.to_owned(),
+            port: url.port_or_known_default(),
+        })
+    }
+
+    fn parse(text: &str) -> Option<Origin> {
+        Origin::of(&reqwest::Url::parse(text).ok()?)
+    }
+
+    fn matches(&self, url: &reqwest::Url) -> bool {
+        url.scheme() == self.scheme
+            && url.host_str() == Some(self.host.as_str())
+            && url.port_or_known_default() == self.port
+    }
+}
+
+impl BearerAuth {
+    /// Authorizes requests to the source's [`origin`](AccessTokenSource::origin).
+    /// A source that names none authorizes nothing (a warning says so, once):
+    /// use [`for_origin`](Self::for_origin) for it.
+    pub fn new(source: Arc<dyn AccessTokenSource>) -> BearerAuth {
+        let origin = source.origin().as_deref().and_then(Origin::parse);
+        if origin.is_none() {
+            NO_ORIGIN_WARNING.call_once(|| {
+                tracing::warn!(
+                    "BearerAuth: the token source names no origin, so no request is \
+                     authorized; build it with BearerAuth::for_origin"
+                );
+            });
+        }
+        BearerAuth { source, origin }
+    }
+
+    /// Authorizes requests to the origin of `url` (an absolute `http` or
+    /// `https` URL; only its scheme, host and port count).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use refresh_sdk::{AccessToken, AccessTokenSource, TokenFuture};
+    /// use refresh_sdk::middleware::BearerAuth;
+    ///
+    /// #[derive(Debug)]
+    /// struct Fixed;
+    /// impl AccessTokenSource for Fixed {
+    ///     fn access_token(&self) -> TokenFuture<'_> {
+    ///         Box::pin(async { Ok(AccessToken::new("fixed")) })
+    ///     }
+    /// }
+    ///
+    /// let auth = BearerAuth::for_origin(Arc::new(Fixed), "https://api.example.com/v1")?;
+    /// # let _ = auth;
+    /// # Ok::<(), refresh_sdk::Error>(())
+    /// ```
+    pub fn for_origin(source: Arc<dyn AccessTokenSource>, url: &str) -> Result<BearerAuth> {
+        let origin = Origin::parse(url).ok_or_else(|| {
+            Error::config("the origin for bearer authorization is not an absolute http(s) URL")
+        })?;
+        Ok(BearerAuth {
+            source,
+            origin: Some(origin),
+        })
+    }
+
+    fn authorizes(&self, request: &reqwest::Request) -> bool {
+        self.origin
+            .as_ref()
+            .is_some_and(|origin| origin.matches(request.url()))
+            && !request.headers().contains_key(AUTHORIZATION)
+    }
+
+    async fn token(&self) -> reqwest_middleware::Result<AccessToken> {
+        self.source
+            .access_token()
+            .await
+            .map_err(reqwest_middleware::Error::middleware)
+    }
+}
+
+/// `Bearer <token>` as a header value marked sensitive; the text built on
+/// the way is zeroized.
+pub(crate) fn bearer_header(token: &AccessToken) -> Result<HeaderValue> {
+    let secret = token.expose_secret();
+    let mut text = Zeroizing::new(String::with_capacity(secret.len() + 7));
+    text.push_str("Bearer ");
+    text.push_str(secret);
+    let mut value = HeaderValue::from_str(&text).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidResponse,
+            "the access token holds characters an HTTP header cannot carry",
+        )
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn authorize(
+    request: &mut reqwest::Request,
+    token: &AccessToken,
+) -> reqwest_middleware::Result<()> {
+    let value = bearer_header(token).map_err(reqwest_middleware::Error::middleware)?;
+    request.headers_mut().insert(AUTHORIZATION, value);
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for BearerAuth {
+    async fn handle(
+        &self,
+        mut request: reqwest::Request,
+        extensions: &mut Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        if !self.authorizes(&request) {
+            return next.run(request, extensions).await;
+        }
+        let token = self.token().await?;
+        authorize(&mut request, &token)?;
+        if extensions.get::<OperationStarted>().is_none() {
+            extensions.insert(OperationStarted(Instant::now()));
+        }
+        let spare = request.try_clone();
+        let response = next.clone().run(request, &mut *extensions).await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let Some(mut again) = spare else {
+            return Ok(response);
+        };
+        self.source.invalidate(&token);
+        let fresh = self.token().await?;
+        if fresh.expose_secret() == token.expose_secret() {
+            // The source could not renew it: the server's answer stands.
+            return Ok(response);
+        }
+        drop(response);
+        tracing::debug!(
+            "the server rejected the token (401); sending once more with a renewed one"
+        );
+        authorize(&mut again, &fresh)?;
+        next.run(again, extensions).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_origin_is_scheme_host_and_port() {
+        let origin = Origin::parse("https://sddc.example.com/v1/tokens").expect("an origin");
+        let url = |text: &str| reqwest::Url::parse(text).expect("a URL");
+        assert!(origin.matches(&url("https://sddc.example.com/v1/domains?x=1")));
+        assert!(origin.matches(&url("https://SDDC.example.com:443/")));
+        assert!(!origin.matches(&url("http://sddc.example.com/v1/domains")));
+        assert!(!origin.matches(&url("https://sddc.example.com:8443/")));
+        assert!(!origin.matches(&url("https://evil.example.com/")));
+        assert!(!origin.matches(&url("https://sddc.example.com.evil.example/")));
+        assert!(Origin::parse("file:///etc/passwd").is_none());
+        assert!(Origin::parse("not a url").is_none());
+    }
+}

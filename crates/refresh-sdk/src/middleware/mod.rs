@@ -1,0 +1,18 @@
+//! The SDK's HTTP behaviour as `reqwest_middleware` layers, for the other
+//! calls a service makes with its tokens.
+//!
+//! - [`TransportPolicy`]: retries that never repeat a request the server may
+//!   have acted on, the deadline, `Retry-After`, the error-body size cap and
+//!   tracing. The generated clients run every operation through it.
+//! - [`BearerAuth`]: the token of an [`AccessTokenSource`](crate::AccessTokenSource)
+//!   on every request to its origin, renewed and sent once more on a 401.
+//!
+//! [`VcfSession::api_client`](crate::VcfSession::api_client) stacks both on
+//! the session's own connection pool.
+
+mod bearer;
+pub(crate) mod policy;
+
+pub use bearer::BearerAuth;
+pub(crate) use bearer::bearer_header;
+pub use policy::TransportPolicy;
