@@ -11,6 +11,21 @@ pub(crate) fn var(lookup: &Lookup<'_>, name: &str) -> Option<String> {
     lookup(name).filter(|value| !value.trim().is_empty())
 }
 
+/// A yes/no variable: `true`/`1`/`yes` or `false`/`0`/`no` (any case), `None`
+/// when unset. Anything else is an error that names the variable; its value
+/// is not repeated, as it may be something pasted in the wrong place.
+pub(crate) fn flag(lookup: &Lookup<'_>, name: &str, service: Service) -> Result<Option<bool>> {
+    match var(lookup, name)
+        .map(|value| value.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None => Ok(None),
+        Some("1" | "true" | "yes") => Ok(Some(true)),
+        Some("0" | "false" | "no") => Ok(Some(false)),
+        Some(_) => Err(Error::config(format!("{name} must be true or false")).for_service(service)),
+    }
+}
+
 /// The process environment as a lookup, once none of `names` holds a value
 /// that is not UTF-8: such a variable is set, and saying it is not (as a
 /// plain `std::env::var(..).ok()` lookup would) sends its owner looking in

@@ -113,7 +113,11 @@ pub struct TransportOptions {
     pub(crate) max_response_bytes: usize,
     pub(crate) retry: RetryPolicy,
     pub(crate) ca_bundle_pem: Option<Vec<u8>>,
-    pub(crate) allow_unverified_tls: bool,
+    /// `None` until set, here or by the environment (`from_env`): a later
+    /// [`VcfConfig::transport`](crate::VcfConfig::transport) keeps what the
+    /// environment said unless these options say otherwise.
+    pub(crate) allow_unverified_tls: Option<bool>,
+    pub(crate) allow_insecure_http: Option<bool>,
 }
 
 impl Default for TransportOptions {
@@ -124,7 +128,8 @@ impl Default for TransportOptions {
             max_response_bytes: 1024 * 1024,
             retry: RetryPolicy::default(),
             ca_bundle_pem: None,
-            allow_unverified_tls: false,
+            allow_unverified_tls: None,
+            allow_insecure_http: None,
         }
     }
 }
@@ -137,7 +142,14 @@ impl fmt::Debug for TransportOptions {
             .field("max_response_bytes", &self.max_response_bytes)
             .field("retry", &self.retry)
             .field("ca_bundle_pem", &self.ca_bundle_pem.as_ref().map(Vec::len))
-            .field("allow_unverified_tls", &self.allow_unverified_tls)
+            .field(
+                "allow_unverified_tls",
+                &self.allow_unverified_tls.unwrap_or(false),
+            )
+            .field(
+                "allow_insecure_http",
+                &self.allow_insecure_http.unwrap_or(false),
+            )
             .finish()
     }
 }
@@ -189,9 +201,91 @@ impl TransportOptions {
     /// Managers ship with. This disables server authentication: anyone on the
     /// path can read the credentials. Prefer [`ca_bundle_pem`](Self::ca_bundle_pem).
     pub fn allow_unverified_tls(mut self, allow: bool) -> Self {
-        self.allow_unverified_tls = allow;
+        self.allow_unverified_tls = Some(allow);
         self
     }
+
+    /// Allow plain `http://` to a host that is not loopback. Without it a
+    /// client refuses such an address before sending anything: an API token
+    /// or a password would cross the network in clear text. Loopback
+    /// (`localhost`, `127.0.0.0/8`, `::1`: sandboxes and tests) needs no
+    /// opt-in. Warned about once.
+    ///
+    /// ```
+    /// use refresh_sdk::{TransportOptions, VcfClient, VcfConfig};
+    ///
+    /// let config = VcfConfig::new("http://sddc-manager.lab.example")?;
+    /// assert!(VcfClient::new(config.clone()).is_err());
+    /// let config = config.transport(TransportOptions::default().allow_insecure_http(true));
+    /// assert!(VcfClient::new(config).is_ok());
+    /// # Ok::<(), refresh_sdk::Error>(())
+    /// ```
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = Some(allow);
+        self
+    }
+
+    /// These options, with the settings they leave unset (the TLS and
+    /// plain-HTTP permissions, the CA bundle) taken from `base`: how a
+    /// configuration read from the environment takes new options without
+    /// losing what the environment said.
+    pub(crate) fn over(self, base: &TransportOptions) -> TransportOptions {
+        TransportOptions {
+            ca_bundle_pem: self.ca_bundle_pem.or_else(|| base.ca_bundle_pem.clone()),
+            allow_unverified_tls: self.allow_unverified_tls.or(base.allow_unverified_tls),
+            allow_insecure_http: self.allow_insecure_http.or(base.allow_insecure_http),
+            ..self
+        }
+    }
+}
+
+static INSECURE_HTTP_WARNING: Once = Once::new();
+
+/// Refuses plain `http://` to a host other than loopback unless `options`
+/// allow it; checked when a client is built, so nothing is ever sent.
+pub(crate) fn check_scheme(
+    service: Service,
+    base_url: &str,
+    options: &TransportOptions,
+) -> Result<()> {
+    let Ok(url) = reqwest::Url::parse(base_url) else {
+        return Err(Error::config("the address is not a valid URL").for_service(service));
+    };
+    if url.scheme() != "http" || is_loopback(&url) {
+        return Ok(());
+    }
+    if options.allow_insecure_http == Some(true) {
+        INSECURE_HTTP_WARNING.call_once(|| {
+            tracing::warn!(
+                service = service.name(),
+                "plain http:// to a host that is not loopback (allow_insecure_http):                  credentials and tokens cross the network in clear text"
+            );
+        });
+        return Ok(());
+    }
+    let variable = match service {
+        Service::Vcf => "VCF_ALLOW_INSECURE_HTTP",
+        Service::F5Xc => "VOLT_ALLOW_INSECURE_HTTP",
+    };
+    Err(Error::config(format!(
+        "the address uses plain http:// for a host that is not loopback, which would send          credentials in clear text; use https://, or opt in with {variable}=true          (TransportOptions::allow_insecure_http)"
+    ))
+    .for_service(service))
+}
+
+/// `localhost`, `127.0.0.0/8` or `::1`.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    // The URL parser has already turned `127.1` and the like into dotted
+    // quads, and writes IPv6 hosts in brackets.
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The `User-Agent` of every request.
@@ -230,7 +324,7 @@ pub(crate) fn build_http_client(
             builder = builder.add_root_certificate(cert);
         }
     }
-    if options.allow_unverified_tls {
+    if options.allow_unverified_tls == Some(true) {
         UNVERIFIED_TLS_WARNING.call_once(|| {
             tracing::warn!(
                 service = service.name(),
@@ -511,6 +605,64 @@ pub(crate) fn hint(service: Service, operation: &str, kind: ErrorKind) -> &'stat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_is_for_loopback_unless_allowed() {
+        let options = TransportOptions::default();
+        for local in [
+            "http://localhost:8080",
+            "http://LOCALHOST",
+            "http://127.0.0.1",
+            "http://127.8.9.10:1",
+            "http://[::1]:9000",
+            "https://sddc.example.com",
+        ] {
+            assert!(
+                check_scheme(Service::Vcf, local, &options).is_ok(),
+                "{local}"
+            );
+        }
+        for remote in [
+            "http://sddc.example.com",
+            "http://10.0.0.5",
+            "http://localhost.example.com",
+            "http://[::2]",
+            "http://128.0.0.1",
+        ] {
+            let err = check_scheme(Service::Vcf, remote, &options).expect_err(remote);
+            assert_eq!(err.kind(), ErrorKind::Config);
+            assert!(err.to_string().contains("VCF_ALLOW_INSECURE_HTTP"), "{err}");
+            let err = check_scheme(Service::F5Xc, remote, &options).expect_err(remote);
+            assert!(
+                err.to_string().contains("VOLT_ALLOW_INSECURE_HTTP"),
+                "{err}"
+            );
+            let allowed = options.clone().allow_insecure_http(true);
+            assert!(
+                check_scheme(Service::Vcf, remote, &allowed).is_ok(),
+                "{remote}"
+            );
+        }
+    }
+
+    #[test]
+    fn options_keep_the_settings_they_leave_unset_from_the_base() {
+        let from_env = TransportOptions::default()
+            .allow_unverified_tls(true)
+            .allow_insecure_http(true)
+            .ca_bundle_pem("pem");
+        let merged = TransportOptions::default()
+            .attempt_timeout(Duration::from_secs(5))
+            .over(&from_env);
+        assert_eq!(merged.allow_unverified_tls, Some(true));
+        assert_eq!(merged.allow_insecure_http, Some(true));
+        assert_eq!(merged.ca_bundle_pem.as_deref(), Some(&b"pem"[..]));
+        assert_eq!(merged.attempt_timeout, Duration::from_secs(5));
+        let overridden = TransportOptions::default()
+            .allow_unverified_tls(false)
+            .over(&from_env);
+        assert_eq!(overridden.allow_unverified_tls, Some(false));
+    }
 
     #[test]
     fn backoff_is_jittered_below_the_exponential_ceiling() {

@@ -312,3 +312,61 @@ fn configuration_problems_are_config_errors() {
     .expect_err("bad CA bundle");
     assert_eq!(err.kind(), ErrorKind::Config);
 }
+
+/// Plain HTTP to a host that is not loopback is refused when the client is
+/// built, so no request (and no credential) ever leaves; the opt-in from the
+/// environment survives a later `.transport(..)`. No network traffic: the
+/// hosts are never contacted.
+#[test]
+fn plain_http_to_a_remote_host_is_refused_unless_the_caller_opts_in() {
+    let env = |insecure: Option<&'static str>| {
+        move |name: &str| match name {
+            "VCF_SDDC_MANAGER_HOST" => Some("http://sddc-manager.lab.example".to_owned()),
+            "VCF_ALLOW_INSECURE_HTTP" => insecure.map(str::to_owned),
+            _ => None,
+        }
+    };
+    let config = refresh_sdk::VcfConfig::from_lookup(env(None)).expect("a valid address");
+    let err = refresh_sdk::VcfClient::new(config).expect_err("clear text to a remote host");
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("VCF_ALLOW_INSECURE_HTTP"), "{err}");
+    assert!(!err.to_string().contains("lab.example"), "{err}");
+
+    let config = refresh_sdk::VcfConfig::from_lookup(env(Some("true"))).expect("valid");
+    // Options that do not mention plain HTTP keep the environment's opt-in.
+    let config =
+        config.transport(TransportOptions::default().attempt_timeout(Duration::from_secs(5)));
+    assert!(refresh_sdk::VcfClient::new(config.clone()).is_ok());
+    // Options that do, win.
+    let config = config.transport(TransportOptions::default().allow_insecure_http(false));
+    assert!(refresh_sdk::VcfClient::new(config).is_err());
+
+    let config = refresh_sdk::VcfConfig::from_lookup(env(Some("perhaps"))).expect_err("not a flag");
+    assert!(
+        config.to_string().contains("VCF_ALLOW_INSECURE_HTTP"),
+        "{config}"
+    );
+
+    // Loopback needs no opt-in: the sandbox and tests.
+    for local in ["http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9"] {
+        let config = refresh_sdk::VcfConfig::new(local).expect("valid");
+        assert!(refresh_sdk::VcfClient::new(config).is_ok(), "{local}");
+    }
+}
+
+/// `VCF_ALLOW_UNVERIFIED_TLS` read from the environment survives options
+/// given afterwards (the CLI's `--timeout`, say).
+#[test]
+fn the_environments_tls_setting_survives_later_transport_options() {
+    let config = refresh_sdk::VcfConfig::from_lookup(|name| match name {
+        "VCF_SDDC_MANAGER_HOST" => Some("vcf.example".into()),
+        "VCF_ALLOW_UNVERIFIED_TLS" => Some("true".into()),
+        _ => None,
+    })
+    .expect("valid")
+    .transport(TransportOptions::default().attempt_timeout(Duration::from_secs(5)));
+    assert!(
+        format!("{config:?}").contains("allow_unverified_tls: true"),
+        "{config:?}"
+    );
+}

@@ -61,9 +61,10 @@ pub fn normalize_host(input: &str) -> Result<String> {
 }
 
 /// The variables the VCF `from_env` constructors read.
-const ENV_VARIABLES: [&str; 4] = [
+const ENV_VARIABLES: [&str; 5] = [
     "VCF_SDDC_MANAGER_HOST",
     "VCF_ALLOW_UNVERIFIED_TLS",
+    "VCF_ALLOW_INSECURE_HTTP",
     "VCF_SDDC_MANAGER_USERNAME",
     "VCF_SDDC_MANAGER_PASSWORD",
 ];
@@ -84,8 +85,10 @@ impl VcfConfig {
         })
     }
 
-    /// Reads `VCF_SDDC_MANAGER_HOST` and `VCF_ALLOW_UNVERIFIED_TLS` (`true`
-    /// or `1` to accept self-signed certificates; warned about once).
+    /// Reads `VCF_SDDC_MANAGER_HOST`, `VCF_ALLOW_UNVERIFIED_TLS` (`true`
+    /// or `1` to accept self-signed certificates; warned about once) and
+    /// `VCF_ALLOW_INSECURE_HTTP` (`true` to allow plain `http://` to a host
+    /// that is not loopback; see [`TransportOptions::allow_insecure_http`]).
     pub fn from_env() -> Result<Self> {
         VcfConfig::from_lookup(env::process(SERVICE, &ENV_VARIABLES)?)
     }
@@ -96,31 +99,22 @@ impl VcfConfig {
         let host = env_var(lookup, "VCF_SDDC_MANAGER_HOST").ok_or_else(|| {
             Error::config("VCF_SDDC_MANAGER_HOST is not set").for_service(SERVICE)
         })?;
-        let allow_unverified = match env_var(lookup, "VCF_ALLOW_UNVERIFIED_TLS")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("0" | "false" | "no") => false,
-            Some("1" | "true" | "yes") => true,
-            Some(other) => {
-                return Err(Error::config(format!(
-                    "VCF_ALLOW_UNVERIFIED_TLS must be true or false, not {other:?}"
-                ))
-                .for_service(SERVICE));
-            }
-        };
+        let mut transport = TransportOptions::default();
+        if let Some(allow) = env::flag(lookup, "VCF_ALLOW_UNVERIFIED_TLS", SERVICE)? {
+            transport = transport.allow_unverified_tls(allow);
+        }
+        if let Some(allow) = env::flag(lookup, "VCF_ALLOW_INSECURE_HTTP", SERVICE)? {
+            transport = transport.allow_insecure_http(allow);
+        }
         let config = VcfConfig::new(&host)?;
-        let transport = config
-            .transport
-            .clone()
-            .allow_unverified_tls(allow_unverified);
         Ok(config.transport(transport))
     }
 
-    /// Replaces the timeouts, retry policy, size cap and TLS options.
+    /// Replaces the timeouts, retry policy and size cap, and the TLS and
+    /// plain-HTTP settings that `options` set; those it leaves unset keep
+    /// their values (from the environment, say).
     pub fn transport(mut self, options: TransportOptions) -> Self {
-        self.transport = options;
+        self.transport = options.over(&self.transport);
         self
     }
 
@@ -231,6 +225,7 @@ impl VcfVendor for () {
 impl VcfClient {
     /// Builds the client (and its one `reqwest::Client`).
     pub fn new(config: VcfConfig) -> Result<Self> {
+        transport::check_scheme(SERVICE, &config.base_url, &config.transport)?;
         let http =
             transport::build_http_client(SERVICE, &config.transport, None, Default::default())?;
         let exec = Transport::new(SERVICE, &config.transport);
