@@ -67,6 +67,7 @@
 
 #![deny(missing_docs)]
 
+mod access;
 mod jwt;
 mod net;
 mod server;
@@ -396,6 +397,7 @@ impl SandboxBuilder {
                 access_ttl: self.access_ttl,
                 refresh_ttl: self.refresh_ttl,
                 refresh_tokens: HashMap::new(),
+                access_tokens: access::AccessTokens::default(),
                 faults: HashMap::new(),
                 requests: HashMap::new(),
                 violations: Vec::new(),
@@ -558,13 +560,22 @@ impl Sandbox {
         }
     }
 
-    /// Whether `token` is an access token this sandbox issued and it has not
-    /// expired, so tests can check what a client holds.
+    /// Whether `token` is a live access token: this sandbox issued it, it
+    /// has not expired (by the sandbox's clock, offset included), its
+    /// refresh token was not invalidated and it was not revoked
+    /// ([`Faults::revoke_access_tokens`]). Tests check what a client holds
+    /// with it; a protected route accepts exactly these tokens.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), refresh_sandbox::Error> {
+    /// let sandbox = refresh_sandbox::Sandbox::start_default().await?;
+    /// assert!(!sandbox.is_valid_access_token("not.a.token"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_valid_access_token(&self, token: &str) -> bool {
-        self.shared
-            .signer
-            .verify(token)
-            .is_some_and(|claims| claims.exp > self.shared.signer.now())
+        self.shared.access_token_status(token) == access::TokenStatus::Live
     }
 
     /// Stops accepting requests, lets in-flight ones finish and waits for
@@ -697,9 +708,27 @@ impl Faults {
     }
 
     /// Expires every refresh token issued so far: refreshing with any of them
-    /// gets `404`.
+    /// gets `404`. The access tokens they brought stay live until their own
+    /// expiry.
     pub fn expire_all_refresh_tokens(&self) {
         self.shared.lock().refresh_tokens.clear();
+    }
+
+    /// Revokes every VCF access token issued so far, as an SDDC Manager
+    /// whose sessions were reset: [`Sandbox::is_valid_access_token`] says
+    /// `false` for them.
+    /// Refresh tokens stay valid, and access tokens issued afterwards (by a
+    /// refresh or a new `createToken`) are live.
+    ///
+    /// ```
+    /// # async fn run(sandbox: refresh_sandbox::Sandbox, held: &str) {
+    /// sandbox.faults().revoke_access_tokens();
+    /// assert!(!sandbox.is_valid_access_token(held));
+    /// // The client under test should now get a 401, refresh and carry on.
+    /// # }
+    /// ```
+    pub fn revoke_access_tokens(&self) {
+        self.shared.lock().access_tokens.revoke_all();
     }
 
     /// Sets the lifetime of access tokens issued from now on.
@@ -749,6 +778,8 @@ pub(crate) struct MutableState {
     refresh_ttl: Duration,
     /// Refresh token id → when it expires.
     refresh_tokens: HashMap<String, Instant>,
+    /// Every access token issued, with what makes it live or not.
+    access_tokens: access::AccessTokens,
     faults: HashMap<Operation, VecDeque<Fault>>,
     requests: HashMap<Operation, u64>,
     violations: Vec<Violation>,
@@ -766,5 +797,16 @@ impl Shared {
     /// so a poisoned lock is used as is rather than turned into a panic.
     fn lock(&self) -> MutexGuard<'_, MutableState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What the sandbox makes of a VCF access token, by its own clock.
+    fn access_token_status(&self, token: &str) -> access::TokenStatus {
+        let Some(claims) = self.signer.verify(token) else {
+            return access::TokenStatus::Unknown;
+        };
+        let now = self.signer.now();
+        self.lock()
+            .access_tokens
+            .status(&claims.jti, claims.exp, now)
     }
 }

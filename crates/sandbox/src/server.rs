@@ -377,16 +377,23 @@ fn vcf_create_token(shared: &Shared, body: Value) -> Result<Response, crate::Err
         let state = shared.lock();
         (state.access_ttl, state.refresh_ttl)
     };
-    let access_token = shared.signer.issue(&credentials.vcf_username, access_ttl)?;
+    let (access_token, claims) = shared.signer.issue(&credentials.vcf_username, access_ttl)?;
     let refresh_id = uuid::Builder::from_random_bytes(jwt::random_bytes::<16>()?)
         .into_uuid()
         .to_string();
     let expires = Instant::now().checked_add(refresh_ttl);
-    shared.lock().refresh_tokens.insert(
-        refresh_id.clone(),
-        // A TTL too large for `Instant` means "never expires".
-        expires.unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86_400)),
-    );
+    let now = shared.signer.now();
+    {
+        let mut state = shared.lock();
+        state.refresh_tokens.insert(
+            refresh_id.clone(),
+            // A TTL too large for `Instant` means "never expires".
+            expires.unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86_400)),
+        );
+        state
+            .access_tokens
+            .record(claims.jti, claims.exp, &refresh_id, now);
+    }
     let pair = vcf_tokens::types::TokenPair {
         access_token: Some(access_token),
         refresh_token: Some(vcf_tokens::types::RefreshToken {
@@ -413,15 +420,25 @@ fn vcf_refresh_access_token(shared: &Shared, body: Value) -> Result<Response, cr
         ));
     }
     let access_ttl = shared.lock().access_ttl;
-    let token = shared
+    let (token, claims) = shared
         .signer
         .issue(&shared.credentials.vcf_username, access_ttl)?;
+    let now = shared.signer.now();
+    shared
+        .lock()
+        .access_tokens
+        .record(claims.jti, claims.exp, id, now);
     Ok((StatusCode::OK, axum::Json(token)).into_response())
 }
 
+/// Forgets the refresh token and invalidates every access token it brought
+/// (whether or not it was still known: an expired refresh token's access
+/// tokens may outlive it).
 fn vcf_invalidate_refresh_token(shared: &Shared, body: Value) -> Result<Response, crate::Error> {
     if let Some(id) = body.as_str() {
-        shared.lock().refresh_tokens.remove(id);
+        let mut state = shared.lock();
+        state.refresh_tokens.remove(id);
+        state.access_tokens.invalidate_refresh(id);
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
