@@ -70,6 +70,7 @@
 mod access;
 mod jwt;
 mod net;
+mod routes;
 mod server;
 mod spec;
 
@@ -79,7 +80,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-pub use axum::http::StatusCode;
+pub use axum::http::{Method, StatusCode};
 pub use secrecy::{ExposeSecret, SecretString};
 
 /// Why the sandbox could not start.
@@ -108,6 +109,11 @@ pub enum Error {
     /// `start` was awaited outside a tokio runtime, which the server needs.
     #[error("the sandbox must be started inside a tokio runtime")]
     NoRuntime,
+    /// A [protected route](SandboxBuilder::protected_route) cannot be
+    /// served: its path does not start with `/`, carries a query, or is a
+    /// path of the specs.
+    #[error("the sandbox cannot serve the protected route {0}")]
+    ProtectedRoute(String),
 }
 
 /// One operation of the two specs.
@@ -249,6 +255,7 @@ pub struct SandboxBuilder {
     listen: SocketAddr,
     report_dir: Option<std::path::PathBuf>,
     clock_offset: i64,
+    protected_routes: Vec<(Method, String, serde_json::Value)>,
 }
 
 impl Default for SandboxBuilder {
@@ -267,6 +274,7 @@ impl Default for SandboxBuilder {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             report_dir: std::env::var_os(REPORT_DIR_ENV).map(Into::into),
             clock_offset: 0,
+            protected_routes: Vec::new(),
         }
     }
 }
@@ -360,12 +368,61 @@ impl SandboxBuilder {
         self
     }
 
+    /// Declares an endpoint of "the rest of SDDC Manager" that the service
+    /// under test calls with its VCF access token, such as `GET /v1/domains`,
+    /// and the JSON it answers (`200`, `application/json`).
+    ///
+    /// The route requires `Authorization: Bearer <access token>` with a live
+    /// access token from this sandbox's VCF API (see
+    /// [`Sandbox::is_valid_access_token`]). A missing header, another scheme,
+    /// or an unknown, expired, invalidated or revoked token gets `401` with a
+    /// VCF `Error` body (`errorCode` `UNAUTHORIZED`, a message saying which,
+    /// never the token) and `WWW-Authenticate: Bearer`. Another method on a
+    /// declared path gets `405` with `Allow`.
+    ///
+    /// The path matches exactly (no templates; the request's query is
+    /// ignored). Declare several routes, and several methods on one path, by
+    /// calling this again; declaring a method and path twice keeps the last
+    /// body. Requests to declared paths are outside the specs: they are not
+    /// [validated](Sandbox::validated_requests) nor recorded as violations;
+    /// [`Sandbox::route_requests`] and [`Sandbox::route_rejections`] count
+    /// them. [`start`](SandboxBuilder::start) fails with
+    /// [`Error::ProtectedRoute`] for a path without a leading `/`, with a
+    /// query, or that belongs to a spec operation (such as `/v1/tokens`).
+    ///
+    /// ```no_run
+    /// use refresh_sandbox::{Method, Sandbox};
+    /// # async fn run() -> Result<(), refresh_sandbox::Error> {
+    /// let sandbox = Sandbox::builder()
+    ///     .protected_route(
+    ///         Method::GET,
+    ///         "/v1/domains",
+    ///         serde_json::json!({ "elements": [{ "id": "d1", "name": "sfo-m01" }] }),
+    ///     )
+    ///     .start()
+    ///     .await?;
+    /// // ... the service under test logs in, calls GET /v1/domains, then:
+    /// assert_eq!(sandbox.route_rejections(Method::GET, "/v1/domains"), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn protected_route(
+        mut self,
+        method: Method,
+        path: impl Into<String>,
+        body: serde_json::Value,
+    ) -> Self {
+        self.protected_routes.push((method, path.into(), body));
+        self
+    }
+
     /// Binds, starts serving on the current tokio runtime and returns the
     /// running sandbox.
     pub async fn start(self) -> Result<Sandbox, Error> {
         // tokio's bind and spawn would panic outside a runtime.
         tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let specs = spec::Specs::load()?;
+        let protected = routes::ProtectedRoutes::new(&specs, self.protected_routes)?;
         let tcp = tokio::net::TcpListener::bind(self.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -390,6 +447,7 @@ impl SandboxBuilder {
             })?;
         let shared = Arc::new(Shared {
             specs,
+            protected,
             credentials: self.credentials.clone(),
             signer: jwt::Signer::with_clock_offset(self.clock_offset)?,
             rate_limit: self.rate_limit,
@@ -512,6 +570,37 @@ impl Sandbox {
             .unwrap_or(0)
     }
 
+    /// How many requests the [protected route](SandboxBuilder::protected_route)
+    /// `method` `path` has received, whatever their answer; 0 for a route
+    /// that was not declared (a request with an undeclared method on a
+    /// declared path is not counted anywhere).
+    ///
+    /// ```no_run
+    /// # use refresh_sandbox::{Method, Sandbox};
+    /// # fn check(sandbox: &Sandbox) {
+    /// assert_eq!(sandbox.route_requests(Method::GET, "/v1/domains"), 2);
+    /// # }
+    /// ```
+    pub fn route_requests(&self, method: Method, path: &str) -> u64 {
+        self.shared.protected.requests(&method, path)
+    }
+
+    /// How many requests to the [protected route](SandboxBuilder::protected_route)
+    /// `method` `path` were answered `401`: the renewals a service needed.
+    ///
+    /// ```no_run
+    /// # use refresh_sandbox::{Method, Sandbox};
+    /// # fn check(sandbox: &Sandbox) {
+    /// sandbox.faults().revoke_access_tokens();
+    /// // ... the service calls GET /v1/domains, gets 401, refreshes, retries:
+    /// assert_eq!(sandbox.route_rejections(Method::GET, "/v1/domains"), 1);
+    /// assert_eq!(sandbox.route_requests(Method::GET, "/v1/domains"), 2);
+    /// # }
+    /// ```
+    pub fn route_rejections(&self, method: Method, path: &str) -> u64 {
+        self.shared.protected.rejections(&method, path)
+    }
+
     /// Every violation recorded so far.
     pub fn violations(&self) -> Vec<Violation> {
         self.shared.lock().violations.clone()
@@ -528,6 +617,8 @@ impl Sandbox {
     }
 
     /// How many requests the sandbox has checked against the specs.
+    /// Requests to [protected routes](SandboxBuilder::protected_route) are
+    /// outside the specs and not counted here.
     pub fn validated_requests(&self) -> u64 {
         self.shared.lock().validated
     }
@@ -715,8 +806,8 @@ impl Faults {
     }
 
     /// Revokes every VCF access token issued so far, as an SDDC Manager
-    /// whose sessions were reset: [`Sandbox::is_valid_access_token`] says
-    /// `false` for them.
+    /// whose sessions were reset: [protected routes](SandboxBuilder::protected_route)
+    /// answer them `401` and [`Sandbox::is_valid_access_token`] says `false`.
     /// Refresh tokens stay valid, and access tokens issued afterwards (by a
     /// refresh or a new `createToken`) are live.
     ///
@@ -759,6 +850,7 @@ impl Faults {
 /// What the server's handlers share with the [`Sandbox`] handle.
 pub(crate) struct Shared {
     specs: spec::Specs,
+    protected: routes::ProtectedRoutes,
     credentials: Credentials,
     signer: jwt::Signer,
     rate_limit: Option<(u32, Duration)>,

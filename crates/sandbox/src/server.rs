@@ -59,6 +59,12 @@ async fn handle(
         });
     };
 
+    // A declared protected route is outside the specs: neither checked nor
+    // counted as validated, never a violation.
+    if let Some(routes) = shared.protected.on_path(&path) {
+        return crate::routes::serve(&shared, routes, &method, &path, &parts.headers);
+    }
+
     shared.lock().validated += 1;
     let op = match shared.specs.route(&parts.method, &path) {
         Route::Operation(op) => op,
@@ -85,20 +91,11 @@ async fn handle(
                     detail: format!("the spec allows only {} on this path", allowed.join(", ")),
                 },
             );
-            // HTTP's answer: 405 with the methods the path has, in the API's
-            // error shape.
             let vcf = path_operations
                 .first()
                 .is_none_or(|first| first.operation.is_vcf());
-            let mut response = error_response(
-                vcf,
-                StatusCode::METHOD_NOT_ALLOWED,
-                "The method is not supported on this path.",
-            );
-            if let Ok(allow) = HeaderValue::from_str(&allowed.join(", ")) {
-                response.headers_mut().insert(header::ALLOW, allow);
-            }
-            return response;
+            let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+            return method_not_allowed(vcf, &allowed);
         }
     };
 
@@ -222,6 +219,20 @@ fn violation_answer(op: &OperationSpec, kind: ViolationKind) -> Response {
     }
 }
 
+/// HTTP's answer to a method a path does not have: `405` with the methods it
+/// has in `Allow`, in the API's error shape.
+pub(crate) fn method_not_allowed(vcf: bool, allowed: &[&str]) -> Response {
+    let mut response = error_response(
+        vcf,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "The method is not supported on this path.",
+    );
+    if let Ok(allow) = HeaderValue::from_str(&allowed.join(", ")) {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    response
+}
+
 /// An error in the API's shape: a VCF `Error` object or an F5 JSON string.
 fn error_response(vcf: bool, status: StatusCode, message: &str) -> Response {
     if vcf {
@@ -244,7 +255,13 @@ fn error_response(vcf: bool, status: StatusCode, message: &str) -> Response {
     }
 }
 
-fn vcf_error(status: StatusCode, code: &str, message: &str, remediation: &str) -> Response {
+/// A VCF `Error` body with a code, message and remediation.
+pub(crate) fn vcf_error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    remediation: &str,
+) -> Response {
     let error = vcf_tokens::types::Error {
         error_code: Some(code.to_owned()),
         error_type: Some("ERROR".to_owned()),
