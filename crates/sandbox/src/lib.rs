@@ -552,6 +552,111 @@ impl Sandbox {
         self.ca_pem.as_deref()
     }
 
+    /// The VCF environment the SDK reads, as a lookup:
+    /// `VCF_SDDC_MANAGER_HOST` (= [`vcf_url`](Sandbox::vcf_url)),
+    /// `VCF_SDDC_MANAGER_USERNAME` and `VCF_SDDC_MANAGER_PASSWORD`; any
+    /// other name is `None`. So a downstream test gets a session on the
+    /// sandbox in one line, without setting process variables (which
+    /// edition 2024 makes `unsafe`):
+    /// `VcfSession::from_lookup(sandbox.vcf_env())` (refresh-sdk).
+    ///
+    /// The values are this sandbox's demo credentials, good for this
+    /// sandbox only. With [TLS](SandboxBuilder::tls) on, the host is an
+    /// `https://` URL and the certificate to trust
+    /// ([`ca_pem`](Sandbox::ca_pem)) is not part of the environment:
+    /// configure the client with it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), refresh_sandbox::Error> {
+    /// let sandbox = refresh_sandbox::Sandbox::start_default().await?;
+    /// let env = sandbox.vcf_env();
+    /// assert_eq!(env("VCF_SDDC_MANAGER_HOST"), Some(sandbox.vcf_url()));
+    /// assert_eq!(env("HOME"), None);
+    /// // let session = refresh_sdk::VcfSession::from_lookup(sandbox.vcf_env())?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn vcf_env(&self) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+        lookup(self.vcf_env_vars())
+    }
+
+    /// The variables of [`vcf_env`](Sandbox::vcf_env) as pairs, for a child
+    /// process (`assert_cmd`'s `.envs(...)`). They hold this sandbox's demo
+    /// password in the clear: do not log them.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), refresh_sandbox::Error> {
+    /// let sandbox = refresh_sandbox::Sandbox::start_default().await?;
+    /// let mut command = std::process::Command::new("refresh");
+    /// command.args(["vcf", "create-token"]).envs(sandbox.vcf_env_vars());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn vcf_env_vars(&self) -> Vec<(&'static str, String)> {
+        let credentials = &self.shared.credentials;
+        vec![
+            ("VCF_SDDC_MANAGER_HOST", self.vcf_url()),
+            (
+                "VCF_SDDC_MANAGER_USERNAME",
+                credentials.vcf_username.clone(),
+            ),
+            (
+                "VCF_SDDC_MANAGER_PASSWORD",
+                credentials.vcf_password.expose_secret().to_owned(),
+            ),
+        ]
+    }
+
+    /// The F5 XC environment the SDK reads, as a lookup: `VOLT_API_URL`
+    /// (= [`f5xc_url`](Sandbox::f5xc_url)) and `VOLT_API_TOKEN`; any other
+    /// name is `None`. For `F5Config::from_lookup(sandbox.f5xc_env())`
+    /// (refresh-sdk). The token is this sandbox's demo token, good for this
+    /// sandbox only; with [TLS](SandboxBuilder::tls) on, the certificate to
+    /// trust ([`ca_pem`](Sandbox::ca_pem)) is not part of it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), refresh_sandbox::Error> {
+    /// let sandbox = refresh_sandbox::Sandbox::start_default().await?;
+    /// let env = sandbox.f5xc_env();
+    /// assert_eq!(env("VOLT_API_URL"), Some(sandbox.f5xc_url()));
+    /// assert_eq!(env("VOLT_API_P12_FILE"), None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn f5xc_env(&self) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+        lookup(self.f5xc_env_vars())
+    }
+
+    /// The variables of [`f5xc_env`](Sandbox::f5xc_env) as pairs, for a
+    /// child process. They hold this sandbox's demo API token in the clear:
+    /// do not log them.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), refresh_sandbox::Error> {
+    /// let sandbox = refresh_sandbox::Sandbox::start_default().await?;
+    /// let names: Vec<&str> = sandbox.f5xc_env_vars().into_iter().map(|(n, _)| n).collect();
+    /// assert_eq!(names, ["VOLT_API_URL", "VOLT_API_TOKEN"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn f5xc_env_vars(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("VOLT_API_URL", self.f5xc_url()),
+            (
+                "VOLT_API_TOKEN",
+                self.shared
+                    .credentials
+                    .f5xc_api_token
+                    .expose_secret()
+                    .to_owned(),
+            ),
+        ]
+    }
+
     /// The fault-injection handle.
     pub fn faults(&self) -> Faults {
         Faults {
@@ -687,6 +792,23 @@ impl Drop for Sandbox {
             let _ = stop.send(());
         }
         self.write_report();
+    }
+}
+
+/// A lookup over fixed variables. The closure keeps the values (secrets
+/// among them) as [`SecretString`]s, zeroed when it is dropped, and has no
+/// `Debug`: a value is shown only to whoever asks for it by name.
+fn lookup(
+    vars: Vec<(&'static str, String)>,
+) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+    let vars: Vec<(&'static str, SecretString)> = vars
+        .into_iter()
+        .map(|(name, value)| (name, SecretString::from(value)))
+        .collect();
+    move |name: &str| {
+        vars.iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, value)| value.expose_secret().to_owned())
     }
 }
 
