@@ -49,7 +49,9 @@
 //!   token get `400` with an `Error` body.
 //! - `refreshAccessToken` answers `200` with a new access token, or `404`
 //!   with an `Error` body for an unknown, expired or invalidated id.
-//! - `invalidateRefreshToken` answers `204`, known id or not.
+//! - `invalidateRefreshToken` answers `204`, known id or not, and the
+//!   access tokens that refresh token created or refreshed stop being live
+//!   (see [Protected routes](#protected-routes)).
 //! - F5 `refresh_token` needs `Authorization: APIToken <configured token>`
 //!   (a wrong value gets `401`; it is not a spec violation), a known
 //!   pipeline (`product_name`; else `404`) and, with a rate limit configured,
@@ -64,6 +66,67 @@
 //! [`Sandbox::faults`] queues faults per [`Operation`], consumed in order by
 //! its next requests: a status (with `Retry-After`), a delay, a malformed
 //! body, a dropped connection. See [`Faults`].
+//!
+//! # Protected routes
+//!
+//! A downstream service uses its VCF access token on other SDDC Manager
+//! endpoints. [`SandboxBuilder::protected_route`] declares such an endpoint
+//! (exact method and path, such as `GET /v1/domains`) with a canned JSON
+//! answer, served only to `Authorization: Bearer <live access token>`. A
+//! token is live when this sandbox issued it, it has not expired by the
+//! sandbox's clock (offset included), its refresh token was not invalidated
+//! and it was not revoked ([`Faults::revoke_access_tokens`]);
+//! anything else gets `401` with a VCF `Error` body saying which (never the
+//! token) and `WWW-Authenticate: Bearer`, so the token → endpoint → `401` →
+//! renew path can be tested. These paths are outside the specs: their
+//! requests are counted by [`Sandbox::route_requests`] and
+//! [`Sandbox::route_rejections`], never as violations. Every other path
+//! behaves as before.
+//!
+//! ```
+//! use refresh_sandbox::{ExposeSecret, Method, Sandbox};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sandbox = Sandbox::builder()
+//!     .protected_route(Method::GET, "/v1/domains", serde_json::json!({ "elements": [] }))
+//!     .start()
+//!     .await?;
+//! let http = reqwest::Client::new();
+//! let credentials = sandbox.credentials();
+//! let pair: serde_json::Value = http
+//!     .post(format!("{}/v1/tokens", sandbox.vcf_url()))
+//!     .json(&serde_json::json!({
+//!         "username": credentials.vcf_username,
+//!         "password": credentials.vcf_password.expose_secret(),
+//!     }))
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! let token = pair["accessToken"].as_str().unwrap_or_default();
+//! let domains = |token: String| {
+//!     http.get(format!("{}/v1/domains", sandbox.vcf_url()))
+//!         .bearer_auth(token)
+//!         .send()
+//! };
+//! assert_eq!(domains(token.to_owned()).await?.status(), 200);
+//!
+//! sandbox.faults().revoke_access_tokens();
+//! assert_eq!(domains(token.to_owned()).await?.status(), 401);
+//! assert_eq!(sandbox.route_requests(Method::GET, "/v1/domains"), 2);
+//! assert_eq!(sandbox.route_rejections(Method::GET, "/v1/domains"), 1);
+//! sandbox.assert_spec_clean();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Configuration for the SDK
+//!
+//! [`Sandbox::vcf_env`] and [`Sandbox::f5xc_env`] give the environment the
+//! SDK reads as a lookup (`VcfSession::from_lookup(sandbox.vcf_env())` in
+//! refresh-sdk), and [`Sandbox::vcf_env_vars`] and
+//! [`Sandbox::f5xc_env_vars`] as pairs for a child process: no process
+//! variables to set. They hold this sandbox's demo credentials.
 
 #![deny(missing_docs)]
 
