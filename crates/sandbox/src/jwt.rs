@@ -15,7 +15,9 @@ pub(crate) struct Claims {
     sub: String,
     iat: u64,
     pub(crate) exp: u64,
-    jti: String,
+    /// The token's id, which the sandbox's registry of issued access tokens
+    /// is keyed by.
+    pub(crate) jti: String,
 }
 
 pub(crate) const ISSUER: &str = "refresh-sandbox";
@@ -70,9 +72,14 @@ impl Signer {
         unix_now().saturating_add_signed(self.clock_offset)
     }
 
-    /// A new access token for `subject`; `exp` is now plus `ttl`, in whole
-    /// seconds as JWT requires (a sub-second TTL expires within the second).
-    pub(crate) fn issue(&self, subject: &str, ttl: Duration) -> Result<String, crate::Error> {
+    /// A new access token for `subject`, and its claims; `exp` is now plus
+    /// `ttl`, in whole seconds as JWT requires (a sub-second TTL expires
+    /// within the second).
+    pub(crate) fn issue(
+        &self,
+        subject: &str,
+        ttl: Duration,
+    ) -> Result<(String, Claims), crate::Error> {
         let iat = self.now();
         let claims = Claims {
             iss: ISSUER.to_owned(),
@@ -87,10 +94,11 @@ impl Signer {
         let payload = serde_json::to_vec(&claims).map_err(|_| crate::Error::Random)?;
         let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
         let signature = hmac::sign(&self.key, signing_input.as_bytes());
-        Ok(format!(
+        let token = format!(
             "{signing_input}.{}",
             URL_SAFE_NO_PAD.encode(signature.as_ref())
-        ))
+        );
+        Ok((token, claims))
     }
 
     /// The claims of `token` when this signer issued it; `None` for anything
@@ -111,13 +119,17 @@ mod tests {
     #[test]
     fn issued_tokens_verify_with_their_signer_only() {
         let signer = Signer::with_clock_offset(0).expect("random key");
-        let token = signer
+        let (token, issued) = signer
             .issue("admin", Duration::from_secs(3600))
             .expect("token issued");
         assert_eq!(token.split('.').count(), 3, "header.payload.signature");
         let claims = signer.verify(&token).expect("own token verifies");
         assert_eq!(claims.sub, "admin");
         assert!(claims.exp >= claims.iat + 3600);
+        assert_eq!(
+            claims.jti, issued.jti,
+            "the claims issue returns are the token's"
+        );
         let other = Signer::with_clock_offset(0).expect("random key");
         assert!(other.verify(&token).is_none(), "another key rejects it");
         let mut tampered = token.clone();

@@ -49,7 +49,9 @@
 //!   token get `400` with an `Error` body.
 //! - `refreshAccessToken` answers `200` with a new access token, or `404`
 //!   with an `Error` body for an unknown, expired or invalidated id.
-//! - `invalidateRefreshToken` answers `204`, known id or not.
+//! - `invalidateRefreshToken` answers `204`, known id or not, and the
+//!   access tokens that refresh token created or refreshed stop being live
+//!   (see [Protected routes](#protected-routes)).
 //! - F5 `refresh_token` needs `Authorization: APIToken <configured token>`
 //!   (a wrong value gets `401`; it is not a spec violation), a known
 //!   pipeline (`product_name`; else `404`) and, with a rate limit configured,
@@ -64,11 +66,74 @@
 //! [`Sandbox::faults`] queues faults per [`Operation`], consumed in order by
 //! its next requests: a status (with `Retry-After`), a delay, a malformed
 //! body, a dropped connection. See [`Faults`].
+//!
+//! # Protected routes
+//!
+//! A downstream service uses its VCF access token on other SDDC Manager
+//! endpoints. [`SandboxBuilder::protected_route`] declares such an endpoint
+//! (exact method and path, such as `GET /v1/domains`) with a canned JSON
+//! answer, served only to `Authorization: Bearer <live access token>`. A
+//! token is live when this sandbox issued it, it has not expired by the
+//! sandbox's clock (offset included), its refresh token was not invalidated
+//! and it was not revoked ([`Faults::revoke_access_tokens`]);
+//! anything else gets `401` with a VCF `Error` body saying which (never the
+//! token) and `WWW-Authenticate: Bearer`, so the token → endpoint → `401` →
+//! renew path can be tested. These paths are outside the specs: their
+//! requests are counted by [`Sandbox::route_requests`] and
+//! [`Sandbox::route_rejections`], never as violations. Every other path
+//! behaves as before.
+//!
+//! ```
+//! use refresh_sandbox::{ExposeSecret, Method, Sandbox};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sandbox = Sandbox::builder()
+//!     .protected_route(Method::GET, "/v1/domains", serde_json::json!({ "elements": [] }))
+//!     .start()
+//!     .await?;
+//! let http = reqwest::Client::new();
+//! let credentials = sandbox.credentials();
+//! let pair: serde_json::Value = http
+//!     .post(format!("{}/v1/tokens", sandbox.vcf_url()))
+//!     .json(&serde_json::json!({
+//!         "username": credentials.vcf_username,
+//!         "password": credentials.vcf_password.expose_secret(),
+//!     }))
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! let token = pair["accessToken"].as_str().unwrap_or_default();
+//! let domains = |token: String| {
+//!     http.get(format!("{}/v1/domains", sandbox.vcf_url()))
+//!         .bearer_auth(token)
+//!         .send()
+//! };
+//! assert_eq!(domains(token.to_owned()).await?.status(), 200);
+//!
+//! sandbox.faults().revoke_access_tokens();
+//! assert_eq!(domains(token.to_owned()).await?.status(), 401);
+//! assert_eq!(sandbox.route_requests(Method::GET, "/v1/domains"), 2);
+//! assert_eq!(sandbox.route_rejections(Method::GET, "/v1/domains"), 1);
+//! sandbox.assert_spec_clean();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Configuration for the SDK
+//!
+//! [`Sandbox::vcf_env`] and [`Sandbox::f5xc_env`] give the environment the
+//! SDK reads as a lookup (`VcfSession::from_lookup(sandbox.vcf_env())` in
+//! refresh-sdk), and [`Sandbox::vcf_env_vars`] and
+//! [`Sandbox::f5xc_env_vars`] as pairs for a child process: no process
+//! variables to set. They hold this sandbox's demo credentials.
 
 #![deny(missing_docs)]
 
+mod access;
 mod jwt;
 mod net;
+mod routes;
 mod server;
 mod spec;
 
@@ -78,7 +143,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-pub use axum::http::StatusCode;
+pub use axum::http::{Method, StatusCode};
 pub use secrecy::{ExposeSecret, SecretString};
 
 /// Why the sandbox could not start.
@@ -107,6 +172,11 @@ pub enum Error {
     /// `start` was awaited outside a tokio runtime, which the server needs.
     #[error("the sandbox must be started inside a tokio runtime")]
     NoRuntime,
+    /// A [protected route](SandboxBuilder::protected_route) cannot be
+    /// served: its path does not start with `/`, carries a query, or is a
+    /// path of the specs.
+    #[error("the sandbox cannot serve the protected route {0}")]
+    ProtectedRoute(String),
 }
 
 /// One operation of the two specs.
@@ -248,6 +318,7 @@ pub struct SandboxBuilder {
     listen: SocketAddr,
     report_dir: Option<std::path::PathBuf>,
     clock_offset: i64,
+    protected_routes: Vec<(Method, String, serde_json::Value)>,
 }
 
 impl Default for SandboxBuilder {
@@ -266,6 +337,7 @@ impl Default for SandboxBuilder {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             report_dir: std::env::var_os(REPORT_DIR_ENV).map(Into::into),
             clock_offset: 0,
+            protected_routes: Vec::new(),
         }
     }
 }
@@ -359,12 +431,61 @@ impl SandboxBuilder {
         self
     }
 
+    /// Declares an endpoint of "the rest of SDDC Manager" that the service
+    /// under test calls with its VCF access token, such as `GET /v1/domains`,
+    /// and the JSON it answers (`200`, `application/json`).
+    ///
+    /// The route requires `Authorization: Bearer <access token>` with a live
+    /// access token from this sandbox's VCF API (see
+    /// [`Sandbox::is_valid_access_token`]). A missing header, another scheme,
+    /// or an unknown, expired, invalidated or revoked token gets `401` with a
+    /// VCF `Error` body (`errorCode` `UNAUTHORIZED`, a message saying which,
+    /// never the token) and `WWW-Authenticate: Bearer`. Another method on a
+    /// declared path gets `405` with `Allow`.
+    ///
+    /// The path matches exactly (no templates; the request's query is
+    /// ignored). Declare several routes, and several methods on one path, by
+    /// calling this again; declaring a method and path twice keeps the last
+    /// body. Requests to declared paths are outside the specs: they are not
+    /// [validated](Sandbox::validated_requests) nor recorded as violations;
+    /// [`Sandbox::route_requests`] and [`Sandbox::route_rejections`] count
+    /// them. [`start`](SandboxBuilder::start) fails with
+    /// [`Error::ProtectedRoute`] for a path without a leading `/`, with a
+    /// query, or that belongs to a spec operation (such as `/v1/tokens`).
+    ///
+    /// ```no_run
+    /// use refresh_sandbox::{Method, Sandbox};
+    /// # async fn run() -> Result<(), refresh_sandbox::Error> {
+    /// let sandbox = Sandbox::builder()
+    ///     .protected_route(
+    ///         Method::GET,
+    ///         "/v1/domains",
+    ///         serde_json::json!({ "elements": [{ "id": "d1", "name": "sfo-m01" }] }),
+    ///     )
+    ///     .start()
+    ///     .await?;
+    /// // ... the service under test logs in, calls GET /v1/domains, then:
+    /// assert_eq!(sandbox.route_rejections(Method::GET, "/v1/domains"), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn protected_route(
+        mut self,
+        method: Method,
+        path: impl Into<String>,
+        body: serde_json::Value,
+    ) -> Self {
+        self.protected_routes.push((method, path.into(), body));
+        self
+    }
+
     /// Binds, starts serving on the current tokio runtime and returns the
     /// running sandbox.
     pub async fn start(self) -> Result<Sandbox, Error> {
         // tokio's bind and spawn would panic outside a runtime.
         tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let specs = spec::Specs::load()?;
+        let protected = routes::ProtectedRoutes::new(&specs, self.protected_routes)?;
         let tcp = tokio::net::TcpListener::bind(self.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -389,6 +510,7 @@ impl SandboxBuilder {
             })?;
         let shared = Arc::new(Shared {
             specs,
+            protected,
             credentials: self.credentials.clone(),
             signer: jwt::Signer::with_clock_offset(self.clock_offset)?,
             rate_limit: self.rate_limit,
@@ -396,6 +518,7 @@ impl SandboxBuilder {
                 access_ttl: self.access_ttl,
                 refresh_ttl: self.refresh_ttl,
                 refresh_tokens: HashMap::new(),
+                access_tokens: access::AccessTokens::default(),
                 faults: HashMap::new(),
                 requests: HashMap::new(),
                 violations: Vec::new(),
@@ -492,6 +615,111 @@ impl Sandbox {
         self.ca_pem.as_deref()
     }
 
+    /// The VCF environment the SDK reads, as a lookup:
+    /// `VCF_SDDC_MANAGER_HOST` (= [`vcf_url`](Sandbox::vcf_url)),
+    /// `VCF_SDDC_MANAGER_USERNAME` and `VCF_SDDC_MANAGER_PASSWORD`; any
+    /// other name is `None`. So a downstream test gets a session on the
+    /// sandbox in one line, without setting process variables (which
+    /// edition 2024 makes `unsafe`):
+    /// `VcfSession::from_lookup(sandbox.vcf_env())` (refresh-sdk).
+    ///
+    /// The values are this sandbox's demo credentials, good for this
+    /// sandbox only. With [TLS](SandboxBuilder::tls) on, the host is an
+    /// `https://` URL and the certificate to trust
+    /// ([`ca_pem`](Sandbox::ca_pem)) is not part of the environment:
+    /// configure the client with it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), refresh_sandbox::Error> {
+    /// let sandbox = refresh_sandbox::Sandbox::start_default().await?;
+    /// let env = sandbox.vcf_env();
+    /// assert_eq!(env("VCF_SDDC_MANAGER_HOST"), Some(sandbox.vcf_url()));
+    /// assert_eq!(env("HOME"), None);
+    /// // let session = refresh_sdk::VcfSession::from_lookup(sandbox.vcf_env())?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn vcf_env(&self) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+        lookup(self.vcf_env_vars())
+    }
+
+    /// The variables of [`vcf_env`](Sandbox::vcf_env) as pairs, for a child
+    /// process (`assert_cmd`'s `.envs(...)`). They hold this sandbox's demo
+    /// password in the clear: do not log them.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), refresh_sandbox::Error> {
+    /// let sandbox = refresh_sandbox::Sandbox::start_default().await?;
+    /// let mut command = std::process::Command::new("refresh");
+    /// command.args(["vcf", "create-token"]).envs(sandbox.vcf_env_vars());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn vcf_env_vars(&self) -> Vec<(&'static str, String)> {
+        let credentials = &self.shared.credentials;
+        vec![
+            ("VCF_SDDC_MANAGER_HOST", self.vcf_url()),
+            (
+                "VCF_SDDC_MANAGER_USERNAME",
+                credentials.vcf_username.clone(),
+            ),
+            (
+                "VCF_SDDC_MANAGER_PASSWORD",
+                credentials.vcf_password.expose_secret().to_owned(),
+            ),
+        ]
+    }
+
+    /// The F5 XC environment the SDK reads, as a lookup: `VOLT_API_URL`
+    /// (= [`f5xc_url`](Sandbox::f5xc_url)) and `VOLT_API_TOKEN`; any other
+    /// name is `None`. For `F5Config::from_lookup(sandbox.f5xc_env())`
+    /// (refresh-sdk). The token is this sandbox's demo token, good for this
+    /// sandbox only; with [TLS](SandboxBuilder::tls) on, the certificate to
+    /// trust ([`ca_pem`](Sandbox::ca_pem)) is not part of it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), refresh_sandbox::Error> {
+    /// let sandbox = refresh_sandbox::Sandbox::start_default().await?;
+    /// let env = sandbox.f5xc_env();
+    /// assert_eq!(env("VOLT_API_URL"), Some(sandbox.f5xc_url()));
+    /// assert_eq!(env("VOLT_API_P12_FILE"), None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn f5xc_env(&self) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+        lookup(self.f5xc_env_vars())
+    }
+
+    /// The variables of [`f5xc_env`](Sandbox::f5xc_env) as pairs, for a
+    /// child process. They hold this sandbox's demo API token in the clear:
+    /// do not log them.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), refresh_sandbox::Error> {
+    /// let sandbox = refresh_sandbox::Sandbox::start_default().await?;
+    /// let names: Vec<&str> = sandbox.f5xc_env_vars().into_iter().map(|(n, _)| n).collect();
+    /// assert_eq!(names, ["VOLT_API_URL", "VOLT_API_TOKEN"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn f5xc_env_vars(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("VOLT_API_URL", self.f5xc_url()),
+            (
+                "VOLT_API_TOKEN",
+                self.shared
+                    .credentials
+                    .f5xc_api_token
+                    .expose_secret()
+                    .to_owned(),
+            ),
+        ]
+    }
+
     /// The fault-injection handle.
     pub fn faults(&self) -> Faults {
         Faults {
@@ -510,6 +738,37 @@ impl Sandbox {
             .unwrap_or(0)
     }
 
+    /// How many requests the [protected route](SandboxBuilder::protected_route)
+    /// `method` `path` has received, whatever their answer; 0 for a route
+    /// that was not declared (a request with an undeclared method on a
+    /// declared path is not counted anywhere).
+    ///
+    /// ```no_run
+    /// # use refresh_sandbox::{Method, Sandbox};
+    /// # fn check(sandbox: &Sandbox) {
+    /// assert_eq!(sandbox.route_requests(Method::GET, "/v1/domains"), 2);
+    /// # }
+    /// ```
+    pub fn route_requests(&self, method: Method, path: &str) -> u64 {
+        self.shared.protected.requests(&method, path)
+    }
+
+    /// How many requests to the [protected route](SandboxBuilder::protected_route)
+    /// `method` `path` were answered `401`: the renewals a service needed.
+    ///
+    /// ```no_run
+    /// # use refresh_sandbox::{Method, Sandbox};
+    /// # fn check(sandbox: &Sandbox) {
+    /// sandbox.faults().revoke_access_tokens();
+    /// // ... the service calls GET /v1/domains, gets 401, refreshes, retries:
+    /// assert_eq!(sandbox.route_rejections(Method::GET, "/v1/domains"), 1);
+    /// assert_eq!(sandbox.route_requests(Method::GET, "/v1/domains"), 2);
+    /// # }
+    /// ```
+    pub fn route_rejections(&self, method: Method, path: &str) -> u64 {
+        self.shared.protected.rejections(&method, path)
+    }
+
     /// Every violation recorded so far.
     pub fn violations(&self) -> Vec<Violation> {
         self.shared.lock().violations.clone()
@@ -526,6 +785,8 @@ impl Sandbox {
     }
 
     /// How many requests the sandbox has checked against the specs.
+    /// Requests to [protected routes](SandboxBuilder::protected_route) are
+    /// outside the specs and not counted here.
     pub fn validated_requests(&self) -> u64 {
         self.shared.lock().validated
     }
@@ -558,13 +819,22 @@ impl Sandbox {
         }
     }
 
-    /// Whether `token` is an access token this sandbox issued and it has not
-    /// expired, so tests can check what a client holds.
+    /// Whether `token` is a live access token: this sandbox issued it, it
+    /// has not expired (by the sandbox's clock, offset included), its
+    /// refresh token was not invalidated and it was not revoked
+    /// ([`Faults::revoke_access_tokens`]). Tests check what a client holds
+    /// with it; a protected route accepts exactly these tokens.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), refresh_sandbox::Error> {
+    /// let sandbox = refresh_sandbox::Sandbox::start_default().await?;
+    /// assert!(!sandbox.is_valid_access_token("not.a.token"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_valid_access_token(&self, token: &str) -> bool {
-        self.shared
-            .signer
-            .verify(token)
-            .is_some_and(|claims| claims.exp > self.shared.signer.now())
+        self.shared.access_token_status(token) == access::TokenStatus::Live
     }
 
     /// Stops accepting requests, lets in-flight ones finish and waits for
@@ -585,6 +855,23 @@ impl Drop for Sandbox {
             let _ = stop.send(());
         }
         self.write_report();
+    }
+}
+
+/// A lookup over fixed variables. The closure keeps the values (secrets
+/// among them) as [`SecretString`]s, zeroed when it is dropped, and has no
+/// `Debug`: a value is shown only to whoever asks for it by name.
+fn lookup(
+    vars: Vec<(&'static str, String)>,
+) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+    let vars: Vec<(&'static str, SecretString)> = vars
+        .into_iter()
+        .map(|(name, value)| (name, SecretString::from(value)))
+        .collect();
+    move |name: &str| {
+        vars.iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, value)| value.expose_secret().to_owned())
     }
 }
 
@@ -697,9 +984,27 @@ impl Faults {
     }
 
     /// Expires every refresh token issued so far: refreshing with any of them
-    /// gets `404`.
+    /// gets `404`. The access tokens they brought stay live until their own
+    /// expiry.
     pub fn expire_all_refresh_tokens(&self) {
         self.shared.lock().refresh_tokens.clear();
+    }
+
+    /// Revokes every VCF access token issued so far, as an SDDC Manager
+    /// whose sessions were reset: [protected routes](SandboxBuilder::protected_route)
+    /// answer them `401` and [`Sandbox::is_valid_access_token`] says `false`.
+    /// Refresh tokens stay valid, and access tokens issued afterwards (by a
+    /// refresh or a new `createToken`) are live.
+    ///
+    /// ```
+    /// # async fn run(sandbox: refresh_sandbox::Sandbox, held: &str) {
+    /// sandbox.faults().revoke_access_tokens();
+    /// assert!(!sandbox.is_valid_access_token(held));
+    /// // The client under test should now get a 401, refresh and carry on.
+    /// # }
+    /// ```
+    pub fn revoke_access_tokens(&self) {
+        self.shared.lock().access_tokens.revoke_all();
     }
 
     /// Sets the lifetime of access tokens issued from now on.
@@ -730,6 +1035,7 @@ impl Faults {
 /// What the server's handlers share with the [`Sandbox`] handle.
 pub(crate) struct Shared {
     specs: spec::Specs,
+    protected: routes::ProtectedRoutes,
     credentials: Credentials,
     signer: jwt::Signer,
     rate_limit: Option<(u32, Duration)>,
@@ -749,6 +1055,8 @@ pub(crate) struct MutableState {
     refresh_ttl: Duration,
     /// Refresh token id → when it expires.
     refresh_tokens: HashMap<String, Instant>,
+    /// Every access token issued, with what makes it live or not.
+    access_tokens: access::AccessTokens,
     faults: HashMap<Operation, VecDeque<Fault>>,
     requests: HashMap<Operation, u64>,
     violations: Vec<Violation>,
@@ -766,5 +1074,16 @@ impl Shared {
     /// so a poisoned lock is used as is rather than turned into a panic.
     fn lock(&self) -> MutexGuard<'_, MutableState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What the sandbox makes of a VCF access token, by its own clock.
+    fn access_token_status(&self, token: &str) -> access::TokenStatus {
+        let Some(claims) = self.signer.verify(token) else {
+            return access::TokenStatus::Unknown;
+        };
+        let now = self.signer.now();
+        self.lock()
+            .access_tokens
+            .status(&claims.jti, claims.exp, now)
     }
 }

@@ -59,6 +59,12 @@ async fn handle(
         });
     };
 
+    // A declared protected route is outside the specs: neither checked nor
+    // counted as validated, never a violation.
+    if let Some(routes) = shared.protected.on_path(&path) {
+        return crate::routes::serve(&shared, routes, &method, &path, &parts.headers);
+    }
+
     shared.lock().validated += 1;
     let op = match shared.specs.route(&parts.method, &path) {
         Route::Operation(op) => op,
@@ -85,20 +91,11 @@ async fn handle(
                     detail: format!("the spec allows only {} on this path", allowed.join(", ")),
                 },
             );
-            // HTTP's answer: 405 with the methods the path has, in the API's
-            // error shape.
             let vcf = path_operations
                 .first()
                 .is_none_or(|first| first.operation.is_vcf());
-            let mut response = error_response(
-                vcf,
-                StatusCode::METHOD_NOT_ALLOWED,
-                "The method is not supported on this path.",
-            );
-            if let Ok(allow) = HeaderValue::from_str(&allowed.join(", ")) {
-                response.headers_mut().insert(header::ALLOW, allow);
-            }
-            return response;
+            let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+            return method_not_allowed(vcf, &allowed);
         }
     };
 
@@ -222,6 +219,20 @@ fn violation_answer(op: &OperationSpec, kind: ViolationKind) -> Response {
     }
 }
 
+/// HTTP's answer to a method a path does not have: `405` with the methods it
+/// has in `Allow`, in the API's error shape.
+pub(crate) fn method_not_allowed(vcf: bool, allowed: &[&str]) -> Response {
+    let mut response = error_response(
+        vcf,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "The method is not supported on this path.",
+    );
+    if let Ok(allow) = HeaderValue::from_str(&allowed.join(", ")) {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    response
+}
+
 /// An error in the API's shape: a VCF `Error` object or an F5 JSON string.
 fn error_response(vcf: bool, status: StatusCode, message: &str) -> Response {
     if vcf {
@@ -244,7 +255,13 @@ fn error_response(vcf: bool, status: StatusCode, message: &str) -> Response {
     }
 }
 
-fn vcf_error(status: StatusCode, code: &str, message: &str, remediation: &str) -> Response {
+/// A VCF `Error` body with a code, message and remediation.
+pub(crate) fn vcf_error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    remediation: &str,
+) -> Response {
     let error = vcf_tokens::types::Error {
         error_code: Some(code.to_owned()),
         error_type: Some("ERROR".to_owned()),
@@ -377,16 +394,23 @@ fn vcf_create_token(shared: &Shared, body: Value) -> Result<Response, crate::Err
         let state = shared.lock();
         (state.access_ttl, state.refresh_ttl)
     };
-    let access_token = shared.signer.issue(&credentials.vcf_username, access_ttl)?;
+    let (access_token, claims) = shared.signer.issue(&credentials.vcf_username, access_ttl)?;
     let refresh_id = uuid::Builder::from_random_bytes(jwt::random_bytes::<16>()?)
         .into_uuid()
         .to_string();
     let expires = Instant::now().checked_add(refresh_ttl);
-    shared.lock().refresh_tokens.insert(
-        refresh_id.clone(),
-        // A TTL too large for `Instant` means "never expires".
-        expires.unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86_400)),
-    );
+    let now = shared.signer.now();
+    {
+        let mut state = shared.lock();
+        state.refresh_tokens.insert(
+            refresh_id.clone(),
+            // A TTL too large for `Instant` means "never expires".
+            expires.unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86_400)),
+        );
+        state
+            .access_tokens
+            .record(claims.jti, claims.exp, &refresh_id, now);
+    }
     let pair = vcf_tokens::types::TokenPair {
         access_token: Some(access_token),
         refresh_token: Some(vcf_tokens::types::RefreshToken {
@@ -413,15 +437,25 @@ fn vcf_refresh_access_token(shared: &Shared, body: Value) -> Result<Response, cr
         ));
     }
     let access_ttl = shared.lock().access_ttl;
-    let token = shared
+    let (token, claims) = shared
         .signer
         .issue(&shared.credentials.vcf_username, access_ttl)?;
+    let now = shared.signer.now();
+    shared
+        .lock()
+        .access_tokens
+        .record(claims.jti, claims.exp, id, now);
     Ok((StatusCode::OK, axum::Json(token)).into_response())
 }
 
+/// Forgets the refresh token and invalidates every access token it brought
+/// (whether or not it was still known: an expired refresh token's access
+/// tokens may outlive it).
 fn vcf_invalidate_refresh_token(shared: &Shared, body: Value) -> Result<Response, crate::Error> {
     if let Some(id) = body.as_str() {
-        shared.lock().refresh_tokens.remove(id);
+        let mut state = shared.lock();
+        state.refresh_tokens.remove(id);
+        state.access_tokens.invalidate_refresh(id);
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
