@@ -228,6 +228,54 @@ async fn the_canary_never_appears() {
         "the canary password reached the server"
     );
 
+    // The other SDDC Manager calls: BearerAuth and the transport policy in
+    // `api_client()`, and `authorization()`. Every token is a canary, and
+    // the endpoint rejects them all, so the 401 path runs too.
+    let api = serve(|r| match (r.method.as_str(), r.path.as_str()) {
+        ("POST", "/v1/tokens") => Reply::json(
+            201,
+            json!({"accessToken": format!("{CANARY}-a{}", r.index), "refreshToken": {"id": format!("{CANARY}-r")}}),
+        ),
+        ("PATCH", _) => Reply::json(200, json!(format!("{CANARY}-b{}", r.index))),
+        ("DELETE", _) => Reply::empty(204),
+        _ => Reply::json(401, json!({"errorCode": "UNAUTHORIZED"})).header("www-authenticate", "Bearer"),
+    })
+    .await;
+    let session = VcfSession::new(
+        common::vcf_client(&api.url, transport.clone()),
+        credentials.clone(),
+    );
+    let header = session.authorization().await.expect("a header value");
+    seen.debug(&header);
+    let client = session.api_client();
+    seen.debug(&client);
+    let request = client.get(format!("{}/v1/domains", api.url));
+    seen.debug(&request);
+    let response = request.send().await.expect("an answer");
+    seen.debug(&response);
+    assert_eq!(response.status(), 401);
+    let err = client
+        .get(format!("{}/v1/domains", api.url))
+        .timeout(Duration::from_nanos(1))
+        .send()
+        .await;
+    if let Err(err) = &err {
+        seen.debug(err);
+        seen.0.push(err.to_string());
+    }
+    let bearer_sent = api
+        .received()
+        .iter()
+        .filter_map(|r| r.header("authorization"))
+        .filter(|h| h.starts_with(&format!("Bearer {CANARY}")))
+        .count();
+    assert!(
+        bearer_sent >= 2,
+        "the canary tokens reached the endpoint ({bearer_sent})"
+    );
+    seen.debug(&session);
+    seen.result(&session.logout().await);
+
     let traces =
         String::from_utf8(capture.0.lock().expect("capture lock").clone()).expect("UTF-8 traces");
     assert!(

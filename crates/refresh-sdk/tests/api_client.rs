@@ -1,0 +1,123 @@
+//! The rest of SDDC Manager through `VcfSession::api_client()`, against the
+//! sandbox's protected routes: the token on every call, a rejected token
+//! renewed once and the call sent again.
+
+use std::sync::Arc;
+
+use refresh_sandbox::{Method, Operation, Sandbox};
+use refresh_sdk::VcfSession;
+use serde_json::{Value, json};
+
+const DOMAINS: &str = "/v1/domains";
+
+async fn sandbox() -> Sandbox {
+    Sandbox::builder()
+        .protected_route(Method::GET, DOMAINS, json!({ "elements": [{ "name": "sfo-m01" }] }))
+        .protected_route(Method::POST, DOMAINS, json!({ "id": "task-1" }))
+        .start()
+        .await
+        .expect("the sandbox starts")
+}
+
+#[tokio::test]
+async fn a_service_lists_domains_in_three_lines() {
+    let sandbox = sandbox().await;
+
+    let vcf = VcfSession::from_lookup(sandbox.vcf_env()).expect("configuration");
+    let api = vcf.api_client();
+    let domains: Value = api
+        .get(format!("{}{DOMAINS}", vcf.base_url()))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+
+    assert_eq!(domains["elements"][0]["name"], "sfo-m01");
+    assert_eq!(sandbox.route_requests(Method::GET, DOMAINS), 1);
+    assert_eq!(sandbox.route_rejections(Method::GET, DOMAINS), 0);
+    assert_eq!(sandbox.requests(Operation::VcfCreateToken), 1);
+    vcf.logout().await.expect("logout");
+    sandbox.assert_spec_clean();
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_renewed_and_the_call_sent_once_more() {
+    let sandbox = sandbox().await;
+    let vcf = VcfSession::from_lookup(sandbox.vcf_env()).expect("configuration");
+    let api = vcf.api_client();
+    let url = format!("{}{DOMAINS}", vcf.base_url());
+    assert_eq!(api.get(&url).send().await.expect("sent").status(), 200);
+
+    sandbox.faults().revoke_access_tokens();
+    // A POST too: a 401 says the request was not acted on.
+    let response = api
+        .post(&url)
+        .json(&json!({ "name": "sfo-w01" }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200, "renewed and sent again");
+    assert_eq!(sandbox.route_rejections(Method::POST, DOMAINS), 1);
+    assert_eq!(sandbox.route_requests(Method::POST, DOMAINS), 2);
+    let stats = vcf.stats();
+    assert_eq!((stats.invalidations, stats.refreshes, stats.logins), (1, 1, 1));
+    vcf.logout().await.expect("logout");
+    sandbox.assert_spec_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_401s_on_one_token_make_one_renewal() {
+    let sandbox = sandbox().await;
+    let vcf = VcfSession::from_lookup(sandbox.vcf_env()).expect("configuration");
+    let api = vcf.api_client();
+    let url = Arc::new(format!("{}{DOMAINS}", vcf.base_url()));
+    assert_eq!(api.get(url.as_str()).send().await.expect("sent").status(), 200);
+
+    sandbox.faults().revoke_access_tokens();
+    let calls: Vec<_> = (0..50)
+        .map(|_| {
+            let api = api.clone();
+            let url = Arc::clone(&url);
+            tokio::spawn(async move { api.get(url.as_str()).send().await.map(|r| r.status()) })
+        })
+        .collect();
+    for call in calls {
+        let status = call.await.expect("the task").expect("sent");
+        assert_eq!(status, 200);
+    }
+    assert_eq!(
+        sandbox.requests(Operation::VcfRefreshAccessToken),
+        1,
+        "one renewal for every 401 on the same token"
+    );
+    assert_eq!(vcf.stats().invalidations, 1);
+    assert_eq!(sandbox.requests(Operation::VcfCreateToken), 1);
+    let rejected = sandbox.route_rejections(Method::GET, DOMAINS);
+    assert!((1..=50).contains(&rejected), "{rejected}");
+    assert_eq!(
+        sandbox.route_requests(Method::GET, DOMAINS),
+        1 + 50 + rejected,
+        "each rejected call was sent exactly once more"
+    );
+    vcf.logout().await.expect("logout");
+    sandbox.assert_spec_clean();
+}
+
+#[tokio::test]
+async fn the_authorization_header_is_sensitive_and_accepted() {
+    let sandbox = sandbox().await;
+    let vcf = VcfSession::from_lookup(sandbox.vcf_env()).expect("configuration");
+    let value = vcf.authorization().await.expect("a header");
+    assert!(value.is_sensitive());
+    assert!(!format!("{value:?}").contains("Bearer"));
+    let response = reqwest::Client::new()
+        .get(format!("{}{DOMAINS}", vcf.base_url()))
+        .header(reqwest::header::AUTHORIZATION, value)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    vcf.logout().await.expect("logout");
+}
