@@ -29,6 +29,10 @@ pub enum Failure {
     Demo(String),
     /// The value could not be written to stdout.
     Output(String),
+    /// `refresh vcf api`: the server answered with this status (not 2xx).
+    Status(reqwest::StatusCode),
+    /// `refresh vcf api`: no answer (connection, TLS, timeout).
+    Transport(String),
 }
 
 impl Failure {
@@ -43,6 +47,10 @@ impl Failure {
             Failure::Sandbox(_) => UNEXPECTED,
             Failure::Demo(_) => DEMO_FAILED,
             Failure::Output(_) => OUTPUT,
+            Failure::Status(status) => {
+                crate::exit_code(refresh_sdk::ErrorKind::from_status(*status))
+            }
+            Failure::Transport(_) => TRANSPORT,
         }
     }
 }
@@ -61,6 +69,8 @@ impl fmt::Display for Failure {
             Failure::Sandbox(m) => write!(f, "error: the sandbox failed: {m}"),
             Failure::Demo(m) => write!(f, "demo failed: {m}"),
             Failure::Output(m) => write!(f, "error: {m}"),
+            Failure::Status(status) => write!(f, "error: SDDC Manager answered HTTP {status}"),
+            Failure::Transport(m) => write!(f, "error: {m}"),
         }
     }
 }

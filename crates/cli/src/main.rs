@@ -18,6 +18,7 @@ macro_rules! out {
     }};
 }
 
+mod api;
 mod demo;
 mod exit;
 mod sandbox;
@@ -143,6 +144,52 @@ enum VcfCommand {
         #[command(flatten)]
         refresh_token: RefreshTokenArg,
     },
+    /// Call any SDDC Manager API path with a fresh access token: logs in
+    /// from the environment, prints the response body on stdout (the status
+    /// on stderr when it is not 2xx), and logs out before exiting, so no
+    /// refresh token outlives the run. A rejected token is renewed and the
+    /// call sent once more. Exits by the status (4 for 404, ...).
+    #[command(
+        after_help = "Examples:\n  refresh vcf api GET /v1/domains\n  refresh vcf api PATCH /v1/clusters/ID --data @spec.json\n  echo '{\"name\": \"w01\"}' | refresh vcf api POST /v1/domains --data -"
+    )]
+    Api {
+        /// The HTTP method.
+        #[arg(value_enum, ignore_case = true)]
+        method: ApiMethod,
+        /// The path on the SDDC Manager, from `/` (with a query if needed).
+        path: String,
+        /// A JSON body: the text itself, `@FILE` to read a file, or `-` for stdin.
+        #[arg(long, value_name = "JSON")]
+        data: Option<String>,
+        #[command(flatten)]
+        host: VcfHost,
+        /// The user [env: VCF_SDDC_MANAGER_USERNAME]; the password is read from VCF_SDDC_MANAGER_PASSWORD.
+        #[arg(long)]
+        username: Option<String>,
+    },
+}
+
+/// The methods `refresh vcf api` sends.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+#[value(rename_all = "UPPER")]
+enum ApiMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl ApiMethod {
+    fn as_method(self) -> reqwest::Method {
+        match self {
+            ApiMethod::Get => reqwest::Method::GET,
+            ApiMethod::Post => reqwest::Method::POST,
+            ApiMethod::Put => reqwest::Method::PUT,
+            ApiMethod::Patch => reqwest::Method::PATCH,
+            ApiMethod::Delete => reqwest::Method::DELETE,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -266,7 +313,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 async fn vcf(global: &Global, command: VcfCommand) -> Result<(), Failure> {
     let (host, username) = match &command {
-        VcfCommand::CreateToken { host, username } => (host, username.clone()),
+        VcfCommand::CreateToken { host, username } | VcfCommand::Api { host, username, .. } => {
+            (host, username.clone())
+        }
         VcfCommand::RefreshToken { host, .. } | VcfCommand::Invalidate { host, .. } => (host, None),
     };
     let lookup = overlay(&[
@@ -277,6 +326,19 @@ async fn vcf(global: &Global, command: VcfCommand) -> Result<(), Failure> {
     let insecure = global.insecure || env_flag("VCF_ALLOW_UNVERIFIED_TLS");
     let client = refresh_sdk::VcfClient::new(config.transport(transport(global, insecure)?))?;
     match command {
+        VcfCommand::Api {
+            method, path, data, ..
+        } => {
+            let credentials = refresh_sdk::VcfCredentials::from_lookup(&lookup)?;
+            api::call(
+                client,
+                credentials,
+                method.as_method(),
+                &path,
+                data.as_deref(),
+            )
+            .await?;
+        }
         VcfCommand::CreateToken { .. } => {
             let credentials = refresh_sdk::VcfCredentials::from_lookup(&lookup)?;
             let pair = client.create_token(&credentials).await?;
@@ -386,6 +448,16 @@ fn emit(text: &str) -> Result<(), Failure> {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{text}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::Output(format!("cannot write to stdout: {}", e.kind())))
+}
+
+/// Writes bytes as they are to stdout and flushes; see [`emit`].
+fn emit_bytes(bytes: &[u8]) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
         .and_then(|()| stdout.flush())
         .map_err(|e| Failure::Output(format!("cannot write to stdout: {}", e.kind())))
 }

@@ -718,3 +718,117 @@ async fn a_variable_that_is_not_utf8_is_named_not_called_unset() {
         stderr(&output)
     );
 }
+
+async fn api_sandbox() -> Sandbox {
+    Sandbox::builder()
+        .protected_route(
+            refresh_sandbox::Method::GET,
+            "/v1/domains",
+            serde_json::json!({ "elements": [{ "name": "sfo-m01" }] }),
+        )
+        .protected_route(
+            refresh_sandbox::Method::POST,
+            "/v1/domains",
+            serde_json::json!({ "id": "task-1" }),
+        )
+        .start()
+        .await
+        .expect("sandbox")
+}
+
+fn sandbox_env(sandbox: &Sandbox) -> Vec<(&'static str, String)> {
+    sandbox.vcf_env_vars()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vcf_api_prints_the_body_and_logs_out() {
+    let sandbox = api_sandbox().await;
+    let output = refresh(
+        &["vcf", "api", "get", "/v1/domains"],
+        &sandbox_env(&sandbox),
+    )
+    .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let body: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
+    assert_eq!(body["elements"][0]["name"], "sfo-m01");
+    assert_eq!(sandbox.requests(Operation::VcfCreateToken), 1);
+    assert_eq!(
+        sandbox.requests(Operation::VcfInvalidateRefreshToken),
+        1,
+        "no refresh token outlives the run"
+    );
+    sandbox.assert_spec_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vcf_api_renews_a_token_revoked_mid_call_and_sends_the_call_once_more() {
+    let sandbox = api_sandbox().await;
+    sandbox
+        .faults()
+        .revoke_before_next(refresh_sandbox::Method::POST, "/v1/domains", 1);
+    let output = run(
+        &["vcf", "api", "POST", "/v1/domains", "--data", "-"],
+        &sandbox_env(&sandbox),
+        Some(r#"{"name": "sfo-w01"}"#.to_owned()),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(stdout(&output).contains("task-1"), "{}", stdout(&output));
+    let post = refresh_sandbox::Method::POST;
+    assert_eq!(sandbox.route_rejections(post.clone(), "/v1/domains"), 1);
+    assert_eq!(sandbox.route_requests(post, "/v1/domains"), 2);
+    assert_eq!(sandbox.requests(Operation::VcfRefreshAccessToken), 1);
+    assert_eq!(sandbox.requests(Operation::VcfInvalidateRefreshToken), 1);
+    sandbox.assert_spec_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vcf_api_exits_by_status_and_refuses_bad_input_before_logging_in() {
+    let sandbox = api_sandbox().await;
+    let env = sandbox_env(&sandbox);
+    // A method the route does not have: 405, exit 9 (another rejected request).
+    let output = refresh(&["vcf", "api", "DELETE", "/v1/domains"], &env).await;
+    assert_eq!(code(&output), 9, "{}", stderr(&output));
+    assert!(stderr(&output).contains("405"), "{}", stderr(&output));
+    assert_eq!(
+        sandbox.requests(Operation::VcfInvalidateRefreshToken),
+        1,
+        "logged out"
+    );
+
+    for args in [
+        &["vcf", "api", "GET", "v1/domains"][..],
+        &["vcf", "api", "GET", "https://elsewhere.example/v1/domains"],
+        &["vcf", "api", "POST", "/v1/domains", "--data", "{not json"],
+        &[
+            "vcf",
+            "api",
+            "POST",
+            "/v1/domains",
+            "--data",
+            "@/nonexistent/spec.json",
+        ],
+    ] {
+        let output = refresh(args, &env).await;
+        assert_eq!(code(&output), 2, "{args:?}: {}", stderr(&output));
+    }
+    let output = refresh(&["vcf", "api", "TRACE", "/v1/domains"], &env).await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert_eq!(
+        sandbox.requests(Operation::VcfCreateToken),
+        1,
+        "no login for bad input"
+    );
+
+    // Wrong credentials: the login's failure, exit 3.
+    let mut wrong = env.clone();
+    for (name, value) in &mut wrong {
+        if *name == "VCF_SDDC_MANAGER_PASSWORD" {
+            *value = "wrong".to_owned();
+        }
+    }
+    let output = refresh(&["vcf", "api", "GET", "/v1/domains"], &wrong).await;
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
+    assert!(!stderr(&output).contains("wrong"), "{}", stderr(&output));
+}

@@ -520,6 +520,7 @@ impl SandboxBuilder {
                 refresh_tokens: HashMap::new(),
                 access_tokens: access::AccessTokens::default(),
                 faults: HashMap::new(),
+                revoke_before: HashMap::new(),
                 requests: HashMap::new(),
                 violations: Vec::new(),
                 validated: 0,
@@ -1007,6 +1008,28 @@ impl Faults {
         self.shared.lock().access_tokens.revoke_all();
     }
 
+    /// The next `n` requests to the [protected route](SandboxBuilder::protected_route)
+    /// `method` `path` first [revoke every access token](Self::revoke_access_tokens)
+    /// issued so far, then are checked: a client that logged in a moment
+    /// before gets its `401` mid-call, as when SDDC Manager's sessions are
+    /// reset between a login and the call that follows it (which a test
+    /// cannot time from outside when both run in another process).
+    ///
+    /// ```
+    /// # fn run(sandbox: refresh_sandbox::Sandbox) {
+    /// use refresh_sandbox::Method;
+    /// sandbox.faults().revoke_before_next(Method::GET, "/v1/domains", 1);
+    /// # }
+    /// ```
+    pub fn revoke_before_next(&self, method: Method, path: impl Into<String>, n: usize) {
+        *self
+            .shared
+            .lock()
+            .revoke_before
+            .entry((method, path.into()))
+            .or_default() += n;
+    }
+
     /// Sets the lifetime of access tokens issued from now on.
     pub fn set_access_token_ttl(&self, ttl: Duration) {
         self.shared.lock().access_ttl = ttl;
@@ -1019,7 +1042,9 @@ impl Faults {
 
     /// Drops every queued fault.
     pub fn clear(&self) {
-        self.shared.lock().faults.clear();
+        let mut state = self.shared.lock();
+        state.faults.clear();
+        state.revoke_before.clear();
     }
 
     /// How many faults are still queued for `operation`.
@@ -1058,6 +1083,9 @@ pub(crate) struct MutableState {
     /// Every access token issued, with what makes it live or not.
     access_tokens: access::AccessTokens,
     faults: HashMap<Operation, VecDeque<Fault>>,
+    /// Protected-route requests (method, path) still to revoke every access
+    /// token before they are checked.
+    revoke_before: HashMap<(Method, String), usize>,
     requests: HashMap<Operation, u64>,
     violations: Vec<Violation>,
     /// Requests checked against the specs, whatever their path.
@@ -1074,6 +1102,17 @@ impl Shared {
     /// so a poisoned lock is used as is rather than turned into a panic.
     fn lock(&self) -> MutexGuard<'_, MutableState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Revokes every access token if a [`Faults::revoke_before_next`] is
+    /// pending for this protected-route request.
+    fn revoke_if_asked(&self, method: &Method, path: &str) {
+        let mut state = self.lock();
+        let key = (method.clone(), path.to_owned());
+        if let Some(pending) = state.revoke_before.get_mut(&key).filter(|n| **n > 0) {
+            *pending -= 1;
+            state.access_tokens.revoke_all();
+        }
     }
 
     /// What the sandbox makes of a VCF access token, by its own clock.

@@ -177,6 +177,7 @@ pub(crate) fn serve(
         return server::method_not_allowed(true, &allowed);
     };
     route.requests.fetch_add(1, Ordering::SeqCst);
+    shared.revoke_if_asked(method, path);
     match authorize(shared, headers) {
         Ok(()) => (StatusCode::OK, axum::Json(route.body.clone())).into_response(),
         Err(rejection) => {

@@ -471,3 +471,25 @@ async fn unusable_routes_are_refused_at_start() {
         }
     }
 }
+
+#[tokio::test]
+async fn revoke_before_next_revokes_at_the_route_request_itself() {
+    let sandbox = with_domains().await;
+    let (access, refresh) = create_pair(&sandbox).await;
+    sandbox.faults().revoke_before_next(Method::GET, DOMAINS, 1);
+    // Still live until the route's next request arrives.
+    assert!(sandbox.is_valid_access_token(&access));
+    assert_unauthorized(
+        &get_domains(&sandbox, &access).await,
+        "revoked",
+        Some(&access),
+    );
+    let renewed = vcf(&sandbox)
+        .refresh_access_token(&refresh)
+        .await
+        .expect("the refresh token survives")
+        .into_inner();
+    // Only the next one: the renewed token goes through.
+    assert_eq!(get_domains(&sandbox, &renewed).await.status, 200);
+    assert_eq!(sandbox.route_rejections(Method::GET, DOMAINS), 1);
+}

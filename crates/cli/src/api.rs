@@ -1,0 +1,131 @@
+//! `refresh vcf api`: any SDDC Manager call with a session that lives for
+//! one run.
+
+use refresh_sdk::{VcfClient, VcfCredentials, VcfSession};
+
+use crate::exit::Failure;
+
+/// Logs in, sends `method path` through the session's API client (token,
+/// one renewal on 401, the SDK's retries), prints the body, and logs out
+/// whatever happened, so no refresh token outlives the run.
+pub async fn call(
+    client: VcfClient,
+    credentials: VcfCredentials,
+    method: reqwest::Method,
+    path: &str,
+    data: Option<&str>,
+) -> Result<(), Failure> {
+    if !path.starts_with('/') {
+        return Err(Failure::usage(
+            "the path must start with / (it is appended to the SDDC Manager's address)",
+        ));
+    }
+    let body = data.map(read_body).transpose()?;
+    let session = VcfSession::new(client, credentials);
+    let outcome = send(&session, method, path, body).await;
+    // A run that never logged in has nothing to log out of; `logout` sends
+    // nothing then.
+    let logout = session.logout().await;
+    match (outcome, logout) {
+        (Err(failure), Err(logout)) => {
+            eprintln!("warning: could not log out, a refresh token may stay valid: {logout}");
+            Err(failure)
+        }
+        (Err(failure), Ok(())) => Err(failure),
+        (Ok(()), Err(logout)) => Err(Failure::Sdk(logout)),
+        (Ok(()), Ok(())) => Ok(()),
+    }
+}
+
+async fn send(
+    session: &VcfSession,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<(), Failure> {
+    // Log in first, so a refused login reads as one (exit 3), not as a
+    // failed call.
+    session.access_token().await?;
+    let url = format!("{}{path}", session.base_url());
+    let mut request = session.api_client().request(method, url);
+    if let Some(body) = body {
+        request = request
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+    }
+    let response = request.send().await.map_err(call_failed)?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|err| {
+        Failure::Transport(format!(
+            "the response body could not be read: {}",
+            without_url(&err)
+        ))
+    })?;
+    crate::emit_bytes(&body)?;
+    if !body.is_empty() && !body.ends_with(b"\n") && status.is_success() {
+        crate::emit_bytes(b"\n")?;
+    }
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(Failure::Status(status))
+    }
+}
+
+/// The body of `--data`: the JSON text, `@FILE`, or `-` for stdin; checked
+/// to be JSON before anything is sent.
+fn read_body(data: &str) -> Result<Vec<u8>, Failure> {
+    let bytes = if data == "-" {
+        let mut buffer = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buffer)
+            .map_err(|e| Failure::usage(format!("cannot read --data from stdin: {}", e.kind())))?;
+        buffer
+    } else if let Some(path) = data.strip_prefix('@') {
+        std::fs::read(path)
+            .map_err(|e| Failure::usage(format!("cannot read --data file {path}: {}", e.kind())))?
+    } else {
+        data.as_bytes().to_vec()
+    };
+    serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
+        // Category and position only: the body may hold a secret.
+        Failure::usage(format!(
+            "--data is not JSON ({:?} error at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    Ok(bytes)
+}
+
+/// A failed call: the SDK's error when getting a token failed, else what
+/// the HTTP stack said (without the URL's query).
+fn call_failed(err: reqwest_middleware::Error) -> Failure {
+    match err {
+        reqwest_middleware::Error::Middleware(inner) => {
+            match inner.downcast::<refresh_sdk::Error>() {
+                Ok(sdk) => Failure::Sdk(sdk),
+                Err(other) => Failure::Transport(other.to_string()),
+            }
+        }
+        reqwest_middleware::Error::Reqwest(err) => Failure::Transport(without_url(&err)),
+    }
+}
+
+fn without_url(err: &reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "no answer in time"
+    } else if err.is_connect() {
+        "could not connect"
+    } else {
+        "the request failed"
+    };
+    let mut text = kind.to_owned();
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
