@@ -156,6 +156,19 @@ fn ci(root: &Path) -> Result<(), String> {
         &["test", "--manifest-path", "tests/downstream/Cargo.toml"],
         &[("CARGO_TARGET_DIR", target.as_os_str())],
     )?;
+    // The README's example of calling the rest of SDDC Manager runs, start
+    // to end, against the sandbox.
+    cargo(
+        root,
+        &[
+            "run",
+            "--locked",
+            "-p",
+            "refresh-sdk",
+            "--example",
+            "list_domains",
+        ],
+    )?;
     // The publishable crates, each verified by building it from its packaged
     // form; the xtask and the workspace tests are `publish = false` tools.
     cargo(

@@ -12,7 +12,11 @@ const DOMAINS: &str = "/v1/domains";
 
 async fn sandbox() -> Sandbox {
     Sandbox::builder()
-        .protected_route(Method::GET, DOMAINS, json!({ "elements": [{ "name": "sfo-m01" }] }))
+        .protected_route(
+            Method::GET,
+            DOMAINS,
+            json!({ "elements": [{ "name": "sfo-m01" }] }),
+        )
         .protected_route(Method::POST, DOMAINS, json!({ "id": "task-1" }))
         .start()
         .await
@@ -62,7 +66,10 @@ async fn a_revoked_token_is_renewed_and_the_call_sent_once_more() {
     assert_eq!(sandbox.route_rejections(Method::POST, DOMAINS), 1);
     assert_eq!(sandbox.route_requests(Method::POST, DOMAINS), 2);
     let stats = vcf.stats();
-    assert_eq!((stats.invalidations, stats.refreshes, stats.logins), (1, 1, 1));
+    assert_eq!(
+        (stats.invalidations, stats.refreshes, stats.logins),
+        (1, 1, 1)
+    );
     vcf.logout().await.expect("logout");
     sandbox.assert_spec_clean();
 }
@@ -73,7 +80,10 @@ async fn concurrent_401s_on_one_token_make_one_renewal() {
     let vcf = VcfSession::from_lookup(sandbox.vcf_env()).expect("configuration");
     let api = vcf.api_client();
     let url = Arc::new(format!("{}{DOMAINS}", vcf.base_url()));
-    assert_eq!(api.get(url.as_str()).send().await.expect("sent").status(), 200);
+    assert_eq!(
+        api.get(url.as_str()).send().await.expect("sent").status(),
+        200
+    );
 
     sandbox.faults().revoke_access_tokens();
     let calls: Vec<_> = (0..50)
