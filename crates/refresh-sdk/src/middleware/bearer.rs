@@ -65,7 +65,7 @@ pub struct BearerAuth {
 
 /// A tuple origin, compared field by field with each request's URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Origin {
+pub(crate) struct Origin {
     scheme: String,
     host: String,
     port: Option<u16>,
@@ -83,7 +83,7 @@ impl Origin {
         })
     }
 
-    fn parse(text: &str) -> Option<Origin> {
+    pub(crate) fn parse(text: &str) -> Option<Origin> {
         Origin::of(&reqwest::Url::parse(text).ok()?)
     }
 
@@ -91,6 +91,15 @@ impl Origin {
         url.scheme() == self.scheme
             && url.host_str() == Some(self.host.as_str())
             && url.port_or_known_default() == self.port
+    }
+
+    /// For URIs outside `url`'s parsing (the tower layer's `http::Uri`): the
+    /// host is compared without regard to case, as the URL parser lowers it.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn is(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
+        scheme.eq_ignore_ascii_case(&self.scheme)
+            && host.eq_ignore_ascii_case(&self.host)
+            && port == self.port
     }
 }
 
@@ -101,12 +110,7 @@ impl BearerAuth {
     pub fn new(source: Arc<dyn AccessTokenSource>) -> BearerAuth {
         let origin = source.origin().as_deref().and_then(Origin::parse);
         if origin.is_none() {
-            NO_ORIGIN_WARNING.call_once(|| {
-                tracing::warn!(
-                    "BearerAuth: the token source names no origin, so no request is \
-                     authorized; build it with BearerAuth::for_origin"
-                );
-            });
+            warn_no_origin();
         }
         BearerAuth { source, origin }
     }
@@ -154,6 +158,16 @@ impl BearerAuth {
             .await
             .map_err(reqwest_middleware::Error::middleware)
     }
+}
+
+/// Says once that a source without an origin authorizes nothing.
+pub(crate) fn warn_no_origin() {
+    NO_ORIGIN_WARNING.call_once(|| {
+        tracing::warn!(
+            "bearer authorization: the token source names no origin, so no request is \
+             authorized; build it with for_origin"
+        );
+    });
 }
 
 /// `Bearer <token>` as a header value marked sensitive; the text built on

@@ -6,13 +6,19 @@
 //!   tracing. The generated clients run every operation through it.
 //! - [`BearerAuth`]: the token of an [`AccessTokenSource`](crate::AccessTokenSource)
 //!   on every request to its origin, renewed and sent once more on a 401.
+//! - `BearerAuthLayer` (feature `tower`): the same for tower services of
+//!   `http::Request<B>` (hyper, tonic and other tower clients).
 //!
 //! [`VcfSession::api_client`](crate::VcfSession::api_client) stacks both on
 //! the session's own connection pool.
 
 mod bearer;
 pub(crate) mod policy;
+#[cfg(feature = "tower")]
+mod tower;
 
 pub use bearer::BearerAuth;
 pub(crate) use bearer::bearer_header;
 pub use policy::TransportPolicy;
+#[cfg(feature = "tower")]
+pub use tower::{BearerAuthLayer, BearerAuthService, BoxError, NoResend, Resend};
