@@ -59,8 +59,9 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Sdk(e) => {
+                // The SDK's line says what happened; one hint says what to do.
                 write!(f, "error: {e}")?;
-                if let Some(hint) = hint(e) {
+                if let Some(hint) = hint(e).or_else(|| e.hint()) {
                     write!(f, "\n  hint: {hint}")?;
                 }
                 Ok(())
@@ -75,17 +76,27 @@ impl fmt::Display for Failure {
     }
 }
 
-/// What to try next, for the errors a person at a shell can fix.
+/// The CLI's own hint, where it can name a flag or a command; otherwise the
+/// SDK's, which fits the operation.
 fn hint(error: &refresh_sdk::Error) -> Option<&'static str> {
     use refresh_sdk::{ErrorKind, Service};
-    match (error.kind(), error.service()) {
-        (ErrorKind::Auth, Some(Service::F5Xc)) => {
+    match (error.kind(), error.service(), error.operation()) {
+        (ErrorKind::Auth, Some(Service::F5Xc), _) => {
             Some("check VOLT_API_TOKEN, or VOLT_API_P12_FILE and VES_P12_PASSWORD")
         }
-        (ErrorKind::NotFound, Some(Service::Vcf)) => {
-            Some("the refresh token is expired or invalidated: run `refresh vcf create-token`")
+        (
+            ErrorKind::NotFound,
+            Some(Service::Vcf),
+            Some("refresh_access_token" | "invalidate_refresh_token"),
+        ) => Some("run `refresh vcf create-token` for a new token pair"),
+        (ErrorKind::Transport, _, _)
+            if error.status().is_none() && error.to_string().contains("server's certificate") =>
+        {
+            Some(
+                "pass the certificate of the CA that signed it with --ca-cert FILE (--insecure skips verification: for a lab only)",
+            )
         }
-        (ErrorKind::Transport, _) if error.status().is_none() => Some(
+        (ErrorKind::Transport, _, _) if error.status().is_none() => Some(
             "check the host and port; for a self-signed certificate use --ca-cert or --insecure",
         ),
         _ => None,

@@ -63,7 +63,7 @@ struct Global {
     /// Print a JSON object on stdout instead of the bare value.
     #[arg(long, global = true)]
     json: bool,
-    /// Trace requests on stderr (-v debug, -vv trace). Secrets are never traced.
+    /// Trace on stderr: -v one line per HTTP attempt (method, path, status, attempt, elapsed), -vv every library's debug events, -vvv trace. Secrets are never traced.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     /// Per-attempt timeout in seconds.
@@ -236,7 +236,7 @@ struct VcfHost {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -257,15 +257,63 @@ fn main() -> ExitCode {
     }
 }
 
+/// The command line. The transport flags are global (they may come before
+/// the subcommand, as in `refresh --insecure vcf ...`) but mean nothing to
+/// `demo` and `sandbox`, which build their own clients: they are hidden from
+/// those commands' help, and refused there.
+fn parse() -> Cli {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+
+    const UNUSED: [&str; 4] = ["timeout", "retries", "ca_cert", "insecure"];
+    let mut command = Cli::command();
+    // A subcommand that has an argument of a global's id does not get the
+    // global: give these two hidden copies, same parser, so that the flags
+    // still parse (and are refused below with a clear message).
+    let hidden: Vec<clap::Arg> = command
+        .get_arguments()
+        .filter(|arg| UNUSED.contains(&arg.get_id().as_str()))
+        .map(|arg| arg.clone().global(false).hide(true))
+        .collect();
+    for name in ["demo", "sandbox"] {
+        command = command.mut_subcommand(name, |sub| sub.args(hidden.clone()));
+    }
+    let matches = command.get_matches_mut();
+    if let Some((name, sub)) = matches.subcommand()
+        && matches!(name, "demo" | "sandbox")
+        && let Some(used) = UNUSED
+            .iter()
+            .find(|arg| sub.value_source(arg) == Some(clap::parser::ValueSource::CommandLine))
+    {
+        let flag = format!("--{}", used.replace('_', "-"));
+        command
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!("{flag} does nothing for `refresh {name}`"),
+            )
+            .exit();
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
+}
+
+/// `-v`: the SDK's own events (one line per HTTP attempt: method, path,
+/// status, attempt, elapsed), warnings from everything else; `-vv`: every
+/// crate's debug events (connection pool, TLS); `-vvv`: trace.
 fn init_tracing(verbose: u8) {
-    let level = match verbose {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
+    let filter = match verbose {
         0 => return,
-        1 => tracing_subscriber::filter::LevelFilter::DEBUG,
-        _ => tracing_subscriber::filter::LevelFilter::TRACE,
+        1 => Targets::new()
+            .with_default(LevelFilter::WARN)
+            .with_target("refresh_sdk", LevelFilter::DEBUG),
+        2 => Targets::new().with_default(LevelFilter::DEBUG),
+        _ => Targets::new().with_default(LevelFilter::TRACE),
     };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
         .init();
 }
 

@@ -832,3 +832,159 @@ async fn vcf_api_exits_by_status_and_refuses_bad_input_before_logging_in() {
     assert_eq!(code(&output), 3, "{}", stderr(&output));
     assert!(!stderr(&output).contains("wrong"), "{}", stderr(&output));
 }
+
+/// The SDK's line says what happened and one hint what to do: never two
+/// hints, never a stray `..`, and the hint fits the operation.
+fn assert_one_hint(message: &str) {
+    assert_eq!(message.matches("hint:").count(), 1, "one hint: {message}");
+    assert!(!message.contains(".."), "no stray dots: {message}");
+    assert_eq!(message.lines().count(), 2, "error line and hint: {message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_untrusted_certificate_is_named_points_to_ca_cert_and_is_not_retried() {
+    let sandbox = Sandbox::builder()
+        .tls(true)
+        .start()
+        .await
+        .expect("a TLS sandbox");
+    let output = refresh(
+        &["-vv", "vcf", "refresh-token", "--retries", "3"],
+        &[
+            ("VCF_SDDC_MANAGER_HOST", sandbox.vcf_url()),
+            ("VCF_REFRESH_TOKEN", "an-id".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(code(&output), 7, "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("the server's certificate is not trusted: unknown issuer"),
+        "{message}"
+    );
+    assert!(message.contains("--ca-cert"), "{message}");
+    assert!(!message.contains("retrying"), "not retried: {message}");
+    assert!(!message.contains("attempts)"), "one attempt: {message}");
+    let errors: String = message
+        .lines()
+        .filter(|line| line.starts_with("error:") || line.starts_with("  hint:"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_one_hint(&errors);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hints_fit_the_operation_and_each_is_given_once() {
+    let sandbox = Sandbox::start_default().await.expect("sandbox");
+    // create-token at an address with a wrong path: 404, and the hint is
+    // about the address, not about refresh tokens.
+    let mut env = vcf_env(&sandbox);
+    for (name, value) in &mut env {
+        if *name == "VCF_SDDC_MANAGER_HOST" {
+            value.push_str("/wrong/prefix");
+        }
+    }
+    let output = refresh(&["vcf", "create-token"], &env).await;
+    assert_eq!(code(&output), 4, "{}", stderr(&output));
+    let message = stderr(&output);
+    assert_one_hint(&message);
+    assert!(message.contains("VCF_SDDC_MANAGER_HOST"), "{message}");
+    assert!(!message.contains("refresh token"), "{message}");
+    sandbox.take_violations();
+
+    // An unknown refresh token: said once, with one hint to log in again.
+    let output = refresh(
+        &["vcf", "refresh-token"],
+        &[
+            ("VCF_SDDC_MANAGER_HOST", sandbox.vcf_url()),
+            ("VCF_REFRESH_TOKEN", "not-a-known-id".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(code(&output), 4, "{}", stderr(&output));
+    let message = stderr(&output);
+    assert_one_hint(&message);
+    assert!(message.contains("refresh vcf create-token"), "{message}");
+    assert!(
+        message.matches("invalidated").count() <= 1,
+        "said once: {message}"
+    );
+
+    // Wrong credentials: the vendor's message and one hint.
+    let mut wrong = vcf_env(&sandbox);
+    for (name, value) in &mut wrong {
+        if *name == "VCF_SDDC_MANAGER_PASSWORD" {
+            *value = "wrong".to_owned();
+        }
+    }
+    let output = refresh(&["vcf", "create-token"], &wrong).await;
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
+    assert_one_hint(&stderr(&output));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verbose_shows_one_line_per_attempt_and_no_connection_pool_noise() {
+    let sandbox = Sandbox::start_default().await.expect("sandbox");
+    sandbox.faults().fail_next(
+        Operation::VcfCreateToken,
+        1,
+        StatusCode::SERVICE_UNAVAILABLE,
+        Some(Duration::from_millis(1)),
+    );
+    let output = refresh(&["-v", "vcf", "create-token"], &vcf_env(&sandbox)).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let message = stderr(&output);
+    let attempts: Vec<&str> = message
+        .lines()
+        .filter(|line| line.contains("attempt answered"))
+        .collect();
+    assert_eq!(attempts.len(), 2, "a 503, then the 201: {message}");
+    for (line, (n, status)) in attempts.iter().zip([(1, 503), (2, 201)]) {
+        for part in [
+            "method=POST".to_owned(),
+            "path=\"/v1/tokens\"".to_owned(),
+            format!("attempt={n}"),
+            format!("status={status}"),
+            "elapsed_ms=".to_owned(),
+        ] {
+            assert!(line.contains(&part), "{part} missing: {line}");
+        }
+    }
+    assert!(
+        !message.contains("hyper") && !message.contains("reqwest::"),
+        "-v is the SDK's lines only; -vv has the rest: {message}"
+    );
+    let more = refresh(&["-vv", "vcf", "create-token"], &vcf_env(&sandbox)).await;
+    assert!(
+        stderr(&more).lines().count() > 2,
+        "-vv shows more: {}",
+        stderr(&more)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_and_sandbox_help_show_only_the_flags_they_use() {
+    for command in ["demo", "sandbox"] {
+        let help = stdout(&refresh(&[command, "--help"], &[]).await);
+        for flag in ["--timeout", "--retries", "--ca-cert", "--insecure"] {
+            assert!(
+                !help.contains(flag),
+                "{command} --help shows {flag}: {help}"
+            );
+        }
+        assert!(help.contains("--json"), "{help}");
+        let output = refresh(&["--timeout", "3", command], &[]).await;
+        assert_eq!(code(&output), 2, "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains(&format!("--timeout does nothing for `refresh {command}`")),
+            "{}",
+            stderr(&output)
+        );
+    }
+    // The flags still work where they mean something, before or after.
+    let help = stdout(&refresh(&["vcf", "create-token", "--help"], &[]).await);
+    assert!(
+        help.contains("--timeout") && help.contains("--insecure"),
+        "{help}"
+    );
+}

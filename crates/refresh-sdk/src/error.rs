@@ -259,9 +259,14 @@ fn render(inner: &Inner) -> String {
     if inner.attempts > 1 {
         out.push_str(&format!(" (after {} attempts)", inner.attempts));
     }
-    if let Some(hint) = inner.hint {
-        out.push_str(". ");
-        out.push_str(hint);
+    // One line: a server's text may carry line breaks.
+    if out.contains(['\n', '\r']) {
+        out = out
+            .split(['\n', '\r'])
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
     }
     out
 }
@@ -277,6 +282,7 @@ impl fmt::Debug for Error {
             .field("attempts", &self.0.attempts)
             .field("message", &self.0.message)
             .field("vendor", &self.0.vendor)
+            .field("hint", &self.0.hint)
             .field("source", &self.0.source)
             .finish()
     }
@@ -413,6 +419,23 @@ impl Error {
     /// How long the server asked the caller to wait (`Retry-After`).
     pub fn retry_after(&self) -> Option<Duration> {
         self.0.retry_after
+    }
+
+    /// What the caller can do about it, fitted to the operation, such as
+    /// "Check VCF_SDDC_MANAGER_USERNAME and VCF_SDDC_MANAGER_PASSWORD".
+    /// Kept out of `Display`, which is one line saying what happened, so a
+    /// program that shows both shows each once.
+    ///
+    /// ```
+    /// # fn show(err: &refresh_sdk::Error) {
+    /// eprintln!("error: {err}");
+    /// if let Some(hint) = err.hint() {
+    ///     eprintln!("  hint: {hint}");
+    /// }
+    /// # }
+    /// ```
+    pub fn hint(&self) -> Option<&'static str> {
+        self.0.hint
     }
 
     /// How many attempts were made; 0 when nothing was sent.

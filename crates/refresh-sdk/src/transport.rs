@@ -482,6 +482,7 @@ pub(crate) fn map_error<E>(
             .and_then(&vendor_from_body)
             .or_else(|| Some(VendorDetail::Unparsed(facts.snippet())))
     };
+    let mut tls_rejected = false;
     let error = if let Some(cap) = facts.body_over_cap {
         let message = format!("the response body exceeded the {cap}-byte cap and was dropped");
         match error_status {
@@ -502,7 +503,11 @@ pub(crate) fn map_error<E>(
                 } else {
                     ErrorKind::Transport
                 };
-                let message = if facts.deadline_exceeded {
+                let certificate = crate::middleware::policy::certificate_rejection(&err);
+                let message = if let Some(problem) = certificate {
+                    tls_rejected = true;
+                    problem.to_owned()
+                } else if facts.deadline_exceeded {
                     "the operation's deadline passed".to_owned()
                 } else if err.is_timeout() {
                     "no answer within the per-attempt timeout".to_owned()
@@ -562,13 +567,22 @@ pub(crate) fn map_error<E>(
         }
     };
     let kind = error.kind();
+    let hint = if tls_rejected {
+        TLS_HINT
+    } else {
+        hint(service, operation, kind)
+    };
     error
         .with_status(status)
         .with_retry_after(facts.retry_after)
         .with_attempts(facts.attempts)
         .at(service, operation)
-        .with_hint(hint(service, operation, kind))
+        .with_hint(hint)
 }
+
+/// What to do about a server certificate the client rejected.
+pub(crate) const TLS_HINT: &str = "Trust the CA that signed the server's certificate \
+     (TransportOptions::ca_bundle_file); for a lab only, allow_unverified_tls";
 
 /// What the caller can do about an error.
 pub(crate) fn hint(service: Service, operation: &str, kind: ErrorKind) -> &'static str {
@@ -582,9 +596,15 @@ pub(crate) fn hint(service: Service, operation: &str, kind: ErrorKind) -> &'stat
         (Service::Vcf, "create_token", ErrorKind::Auth) => {
             "Check VCF_SDDC_MANAGER_USERNAME and VCF_SDDC_MANAGER_PASSWORD"
         }
-        (Service::Vcf, _, ErrorKind::NotFound) => {
-            "The refresh token is unknown, expired or invalidated; create a new token pair"
+        (Service::Vcf, "create_token", ErrorKind::NotFound) => {
+            "No token API at this address: check that VCF_SDDC_MANAGER_HOST names the SDDC Manager itself, without a path"
         }
+        (
+            Service::Vcf,
+            "refresh_access_token" | "invalidate_refresh_token",
+            ErrorKind::NotFound,
+        ) => "Create a new token pair (log in again)",
+        (Service::Vcf, _, ErrorKind::NotFound) => "Check VCF_SDDC_MANAGER_HOST and the path",
         (_, _, ErrorKind::RateLimited) => "Wait for the time the server asked for, then retry",
         (_, _, ErrorKind::Server) => {
             "The server failed; retry later or quote the reference to support"

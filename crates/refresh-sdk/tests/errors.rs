@@ -52,7 +52,14 @@ async fn f5_documented_error_statuses_map_to_kinds_with_the_vendor_text() {
 #[tokio::test]
 async fn auth_errors_say_what_to_check() {
     let err = f5_error(Reply::json(401, json!("denied"))).await;
-    assert!(err.to_string().contains("VOLT_API_TOKEN"), "{err}");
+    assert!(
+        err.hint().is_some_and(|h| h.contains("VOLT_API_TOKEN")),
+        "{err:?}"
+    );
+    assert!(
+        !err.to_string().contains("VOLT_API_TOKEN"),
+        "the hint is not in Display: {err}"
+    );
     assert!(!err.is_retryable());
 }
 
@@ -145,8 +152,9 @@ async fn vcf_error_objects_are_decoded() {
         "a wrong password is an authentication failure"
     );
     assert!(
-        err.to_string().contains("VCF_SDDC_MANAGER_PASSWORD"),
-        "{err}"
+        err.hint()
+            .is_some_and(|h| h.contains("VCF_SDDC_MANAGER_PASSWORD")),
+        "{err:?}"
     );
     match err.vendor_detail() {
         Some(VendorDetail::Vcf(detail)) => {
@@ -166,10 +174,15 @@ async fn vcf_error_objects_are_decoded() {
         "TOKEN_CREATE_FAILED",
         "Check the user name",
         "REF123",
-        "VCF_SDDC_MANAGER_PASSWORD",
     ] {
         assert!(shown.contains(part), "{part} missing in {shown}");
     }
+    assert!(!shown.contains('\n'), "one line: {shown}");
+    assert!(
+        err.hint()
+            .is_some_and(|h| h.contains("VCF_SDDC_MANAGER_PASSWORD")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

@@ -164,6 +164,34 @@ async fn a_custom_ca_bundle_is_trusted_and_unknown_cas_are_not() {
     assert_eq!(served.load(Ordering::SeqCst), 1);
 }
 
+/// A certificate the client does not trust cannot become trusted by trying
+/// again: the error names the cause and the connection is not retried.
+#[tokio::test]
+async fn an_untrusted_certificate_is_named_and_not_retried() {
+    let pki = pki();
+    let (url, _served) = https_server(&pki, false).await;
+    let retrying = TransportOptions::default().retry(
+        RetryPolicy::default()
+            .max_attempts(4)
+            .base_delay(std::time::Duration::from_millis(1)),
+    );
+    let err = client(&url, F5Credentials::api_token("t"), retrying)
+        .refresh_token("p")
+        .await
+        .expect_err("unknown CA");
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
+    assert_eq!(err.attempts(), 1, "not retried: {err:?}");
+    let shown = err.to_string();
+    assert!(
+        shown.contains("the server's certificate is not trusted: unknown issuer"),
+        "{shown}"
+    );
+    assert!(
+        err.hint().is_some_and(|h| h.contains("ca_bundle_file")),
+        "{err:?}"
+    );
+}
+
 #[tokio::test]
 async fn skipping_verification_is_an_explicit_opt_in() {
     let pki = pki();

@@ -111,9 +111,14 @@ pub(crate) trait Hop: Sync {
 }
 
 /// What the retry rule asks of a failed attempt.
-pub(crate) trait AttemptFailure {
+pub(crate) trait AttemptFailure: std::error::Error + Sized + 'static {
     fn is_connect(&self) -> bool;
     fn is_timeout(&self) -> bool;
+    /// A TLS handshake that failed on the server's certificate: sending
+    /// again cannot change the answer.
+    fn rejects_certificate(&self) -> bool {
+        certificate_rejection(self).is_some()
+    }
 }
 
 impl AttemptFailure for reqwest::Error {
@@ -132,6 +137,49 @@ impl AttemptFailure for reqwest_middleware::Error {
     fn is_timeout(&self) -> bool {
         reqwest_middleware::Error::is_timeout(self)
     }
+}
+
+/// What was wrong with the server's certificate, when `error` is (or wraps)
+/// a TLS handshake that rejected it.
+pub(crate) fn certificate_rejection(
+    error: &(dyn std::error::Error + 'static),
+) -> Option<&'static str> {
+    use rustls::CertificateError as C;
+
+    let mut next = Some(error);
+    while let Some(current) = next {
+        // An `io::Error` hides the error it wraps from `source()` (and may
+        // wrap another `io::Error`): unwrap them by hand.
+        let mut unwrapped = current;
+        while let Some(inner) = unwrapped
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            unwrapped = inner;
+        }
+        if let Some(rustls::Error::InvalidCertificate(problem)) =
+            unwrapped.downcast_ref::<rustls::Error>()
+        {
+            return Some(match problem {
+                C::UnknownIssuer => {
+                    "the server's certificate is not trusted: unknown issuer (self-signed, or \
+                     signed by a CA this client does not trust)"
+                }
+                C::Expired | C::ExpiredContext { .. } => "the server's certificate has expired",
+                C::NotValidYet | C::NotValidYetContext { .. } => {
+                    "the server's certificate is not valid yet (check the clocks)"
+                }
+                C::NotValidForName | C::NotValidForNameContext { .. } => {
+                    "the server's certificate is not valid for this host name"
+                }
+                C::Revoked => "the server's certificate was revoked",
+                C::BadSignature => "the server's certificate has a bad signature",
+                _ => "the server's certificate was rejected",
+            });
+        }
+        next = current.source();
+    }
+    None
 }
 
 impl Hop for reqwest::Client {
@@ -292,7 +340,9 @@ impl TransportPolicy {
                     // Only a failed connection is retried: the request was
                     // not sent. A timeout or a reset after sending may have
                     // left the server working on it.
-                    if let Some(again) = spare.take().filter(|_| err.is_connect()) {
+                    let unchangeable = err.rejects_certificate();
+                    if let Some(again) = spare.take().filter(|_| err.is_connect() && !unchangeable)
+                    {
                         let delay = self.retry.backoff(attempt);
                         if clock.allows_wait(delay) {
                             request = again;
@@ -353,7 +403,7 @@ impl TransportPolicy {
         }
         // Inside the span: this future runs entered in it whenever anything
         // can see it (see `run`).
-        tracing::debug!(attempts = attempt, status, elapsed_ms, "operation finished");
+        tracing::trace!(attempts = attempt, status, elapsed_ms, "operation finished");
         (result, facts)
     }
 
