@@ -6,7 +6,8 @@
 //! use refresh_sdk::f5xc::F5Client;
 //!
 //! // VOLT_API_URL=acme (or https://acme.console.ves.volterra.io[/api]),
-//! // VOLT_API_TOKEN=... (or VOLT_API_P12_FILE + VES_P12_PASSWORD)
+//! // VOLT_API_TOKEN=... (or VOLT_API_P12_FILE + VES_P12_PASSWORD with the
+//! // `p12` feature; see `F5Config::from_env`)
 //! let f5 = F5Client::from_env()?;
 //! let token = f5.refresh_token("my-pipeline").await?;
 //! let parsed: serde_json::Value = token.parse_json()?;
@@ -216,6 +217,9 @@ impl F5Config {
     /// `VOLT_API_URL` (tenant or console URL) and one of `VOLT_API_TOKEN`,
     /// `VOLT_API_P12_FILE` with `VES_P12_PASSWORD`, or PEM files in
     /// `VOLT_API_CERT` and `VOLT_API_KEY` (checked in that order).
+    ///
+    /// `VOLT_API_P12_FILE` needs the `p12` feature; without it, it is an
+    /// error that says how to turn the feature on.
     pub fn from_env() -> Result<Self> {
         F5Config::from_lookup(env::process(SERVICE, &F5Config::VARIABLES)?)
     }
@@ -240,13 +244,7 @@ impl F5Config {
         let credentials = if let Some(token) = env_var(lookup, "VOLT_API_TOKEN") {
             F5Credentials::ApiToken(token.into())
         } else if let Some(p12) = env_var(lookup, "VOLT_API_P12_FILE") {
-            let password: SecretString = env_var(lookup, "VES_P12_PASSWORD")
-                .ok_or_else(|| {
-                    Error::config("VOLT_API_P12_FILE is set but VES_P12_PASSWORD is not")
-                        .for_service(SERVICE)
-                })?
-                .into();
-            p12_from_file(&p12, &password)?
+            p12_from_file(lookup, &p12)?
         } else if let Some(cert) = env_var(lookup, "VOLT_API_CERT") {
             let key = env_var(lookup, "VOLT_API_KEY").ok_or_else(|| {
                 Error::config("VOLT_API_CERT is set but VOLT_API_KEY is not").for_service(SERVICE)
@@ -273,16 +271,31 @@ impl F5Config {
     }
 }
 
+/// The `.p12` API certificate at `path`, opened with the password in
+/// `VES_P12_PASSWORD`.
 #[cfg(feature = "p12")]
-fn p12_from_file(path: &str, password: &SecretString) -> Result<F5Credentials> {
+fn p12_from_file(lookup: &Lookup, path: &str) -> Result<F5Credentials> {
+    let password: SecretString = env_var(lookup, "VES_P12_PASSWORD")
+        .ok_or_else(|| {
+            Error::config("VOLT_API_P12_FILE is set but VES_P12_PASSWORD is not")
+                .for_service(SERVICE)
+        })?
+        .into();
     Ok(F5Credentials::Certificate(
-        ClientCertificate::from_p12_file(path, password)?,
+        ClientCertificate::from_p12_file(path, &password)?,
     ))
 }
 
+/// Without the `p12` feature: an error that says how to turn it on, before
+/// anything else (a missing password is not the problem).
 #[cfg(not(feature = "p12"))]
-fn p12_from_file(_path: &str, _password: &SecretString) -> Result<F5Credentials> {
-    Err(Error::config("VOLT_API_P12_FILE needs refresh-sdk's `p12` feature").for_service(SERVICE))
+fn p12_from_file(_lookup: &Lookup, _path: &str) -> Result<F5Credentials> {
+    Err(Error::config(
+        "VOLT_API_P12_FILE is set, but this build of refresh-sdk reads .p12 API certificates \
+         only with its `p12` feature: depend on it with `refresh-sdk = { features = [\"p12\"] }` \
+         in Cargo.toml, or give the certificate as PEM files in VOLT_API_CERT and VOLT_API_KEY",
+    )
+    .for_service(SERVICE))
 }
 
 /// The F5 XC BFDP client: one connection pool, authentication, retries,
