@@ -10,7 +10,7 @@ const CANARY: &str = "CANARY-default-7d21";
 
 #[test]
 fn p12_variables_without_the_feature_say_which_feature_to_enable() {
-    for variable in ["VOLT_API_P12_FILE"] {
+    for variable in ["VOLT_API_P12_FILE", "VES_P12_CONTENT"] {
         // With and without the password: its absence is not the problem.
         for password in [None, Some(CANARY)] {
             let err = F5Config::from_lookup(|name| match name {
