@@ -1,5 +1,6 @@
 //! `cargo xtask`: the maintainers' tasks.
 
+mod build_cost;
 mod tools;
 mod validate;
 
@@ -35,6 +36,16 @@ enum Command {
     /// Everything CI checks, in order: formatting, clippy with warnings
     /// denied, `validate` (which runs the tests), doctests, packaging.
     Ci,
+    /// What the SDK costs a service's cold build: three tiny services (SDK
+    /// with default features, SDK with `vcf` only, the same calls by hand
+    /// with reqwest) each built once in a fresh target folder under the temp
+    /// directory; prints CPU and wall seconds, packages compiled and the
+    /// ratios. Takes minutes; not part of `ci`.
+    BuildCost {
+        /// Build with `--release` instead of the dev profile.
+        #[arg(long)]
+        release: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -45,6 +56,7 @@ fn main() -> ExitCode {
         Command::Codegen { check: true } => codegen_check(&root),
         Command::Validate { only } => validate::run(&root, &only),
         Command::Ci => ci(&root),
+        Command::BuildCost { release } => build_cost::run(&root, release),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

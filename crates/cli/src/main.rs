@@ -43,7 +43,8 @@ Exit codes:
 /// access tokens.
 ///
 /// Configuration comes from flags or the environment: VOLT_API_URL,
-/// VOLT_API_TOKEN, VOLT_API_P12_FILE, VES_P12_PASSWORD for F5 XC;
+/// VOLT_API_TOKEN, VOLT_API_P12_FILE or VES_P12_CONTENT (base64),
+/// VES_P12_PASSWORD for F5 XC;
 /// VCF_SDDC_MANAGER_HOST, VCF_SDDC_MANAGER_USERNAME,
 /// VCF_SDDC_MANAGER_PASSWORD, VCF_ALLOW_UNVERIFIED_TLS, VCF_REFRESH_TOKEN for
 /// VCF. Passwords and API tokens are read from the environment only, never
@@ -318,13 +319,15 @@ fn init_tracing(verbose: u8) {
 }
 
 /// Every variable the command reads.
-const ENV_VARIABLES: [&str; 11] = [
+const ENV_VARIABLES: [&str; 13] = [
     "VOLT_API_URL",
     "VOLT_API_TOKEN",
     "VOLT_API_P12_FILE",
+    "VES_P12_CONTENT",
     "VES_P12_PASSWORD",
     "VOLT_API_CERT",
     "VOLT_API_KEY",
+    "VOLT_API_CA_CERT",
     "VCF_SDDC_MANAGER_HOST",
     "VCF_SDDC_MANAGER_USERNAME",
     "VCF_SDDC_MANAGER_PASSWORD",

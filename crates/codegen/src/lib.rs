@@ -131,7 +131,9 @@ pub fn parse_spec(spec_yaml: &str) -> Result<openapiv3::OpenAPI, Error> {
 ///   `exec` hook, where the facade adds retries, limits and tracing once for
 ///   all operations.
 /// - `schemars::JsonSchema` on every type, so the types can be compared with
-///   the spec they came from.
+///   the spec they came from. [`client_source`] then puts that derive behind
+///   the client crate's [`SCHEMARS_FEATURE`], so a service that does not
+///   compare schemas does not compile `schemars`.
 pub fn settings() -> GenerationSettings {
     let mut settings = GenerationSettings::new();
     settings
@@ -144,16 +146,107 @@ pub fn settings() -> GenerationSettings {
     settings
 }
 
+/// The client crates' feature that derives `schemars::JsonSchema` on the
+/// generated types: `#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]`.
+pub const SCHEMARS_FEATURE: &str = "schemars";
+
 /// The Rust source of `api`'s client, generated from the spec's YAML text,
-/// formatted and headed with a do-not-edit notice.
+/// formatted and headed with a do-not-edit notice. The `schemars::JsonSchema`
+/// derives are behind the [`SCHEMARS_FEATURE`].
 pub fn client_source(api: Api, spec_yaml: &str) -> Result<String, Error> {
     let spec = parse_spec(spec_yaml)?;
     let mut generator = Generator::new(&settings());
     let client = generator.generate_tokens(&spec).map_err(Error::Generate)?;
     let executor = executor_seam();
-    let file: syn::File =
+    let mut file: syn::File =
         syn::parse2(quote::quote! { #client #executor }).map_err(Error::Format)?;
+    gate_json_schema(&mut file.items).map_err(Error::Format)?;
     Ok(format!("{}{}", header(api), prettyplease::unparse(&file)))
+}
+
+/// Puts every `schemars::JsonSchema` of `items` (and of the modules inside)
+/// behind the [`SCHEMARS_FEATURE`]: the derive moves out of its `#[derive]`
+/// list into a `#[cfg_attr(feature = .., derive(..))]` of its own, and a
+/// hand-written `impl JsonSchema` (typify writes one for constrained
+/// newtypes) gets a `#[cfg(feature = ..)]`.
+///
+/// Neither progenitor nor typify can do this from the settings: progenitor
+/// forwards only `with_derive` (unconditional derives) to typify, and typify's
+/// attribute for every type (`with_attr`) is not reachable through
+/// progenitor's `GenerationSettings`; its per-type patches would need every
+/// type's name up front. Rewriting the syntax tree is deterministic and
+/// covers types added to the spec later.
+fn gate_json_schema(items: &mut [syn::Item]) -> Result<(), syn::Error> {
+    let feature = SCHEMARS_FEATURE;
+    for item in items {
+        let attrs = match item {
+            syn::Item::Struct(item) => &mut item.attrs,
+            syn::Item::Enum(item) => &mut item.attrs,
+            syn::Item::Union(item) => &mut item.attrs,
+            syn::Item::Mod(item) => {
+                if let Some((_, items)) = &mut item.content {
+                    gate_json_schema(items)?;
+                }
+                continue;
+            }
+            syn::Item::Impl(item) => {
+                let implements_json_schema = item
+                    .trait_
+                    .as_ref()
+                    .is_some_and(|(_, path, _)| is_json_schema(path));
+                if implements_json_schema {
+                    item.attrs
+                        .push(syn::parse_quote!(#[cfg(feature = #feature)]));
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        // The gated derive goes where the last derive that held it was (or
+        // right after it, when other derives remain there).
+        let mut gated = Vec::new();
+        let mut at = None;
+        let mut index = 0;
+        while index < attrs.len() {
+            if !attrs[index].path().is_ident("derive") {
+                index += 1;
+                continue;
+            }
+            let derives = attrs[index].parse_args_with(
+                syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
+            )?;
+            let (schema, kept): (Vec<_>, Vec<_>) = derives.into_iter().partition(is_json_schema);
+            if schema.is_empty() {
+                index += 1;
+                continue;
+            }
+            gated.extend(schema);
+            if kept.is_empty() {
+                attrs.remove(index);
+            } else {
+                attrs[index] = syn::parse_quote!(#[derive(#(#kept),*)]);
+                index += 1;
+            }
+            at = Some(index);
+        }
+        if let Some(at) = at {
+            attrs.insert(
+                at,
+                syn::parse_quote!(#[cfg_attr(feature = #feature, derive(#(#gated),*))]),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `JsonSchema` from `schemars` (`schemars::JsonSchema` or
+/// `::schemars::JsonSchema`).
+fn is_json_schema(path: &syn::Path) -> bool {
+    let mut segments = path.segments.iter().map(|segment| &segment.ident);
+    matches!(
+        (segments.next(), segments.next(), segments.next()),
+        (Some(krate), Some(name), None) if krate == "schemars" && name == "JsonSchema"
+    )
 }
 
 /// The Rust source of `api`'s typed `httpmock` helpers, generated from the
@@ -253,5 +346,78 @@ pub fn build_script() {
         let out = Path::new(&out_dir).join(file);
         std::fs::write(&out, source)
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gated(source: &str) -> String {
+        let mut file: syn::File = syn::parse_str(source).expect("test source parses");
+        gate_json_schema(&mut file.items).expect("derives parse");
+        prettyplease::unparse(&file)
+    }
+
+    #[test]
+    fn json_schema_moves_behind_the_feature_and_other_derives_stay() {
+        let out = gated(
+            "mod types {
+                /// Doc.
+                #[derive(Clone, schemars::JsonSchema, Debug)]
+                #[serde(rename_all = \"camelCase\")]
+                pub struct A { x: u8 }
+                #[derive(::schemars::JsonSchema)]
+                pub enum B { X }
+                #[derive(Clone)]
+                pub struct C;
+                pub struct D(String);
+                impl ::schemars::JsonSchema for D {}
+                impl Clone for D { fn clone(&self) -> Self { D(self.0.clone()) } }
+            }",
+        );
+        let expected = "mod types {
+    /// Doc.
+    #[derive(Clone, Debug)]
+    #[cfg_attr(feature = \"schemars\", derive(schemars::JsonSchema))]
+    #[serde(rename_all = \"camelCase\")]
+    pub struct A {
+        x: u8,
+    }
+    #[cfg_attr(feature = \"schemars\", derive(::schemars::JsonSchema))]
+    pub enum B {
+        X,
+    }
+    #[derive(Clone)]
+    pub struct C;
+    pub struct D(String);
+    #[cfg(feature = \"schemars\")]
+    impl ::schemars::JsonSchema for D {}
+    impl Clone for D {
+        fn clone(&self) -> Self {
+            D(self.0.clone())
+        }
+    }
+}
+";
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn a_generated_client_has_no_json_schema_outside_the_feature() {
+        for api in Api::ALL {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(api.spec_path());
+            let spec = std::fs::read_to_string(&path).expect("the spec is readable");
+            let source = client_source(api, &spec).expect("the client generates");
+            let gated = "#[cfg_attr(feature = \"schemars\", derive(schemars::JsonSchema))]";
+            assert!(source.contains(gated), "{api:?}: no gated derive");
+            let ungated = source
+                .lines()
+                .filter(|line| line.contains("JsonSchema") && line.trim() != gated)
+                .collect::<Vec<_>>();
+            assert!(ungated.is_empty(), "{api:?}: {ungated:#?}");
+        }
     }
 }

@@ -10,30 +10,16 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 #[allow(clippy::all)]
 pub mod types {
     ///Names the pipeline whose token is refreshed.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct RefreshTokenRequest {
         ///The name of the pipeline for which a token is generated.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub product_name: ::std::option::Option<::std::string::String>,
     }
     ///The outcome of a token refresh.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
     pub struct RefreshTokenResponse {
         ///JSON text that carries the new token.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]

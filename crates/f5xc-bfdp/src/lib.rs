@@ -24,6 +24,13 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Features
+//!
+//! - `schemars`: `schemars::JsonSchema` on every type in `types`, for
+//!   comparing the types with the spec (off by default, so services that only
+//!   call the API do not compile `schemars`).
+//! - `mock`: typed `httpmock` helpers in `mock`, for downstream unit tests.
 
 #![deny(missing_docs)]
 

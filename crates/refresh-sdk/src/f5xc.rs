@@ -6,7 +6,8 @@
 //! use refresh_sdk::f5xc::F5Client;
 //!
 //! // VOLT_API_URL=acme (or https://acme.console.ves.volterra.io[/api]),
-//! // VOLT_API_TOKEN=... (or VOLT_API_P12_FILE + VES_P12_PASSWORD)
+//! // VOLT_API_TOKEN=... (or VOLT_API_P12_FILE + VES_P12_PASSWORD with the
+//! // `p12` feature; see `F5Config::from_env`)
 //! let f5 = F5Client::from_env()?;
 //! let token = f5.refresh_token("my-pipeline").await?;
 //! let parsed: serde_json::Value = token.parse_json()?;
@@ -212,22 +213,39 @@ impl F5Config {
         })
     }
 
-    /// Reads the configuration from the environment, with F5's own names:
-    /// `VOLT_API_URL` (tenant or console URL) and one of `VOLT_API_TOKEN`,
-    /// `VOLT_API_P12_FILE` with `VES_P12_PASSWORD`, or PEM files in
-    /// `VOLT_API_CERT` and `VOLT_API_KEY` (checked in that order).
+    /// Reads the configuration from the environment, with the names F5's own
+    /// tooling (vesctl, the Terraform provider) reads:
+    ///
+    /// - `VOLT_API_URL`: the tenant name or console URL;
+    /// - the credentials, the first of these that is set:
+    ///   - `VOLT_API_TOKEN`: an API token;
+    ///   - `VOLT_API_P12_FILE`: the path of a `.p12` API certificate, with its
+    ///     password in `VES_P12_PASSWORD` (feature `p12`);
+    ///   - `VES_P12_CONTENT`: the `.p12` file's content, base64-encoded (line
+    ///     breaks allowed), with its password in `VES_P12_PASSWORD` (feature
+    ///     `p12`);
+    ///   - `VOLT_API_CERT` and `VOLT_API_KEY`: PEM certificate and key files;
+    /// - `VOLT_API_CA_CERT` (optional): a PEM file of CA certificates to trust
+    ///   in addition to the bundled roots, as
+    ///   [`TransportOptions::ca_bundle_pem`] (replaced by
+    ///   [`transport`](Self::transport), like every transport option).
+    ///
+    /// Without the `p12` feature, a `.p12` variable is an error that says
+    /// how to turn the feature on. No error quotes a variable's value.
     pub fn from_env() -> Result<Self> {
         F5Config::from_lookup(env::process(SERVICE, &F5Config::VARIABLES)?)
     }
 
     /// The variables [`from_env`](Self::from_env) reads.
-    const VARIABLES: [&str; 6] = [
+    const VARIABLES: [&str; 8] = [
         "VOLT_API_URL",
         "VOLT_API_TOKEN",
         "VOLT_API_P12_FILE",
+        "VES_P12_CONTENT",
         "VES_P12_PASSWORD",
         "VOLT_API_CERT",
         "VOLT_API_KEY",
+        "VOLT_API_CA_CERT",
     ];
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
@@ -239,14 +257,10 @@ impl F5Config {
         })?;
         let credentials = if let Some(token) = env_var(lookup, "VOLT_API_TOKEN") {
             F5Credentials::ApiToken(token.into())
-        } else if let Some(p12) = env_var(lookup, "VOLT_API_P12_FILE") {
-            let password: SecretString = env_var(lookup, "VES_P12_PASSWORD")
-                .ok_or_else(|| {
-                    Error::config("VOLT_API_P12_FILE is set but VES_P12_PASSWORD is not")
-                        .for_service(SERVICE)
-                })?
-                .into();
-            p12_from_file(&p12, &password)?
+        } else if let Some(path) = env_var(lookup, "VOLT_API_P12_FILE") {
+            p12_credentials(lookup, P12Variable::File(path))?
+        } else if let Some(content) = env_var(lookup, "VES_P12_CONTENT") {
+            p12_credentials(lookup, P12Variable::Content(content.into()))?
         } else if let Some(cert) = env_var(lookup, "VOLT_API_CERT") {
             let key = env_var(lookup, "VOLT_API_KEY").ok_or_else(|| {
                 Error::config("VOLT_API_CERT is set but VOLT_API_KEY is not").for_service(SERVICE)
@@ -254,17 +268,49 @@ impl F5Config {
             F5Credentials::Certificate(ClientCertificate::from_pem_files(cert, key)?)
         } else {
             return Err(Error::config(
-                "no F5 XC credentials: set VOLT_API_TOKEN, or VOLT_API_P12_FILE and VES_P12_PASSWORD, or VOLT_API_CERT and VOLT_API_KEY",
+                "no F5 XC credentials: set VOLT_API_TOKEN, or VOLT_API_P12_FILE (or VES_P12_CONTENT) and VES_P12_PASSWORD, or VOLT_API_CERT and VOLT_API_KEY",
             )
             .for_service(SERVICE));
         };
-        F5Config::new(&url, credentials)
+        let mut transport = TransportOptions::default();
+        if let Some(path) = env_var(lookup, "VOLT_API_CA_CERT") {
+            let pem = std::fs::read(&path).map_err(|err| {
+                Error::config(format!(
+                    "cannot read the CA bundle {path} named by VOLT_API_CA_CERT"
+                ))
+                .with_source(err)
+                .for_service(SERVICE)
+            })?;
+            transport = transport.ca_bundle_pem(pem);
+        }
+        Ok(F5Config::new(&url, credentials)?.transport(transport))
     }
 
-    /// Replaces the timeouts, retry policy, size cap and TLS options.
+    /// Replaces the timeouts, retry policy, size cap and TLS options,
+    /// including a CA bundle [`from_env`](Self::from_env) read from
+    /// `VOLT_API_CA_CERT`; to keep it, start from
+    /// [`transport_options`](Self::transport_options).
     pub fn transport(mut self, options: TransportOptions) -> Self {
         self.transport = options;
         self
+    }
+
+    /// The timeouts, retry policy, size cap and TLS options this
+    /// configuration holds.
+    ///
+    /// ```
+    /// # fn run() -> refresh_sdk::Result<()> {
+    /// use refresh_sdk::{F5Config, RetryPolicy};
+    /// let config = F5Config::from_env()?;
+    /// // Change the retries but keep the CA bundle of VOLT_API_CA_CERT.
+    /// let options = config.transport_options().clone().retry(RetryPolicy::no_retries());
+    /// let config = config.transport(options);
+    /// # let _ = config;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn transport_options(&self) -> &TransportOptions {
+        &self.transport
     }
 
     /// The normalized base URL.
@@ -273,16 +319,83 @@ impl F5Config {
     }
 }
 
-#[cfg(feature = "p12")]
-fn p12_from_file(path: &str, password: &SecretString) -> Result<F5Credentials> {
-    Ok(F5Credentials::Certificate(
-        ClientCertificate::from_p12_file(path, password)?,
-    ))
+/// Where the environment gives a `.p12` API certificate.
+// Without the `p12` feature only the variable's name is used.
+#[cfg_attr(not(feature = "p12"), allow(dead_code))]
+enum P12Variable {
+    /// `VOLT_API_P12_FILE`: a path.
+    File(String),
+    /// `VES_P12_CONTENT`: the file's content, base64-encoded.
+    Content(SecretString),
 }
 
+impl P12Variable {
+    fn name(&self) -> &'static str {
+        match self {
+            P12Variable::File(_) => "VOLT_API_P12_FILE",
+            P12Variable::Content(_) => "VES_P12_CONTENT",
+        }
+    }
+}
+
+/// The `.p12` API certificate the environment names, opened with the
+/// password in `VES_P12_PASSWORD`.
+#[cfg(feature = "p12")]
+fn p12_credentials(lookup: &Lookup, p12: P12Variable) -> Result<F5Credentials> {
+    let password: SecretString = env_var(lookup, "VES_P12_PASSWORD")
+        .ok_or_else(|| {
+            Error::config(format!("{} is set but VES_P12_PASSWORD is not", p12.name()))
+                .for_service(SERVICE)
+        })?
+        .into();
+    let certificate = match p12 {
+        P12Variable::File(path) => ClientCertificate::from_p12_file(path, &password)?,
+        P12Variable::Content(content) => {
+            ClientCertificate::from_p12(decode_p12_content(&content)?.expose_secret(), &password)?
+        }
+    };
+    Ok(F5Credentials::Certificate(certificate))
+}
+
+/// Without the `p12` feature: an error that says how to turn it on, before
+/// anything else (a missing password is not the problem).
 #[cfg(not(feature = "p12"))]
-fn p12_from_file(_path: &str, _password: &SecretString) -> Result<F5Credentials> {
-    Err(Error::config("VOLT_API_P12_FILE needs refresh-sdk's `p12` feature").for_service(SERVICE))
+fn p12_credentials(_lookup: &Lookup, p12: P12Variable) -> Result<F5Credentials> {
+    Err(Error::config(format!(
+        "{} is set, but this build of refresh-sdk reads .p12 API certificates only with its \
+         `p12` feature: depend on it with `refresh-sdk = {{ features = [\"p12\"] }}` in \
+         Cargo.toml, or give the certificate as PEM files in VOLT_API_CERT and VOLT_API_KEY",
+        p12.name()
+    ))
+    .for_service(SERVICE))
+}
+
+/// `VES_P12_CONTENT`'s base64 (standard alphabet, padding optional, line
+/// breaks and spaces ignored) as bytes. The error says neither the value nor
+/// where it went wrong: the offset and byte the decoder reports are a piece
+/// of the secret.
+#[cfg(feature = "p12")]
+fn decode_p12_content(content: &SecretString) -> Result<SecretSlice<u8>> {
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const BASE64: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let compact: SecretString = content
+        .expose_secret()
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect::<String>()
+        .into();
+    match BASE64.decode(compact.expose_secret()) {
+        Ok(der) if !der.is_empty() => Ok(der.into()),
+        _ => Err(Error::config(
+            "VES_P12_CONTENT is not base64: it must hold the .p12 file's content, \
+             base64-encoded (as `base64 -w0 api.p12` prints it)",
+        )
+        .for_service(SERVICE)),
+    }
 }
 
 /// The F5 XC BFDP client: one connection pool, authentication, retries,

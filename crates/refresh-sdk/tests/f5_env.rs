@@ -1,0 +1,336 @@
+//! F5 XC configuration from the environment as F5's own tooling sets it: a
+//! `.p12` API certificate given as base64 content (`VES_P12_CONTENT`) and a
+//! CA bundle file (`VOLT_API_CA_CERT`), against a rustls server on 127.0.0.1
+//! that trusts only clients with a certificate from its test CA. Errors name
+//! the variable and never its value.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use refresh_sdk::f5xc::{F5Client, F5Config};
+use refresh_sdk::{ErrorKind, ExposeSecret, RetryPolicy};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Never to be shown: used as the `.p12` content and password in error tests.
+const CANARY: &str = "CANARY-p12-9c4e";
+
+struct Pki {
+    ca_pem: String,
+    ca_der: CertificateDer<'static>,
+    server_der: CertificateDer<'static>,
+    server_key: KeyPair,
+    client_der: Vec<u8>,
+    client_key: KeyPair,
+}
+
+fn pki() -> Pki {
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().expect("server key");
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("server params")
+        .signed_by(&server_key, &issuer)
+        .expect("server certificate");
+    let client_key = KeyPair::generate().expect("client key");
+    let client = CertificateParams::new(vec!["api-client.example".to_owned()])
+        .expect("client params")
+        .signed_by(&client_key, &issuer)
+        .expect("client certificate");
+    Pki {
+        ca_pem: ca.pem(),
+        ca_der: ca.der().clone(),
+        server_der: server.der().clone(),
+        server_key,
+        client_der: client.der().to_vec(),
+        client_key,
+    }
+}
+
+/// The client certificate and its CA in a `.p12` archive, as F5 XC's console
+/// downloads it.
+#[cfg(feature = "p12")]
+fn p12_archive(pki: &Pki, password: &str) -> Vec<u8> {
+    use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+    let key = PrivateKey::from_der(&pki.client_key.serialize_der()).expect("PKCS#8 key");
+    let chain = PrivateKeyChain::new(
+        b"client".as_slice(),
+        key,
+        [
+            Certificate::from_der(&pki.client_der).expect("client certificate"),
+            Certificate::from_der(&pki.ca_der).expect("CA certificate"),
+        ],
+    );
+    let mut store = KeyStore::new();
+    store.add_entry("client", KeyStoreEntry::PrivateKeyChain(chain));
+    store.writer(password).write().expect("write p12")
+}
+
+/// An HTTPS server on 127.0.0.1 that requires a client certificate from the
+/// test CA and answers every request with a pipeline token. Returns the URL
+/// and the count of requests served.
+async fn mtls_server(pki: &Pki) -> (String, Arc<AtomicUsize>) {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca_der.clone()).expect("CA root");
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::clone(&provider),
+    )
+    .build()
+    .expect("client verifier");
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.server_key.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![pki.server_der.clone()], key)
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let url = format!("https://{}", listener.local_addr().expect("local address"));
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&served);
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let count = Arc::clone(&count);
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                if !read_request(&mut tls).await {
+                    return;
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                let body = r#"{"result":"{\"token\":\"from-env\"}"}"#;
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (url, served)
+}
+
+/// Reads one request (headers and a Content-Length body).
+async fn read_request(stream: &mut (impl AsyncReadExt + Unpin)) -> bool {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let Ok(n) = stream.read(&mut chunk).await else {
+            return false;
+        };
+        if n == 0 {
+            return false;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|value| value.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buffer.len() >= end + 4 + length {
+                return true;
+            }
+        }
+    }
+}
+
+/// A lookup over `pairs`, as `F5Config::from_lookup` takes it.
+fn lookup(pairs: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> {
+    move |name| {
+        pairs
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.clone())
+    }
+}
+
+/// A file in the temp directory, removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, content: &[u8]) -> TempFile {
+        let path =
+            std::env::temp_dir().join(format!("refresh-sdk-f5-env-{}-{name}", std::process::id()));
+        std::fs::write(&path, content).expect("write a temp file");
+        TempFile(path)
+    }
+
+    fn path(&self) -> String {
+        self.0.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The error's message, source chain and Debug form, for checking that no
+/// value leaks.
+fn everything_shown(err: &refresh_sdk::Error) -> String {
+    let mut shown = format!("{err}\n{err:?}\n{err:#?}");
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        shown.push_str(&format!("\n{inner}\n{inner:?}"));
+        source = inner.source();
+    }
+    shown
+}
+
+#[cfg(feature = "p12")]
+#[tokio::test]
+async fn a_base64_p12_and_a_ca_file_from_the_environment_reach_a_mutual_tls_server() {
+    use base64::Engine as _;
+    let pki = pki();
+    let (url, served) = mtls_server(&pki).await;
+    let p12 = p12_archive(&pki, "p12-password");
+    // Wrapped at 76 columns, as `base64` prints it without `-w0`.
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&p12);
+    let wrapped = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|line| String::from_utf8_lossy(line).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(wrapped.contains('\n'), "the archive spans several lines");
+    let ca = TempFile::new("ca.pem", pki.ca_pem.as_bytes());
+    let env = vec![
+        ("VOLT_API_URL", format!("{url}/api")),
+        ("VES_P12_CONTENT", wrapped.clone()),
+        ("VES_P12_PASSWORD", "p12-password".to_owned()),
+        ("VOLT_API_CA_CERT", ca.path()),
+    ];
+
+    let config =
+        F5Config::from_lookup(lookup(env.clone())).expect("configured from the environment");
+    // The Debug form shows neither the archive nor its password.
+    let debug = format!("{config:?}");
+    assert!(!debug.contains(&encoded[..40]), "{debug}");
+    assert!(!debug.contains("p12-password"), "{debug}");
+    // Keep the CA bundle from VOLT_API_CA_CERT; only the retries change.
+    let options = config
+        .transport_options()
+        .clone()
+        .retry(RetryPolicy::no_retries());
+    let client = F5Client::new(config.transport(options)).expect("client");
+    let token = client
+        .refresh_token("p")
+        .await
+        .expect("the .p12 identity and the CA bundle are accepted");
+    assert_eq!(token.secret().expose_secret(), r#"{"token":"from-env"}"#);
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+
+    // Control: without VOLT_API_CA_CERT the test CA is unknown and the
+    // handshake fails before any request.
+    let without_ca = env
+        .into_iter()
+        .filter(|(name, _)| *name != "VOLT_API_CA_CERT")
+        .collect();
+    let config = F5Config::from_lookup(lookup(without_ca)).expect("configured");
+    let options = config
+        .transport_options()
+        .clone()
+        .retry(RetryPolicy::no_retries());
+    let err = F5Client::new(config.transport(options))
+        .expect("client")
+        .refresh_token("p")
+        .await
+        .expect_err("the server's CA is not trusted");
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+}
+
+#[cfg(feature = "p12")]
+#[test]
+fn ves_p12_content_that_is_not_base64_is_named_without_its_value() {
+    let bad = format!("{CANARY}!*not base64*");
+    let err = F5Config::from_lookup(lookup(vec![
+        ("VOLT_API_URL", "acme".to_owned()),
+        ("VES_P12_CONTENT", bad),
+        ("VES_P12_PASSWORD", CANARY.to_owned()),
+    ]))
+    .expect_err("not base64");
+    assert_eq!(err.kind(), ErrorKind::Config);
+    let shown = everything_shown(&err);
+    assert!(shown.contains("VES_P12_CONTENT is not base64"), "{shown}");
+    assert!(!shown.contains("CANARY"), "{shown}");
+    assert!(!shown.contains("p12-9c4e"), "{shown}");
+}
+
+#[cfg(feature = "p12")]
+#[test]
+fn ves_p12_content_that_is_base64_but_no_archive_is_named_without_its_value() {
+    use base64::Engine as _;
+    let content = base64::engine::general_purpose::STANDARD.encode(CANARY);
+    for password in [None, Some(CANARY)] {
+        let mut env = vec![
+            ("VOLT_API_URL", "acme".to_owned()),
+            ("VES_P12_CONTENT", content.clone()),
+        ];
+        env.extend(password.map(|p| ("VES_P12_PASSWORD", p.to_owned())));
+        let err = F5Config::from_lookup(lookup(env)).expect_err("no archive");
+        assert_eq!(err.kind(), ErrorKind::Config);
+        let shown = everything_shown(&err);
+        let expected = match password {
+            None => "VES_P12_CONTENT is set but VES_P12_PASSWORD is not",
+            Some(_) => "cannot open the .p12 API certificate",
+        };
+        assert!(shown.contains(expected), "{shown}");
+        assert!(!shown.contains(CANARY), "{shown}");
+        assert!(!shown.contains(&content), "{shown}");
+    }
+}
+
+#[test]
+fn a_missing_ca_file_names_the_variable_and_the_path() {
+    let missing = std::env::temp_dir().join(format!(
+        "refresh-sdk-f5-env-{}-no-such-ca.pem",
+        std::process::id()
+    ));
+    let path = missing.to_string_lossy().into_owned();
+    let err = F5Config::from_lookup(lookup(vec![
+        ("VOLT_API_URL", "acme".to_owned()),
+        ("VOLT_API_TOKEN", CANARY.to_owned()),
+        ("VOLT_API_CA_CERT", path.clone()),
+    ]))
+    .expect_err("no such CA file");
+    assert_eq!(err.kind(), ErrorKind::Config);
+    let shown = everything_shown(&err);
+    assert!(shown.contains("VOLT_API_CA_CERT"), "{shown}");
+    assert!(shown.contains(&path), "{shown}");
+    assert!(!shown.contains(CANARY), "{shown}");
+}
+
+#[test]
+fn a_token_with_a_ca_file_is_configured_and_blank_p12_content_is_unset() {
+    let pki = pki();
+    let ca = TempFile::new("token-ca.pem", pki.ca_pem.as_bytes());
+    let config = F5Config::from_lookup(lookup(vec![
+        ("VOLT_API_URL", "acme".to_owned()),
+        ("VOLT_API_TOKEN", CANARY.to_owned()),
+        // Blank is unset: the token is used, not an empty archive.
+        ("VES_P12_CONTENT", "  ".to_owned()),
+        ("VOLT_API_CA_CERT", ca.path()),
+    ]))
+    .expect("configured");
+    assert_eq!(config.base_url(), "https://acme.console.ves.volterra.io");
+    assert!(!format!("{config:?}").contains(CANARY));
+}
