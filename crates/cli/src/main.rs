@@ -42,14 +42,16 @@ Exit codes:
 /// Get F5 Distributed Cloud pipeline tokens and VMware Cloud Foundation
 /// access tokens.
 ///
-/// Configuration comes from flags or the environment: VOLT_API_URL,
-/// VOLT_API_TOKEN, VOLT_API_P12_FILE or VES_P12_CONTENT (base64),
-/// VES_P12_PASSWORD for F5 XC;
-/// VCF_SDDC_MANAGER_HOST, VCF_SDDC_MANAGER_USERNAME,
-/// VCF_SDDC_MANAGER_PASSWORD, VCF_ALLOW_UNVERIFIED_TLS, VCF_REFRESH_TOKEN for
-/// VCF. Passwords and API tokens are read from the environment only, never
-/// from flags, so they stay out of shell history and `ps`; refresh token ids
-/// too unless given with --refresh-token ID.
+/// Configuration comes from flags or the environment. F5 XC: VOLT_API_URL;
+/// VOLT_API_TOKEN, or VOLT_API_P12_FILE or VES_P12_CONTENT (base64) with
+/// VES_P12_PASSWORD, or VOLT_API_CERT and VOLT_API_KEY; VOLT_API_CA_CERT;
+/// VOLT_ALLOW_INSECURE_HTTP. VCF: VCF_SDDC_MANAGER_HOST,
+/// VCF_SDDC_MANAGER_USERNAME, VCF_SDDC_MANAGER_PASSWORD, VCF_REFRESH_TOKEN,
+/// VCF_ALLOW_UNVERIFIED_TLS, VCF_ALLOW_INSECURE_HTTP (plain http:// is
+/// refused for any host but loopback unless this is true). Passwords and API
+/// tokens are read from the environment only, never from flags, so they stay
+/// out of shell history and `ps`; refresh token ids too unless given with
+/// --refresh-token ID.
 #[derive(Parser, Debug)]
 #[command(name = "refresh", version, after_help = EXIT_CODES)]
 struct Cli {
@@ -319,7 +321,7 @@ fn init_tracing(verbose: u8) {
 }
 
 /// Every variable the command reads.
-const ENV_VARIABLES: [&str; 13] = [
+const ENV_VARIABLES: [&str; 15] = [
     "VOLT_API_URL",
     "VOLT_API_TOKEN",
     "VOLT_API_P12_FILE",
@@ -328,10 +330,12 @@ const ENV_VARIABLES: [&str; 13] = [
     "VOLT_API_CERT",
     "VOLT_API_KEY",
     "VOLT_API_CA_CERT",
+    "VOLT_ALLOW_INSECURE_HTTP",
     "VCF_SDDC_MANAGER_HOST",
     "VCF_SDDC_MANAGER_USERNAME",
     "VCF_SDDC_MANAGER_PASSWORD",
     "VCF_ALLOW_UNVERIFIED_TLS",
+    "VCF_ALLOW_INSECURE_HTTP",
     "VCF_REFRESH_TOKEN",
 ];
 
@@ -350,7 +354,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::F5xc(F5Command::RefreshToken { product_name, url }) => {
             let config = refresh_sdk::F5Config::from_lookup(overlay(&[("VOLT_API_URL", url)]))?
-                .transport(transport(global, global.insecure)?);
+                .transport(transport(global)?);
             let client = refresh_sdk::F5Client::new(config)?;
             let token = client.refresh_token(&product_name).await?;
             print_value(global, "result", token.secret())?;
@@ -374,8 +378,9 @@ async fn vcf(global: &Global, command: VcfCommand) -> Result<(), Failure> {
         ("VCF_SDDC_MANAGER_USERNAME", username),
     ]);
     let config = refresh_sdk::VcfConfig::from_lookup(&lookup)?;
-    let insecure = global.insecure || env_flag("VCF_ALLOW_UNVERIFIED_TLS");
-    let client = refresh_sdk::VcfClient::new(config.transport(transport(global, insecure)?))?;
+    // VCF_ALLOW_UNVERIFIED_TLS and VCF_ALLOW_INSECURE_HTTP were read with the
+    // configuration, and the flags' options leave them as they are unless set.
+    let client = refresh_sdk::VcfClient::new(config.transport(transport(global)?))?;
     match command {
         VcfCommand::Api {
             method, path, data, ..
@@ -454,17 +459,14 @@ fn overlay(flags: &[(&'static str, Option<String>)]) -> impl Fn(&str) -> Option<
     }
 }
 
-fn env_flag(name: &str) -> bool {
-    matches!(
-        std::env::var(name)
-            .map(|v| v.to_ascii_lowercase())
-            .as_deref(),
-        Ok("1" | "true" | "yes")
-    )
-}
-
-fn transport(global: &Global, insecure: bool) -> Result<TransportOptions, Failure> {
-    let mut options = TransportOptions::default().allow_unverified_tls(insecure);
+/// The options the flags give; settings they do not mention (the
+/// environment's CA bundle and TLS and plain-HTTP permissions) stay as the
+/// configuration read them.
+fn transport(global: &Global) -> Result<TransportOptions, Failure> {
+    let mut options = TransportOptions::default();
+    if global.insecure {
+        options = options.allow_unverified_tls(true);
+    }
     if let Some(secs) = global.timeout {
         let timeout = Duration::try_from_secs_f64(secs)
             .ok()

@@ -371,6 +371,10 @@ async fn help_lists_the_exit_codes() {
         "7  timeout or transport",
         "10  stdout could not be written",
         "VCF_REFRESH_TOKEN",
+        "VCF_ALLOW_INSECURE_HTTP",
+        "VOLT_ALLOW_INSECURE_HTTP",
+        "VOLT_API_CA_CERT",
+        "VES_P12_CONTENT",
     ] {
         assert!(help.contains(line), "--help lists {line:?}: {help}");
     }
@@ -987,4 +991,49 @@ async fn demo_and_sandbox_help_show_only_the_flags_they_use() {
         help.contains("--timeout") && help.contains("--insecure"),
         "{help}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_http_to_a_remote_host_is_refused_before_anything_is_sent() {
+    // `.invalid` never resolves (RFC 6761): had the command tried to send,
+    // it would have failed with exit 7, not 2.
+    let env = [
+        (
+            "VCF_SDDC_MANAGER_HOST",
+            "http://sddc-manager.invalid".to_owned(),
+        ),
+        ("VCF_SDDC_MANAGER_USERNAME", "admin".to_owned()),
+        ("VCF_SDDC_MANAGER_PASSWORD", "S3cret-pw".to_owned()),
+    ];
+    let output = refresh(&["vcf", "create-token"], &env).await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("VCF_ALLOW_INSECURE_HTTP"),
+        "{}",
+        stderr(&output)
+    );
+    let mut allowed = env.to_vec();
+    allowed.push(("VCF_ALLOW_INSECURE_HTTP", "true".to_owned()));
+    let output = refresh(&["--timeout", "2", "vcf", "create-token"], &allowed).await;
+    assert_eq!(
+        code(&output),
+        7,
+        "allowed, then the lookup fails: {}",
+        stderr(&output)
+    );
+
+    let f5 = [
+        ("VOLT_API_URL", "http://tenant.invalid".to_owned()),
+        ("VOLT_API_TOKEN", "S3cret-token".to_owned()),
+    ];
+    let output = refresh(&["f5xc", "refresh-token", "--product-name", "p"], &f5).await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("VOLT_ALLOW_INSECURE_HTTP"),
+        "{}",
+        stderr(&output)
+    );
+    for output in [&output] {
+        assert!(!stderr(output).contains("S3cret"), "{}", stderr(output));
+    }
 }

@@ -227,8 +227,10 @@ impl F5Config {
     ///   - `VOLT_API_CERT` and `VOLT_API_KEY`: PEM certificate and key files;
     /// - `VOLT_API_CA_CERT` (optional): a PEM file of CA certificates to trust
     ///   in addition to the bundled roots, as
-    ///   [`TransportOptions::ca_bundle_pem`] (replaced by
-    ///   [`transport`](Self::transport), like every transport option).
+    ///   [`TransportOptions::ca_bundle_pem`] (kept by
+    ///   [`transport`](Self::transport) unless its options give another).
+    /// - `VOLT_ALLOW_INSECURE_HTTP`: `true` allows plain `http://` to a host
+    ///   that is not loopback ([`TransportOptions::allow_insecure_http`]).
     ///
     /// Without the `p12` feature, a `.p12` variable is an error that says
     /// how to turn the feature on. No error quotes a variable's value.
@@ -237,7 +239,7 @@ impl F5Config {
     }
 
     /// The variables [`from_env`](Self::from_env) reads.
-    const VARIABLES: [&str; 8] = [
+    const VARIABLES: [&str; 9] = [
         "VOLT_API_URL",
         "VOLT_API_TOKEN",
         "VOLT_API_P12_FILE",
@@ -246,6 +248,7 @@ impl F5Config {
         "VOLT_API_CERT",
         "VOLT_API_KEY",
         "VOLT_API_CA_CERT",
+        "VOLT_ALLOW_INSECURE_HTTP",
     ];
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
@@ -283,15 +286,18 @@ impl F5Config {
             })?;
             transport = transport.ca_bundle_pem(pem);
         }
+        if let Some(allow) = crate::env::flag(lookup, "VOLT_ALLOW_INSECURE_HTTP", SERVICE)? {
+            transport = transport.allow_insecure_http(allow);
+        }
         Ok(F5Config::new(&url, credentials)?.transport(transport))
     }
 
-    /// Replaces the timeouts, retry policy, size cap and TLS options,
-    /// including a CA bundle [`from_env`](Self::from_env) read from
-    /// `VOLT_API_CA_CERT`; to keep it, start from
-    /// [`transport_options`](Self::transport_options).
+    /// Replaces the timeouts, retry policy and size cap, and the TLS and
+    /// plain-HTTP settings that `options` set; those it leaves unset (a CA
+    /// bundle [`from_env`](Self::from_env) read from `VOLT_API_CA_CERT`, say)
+    /// keep their values.
     pub fn transport(mut self, options: TransportOptions) -> Self {
-        self.transport = options;
+        self.transport = options.over(&self.transport);
         self
     }
 
@@ -409,6 +415,7 @@ pub struct F5Client {
 impl F5Client {
     /// Builds the client (and its one `reqwest::Client`).
     pub fn new(config: F5Config) -> Result<Self> {
+        transport::check_scheme(SERVICE, &config.base_url, &config.transport)?;
         let mut headers = HeaderMap::new();
         let mut identity = None;
         match &config.credentials {

@@ -383,3 +383,29 @@ fn the_environments_tls_setting_survives_later_transport_options() {
         "{config:?}"
     );
 }
+
+/// The same for F5 XC, and `VOLT_API_CA_CERT` read from the environment is
+/// kept by options that do not name a CA bundle.
+#[test]
+fn f5_plain_http_needs_the_opt_in_and_environment_settings_survive_options() {
+    let config = refresh_sdk::F5Config::new(
+        "http://tenant.example",
+        refresh_sdk::F5Credentials::api_token("t"),
+    )
+    .expect("a valid address");
+    let err = refresh_sdk::F5Client::new(config).expect_err("clear text to a remote host");
+    assert!(
+        err.to_string().contains("VOLT_ALLOW_INSECURE_HTTP"),
+        "{err}"
+    );
+
+    let config = refresh_sdk::F5Config::from_lookup(|name| match name {
+        "VOLT_API_URL" => Some("http://tenant.example".into()),
+        "VOLT_API_TOKEN" => Some("t".into()),
+        "VOLT_ALLOW_INSECURE_HTTP" => Some("yes".into()),
+        _ => None,
+    })
+    .expect("valid")
+    .transport(TransportOptions::default().attempt_timeout(Duration::from_secs(5)));
+    assert!(refresh_sdk::F5Client::new(config).is_ok());
+}
