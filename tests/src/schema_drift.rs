@@ -107,8 +107,10 @@ pub fn generated_types() -> Vec<SpecTypes> {
                 vcf_tokens::Error,
                 vcf_tokens::ErrorCause,
                 vcf_tokens::RefreshToken,
+                vcf_tokens::Remediation,
                 vcf_tokens::TokenCreationSpec,
                 vcf_tokens::TokenPair,
+                vcf_tokens::ValidationNotification,
             ],
         },
     ]

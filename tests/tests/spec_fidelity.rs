@@ -452,6 +452,7 @@ fn vcf_schemas() {
             ("label", "string"),
             ("message", "string"),
             ("nestedErrors", "array<$Error>"),
+            ("notifications", "array<$ValidationNotification>"),
             ("referenceToken", "string"),
             ("remediationMessage", "string"),
             ("remediationUrl", "string"),
@@ -461,6 +462,22 @@ fn vcf_schemas() {
         &spec,
         "ErrorCause",
         &[("message", "string"), ("type", "string")],
+    );
+    // As VMware's own SDDC Manager 9.1 Python client models them.
+    assert_object(
+        &spec,
+        "ValidationNotification",
+        &[
+            ("severity", "string"),
+            ("message", "string"),
+            ("impactMessage", "string"),
+            ("remediations", "array<$Remediation>"),
+        ],
+    );
+    assert_object(
+        &spec,
+        "Remediation",
+        &[("message", "string"), ("link", "string")],
     );
 }
 

@@ -59,8 +59,9 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Sdk(e) => {
-                // The SDK's line says what happened; one hint says what to do.
-                write!(f, "error: {e}")?;
+                // The SDK's line says what happened, VCF's notifications
+                // follow one per indented line, and one hint says what to do.
+                write!(f, "error: {e:#}")?;
                 if let Some(hint) = hint(e).or_else(|| e.hint()) {
                     write!(f, "\n  hint: {hint}")?;
                 }

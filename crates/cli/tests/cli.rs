@@ -1035,3 +1035,40 @@ async fn plain_http_to_a_remote_host_is_refused_before_anything_is_sent() {
     );
     assert!(!stderr(&output).contains("S3cret"), "{}", stderr(&output));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vcf_notifications_are_printed_one_per_line_before_the_hint() {
+    let sandbox = Sandbox::start_default().await.expect("sandbox");
+    sandbox.faults().fail_next_with_body(
+        Operation::VcfCreateToken,
+        1,
+        StatusCode::BAD_REQUEST,
+        serde_json::json!({
+            "errorCode": "PASSWORD_EXPIRED",
+            "message": "The password has expired.",
+            "notifications": [{
+                "severity": "ERROR",
+                "message": "The password of administrator@vsphere.local expired.",
+                "remediations": [{ "message": "Reset it in vCenter.", "link": "https://kb.example/reset" }]
+            }]
+        }),
+    );
+    let output = refresh(&["vcf", "create-token"], &vcf_env(&sandbox)).await;
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
+    let message = stderr(&output);
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(lines.len(), 3, "error, notification, hint: {message}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains("The password has expired."),
+        "{message}"
+    );
+    assert!(
+        !lines[0].contains("vCenter"),
+        "the notification has its own line: {message}"
+    );
+    assert_eq!(
+        lines[1],
+        "  - ERROR: The password of administrator@vsphere.local expired. (remediation: Reset it in vCenter. <https://kb.example/reset>)"
+    );
+    assert!(lines[2].starts_with("  hint: "), "{message}");
+}

@@ -134,6 +134,77 @@ pub struct VcfErrorDetail {
     pub remediation_message: Option<String>,
     /// Correlates the error with the server's logs; quote it to support.
     pub reference_token: Option<String>,
+    /// Validation findings that explain the error, each with what to do.
+    pub notifications: Vec<VcfNotification>,
+}
+
+/// One validation finding in a VCF `Error` (`ValidationNotification`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VcfNotification {
+    /// How serious it is, such as `ERROR` or `WARNING`.
+    pub severity: Option<String>,
+    /// The finding.
+    pub message: Option<String>,
+    /// What the finding affects.
+    pub impact: Option<String>,
+    /// What can be done about it.
+    pub remediations: Vec<VcfRemediation>,
+}
+
+/// One way to address a [`VcfNotification`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VcfRemediation {
+    /// What to do.
+    pub message: Option<String>,
+    /// A link to documentation about it.
+    pub link: Option<String>,
+}
+
+impl VcfNotification {
+    /// `SEVERITY: message (impact: ...; remediation: ... <link>)`, one line.
+    pub(crate) fn line(&self) -> String {
+        let mut out = String::new();
+        if let Some(severity) = &self.severity {
+            out.push_str(severity);
+            out.push_str(": ");
+        }
+        out.push_str(self.message.as_deref().unwrap_or("(no message)"));
+        let mut details = Vec::new();
+        if let Some(impact) = &self.impact {
+            details.push(format!("impact: {impact}"));
+        }
+        for remediation in &self.remediations {
+            match (&remediation.message, &remediation.link) {
+                (Some(message), Some(link)) => {
+                    details.push(format!("remediation: {message} <{link}>"));
+                }
+                (Some(message), None) => details.push(format!("remediation: {message}")),
+                (None, Some(link)) => details.push(format!("remediation: <{link}>")),
+                (None, None) => {}
+            }
+        }
+        if !details.is_empty() {
+            out.push_str(" (");
+            out.push_str(&details.join("; "));
+            out.push(')');
+        }
+        one_line(&out)
+    }
+}
+
+/// `text` with its line breaks folded into spaces: what a server sent
+/// cannot break a log line or forge another.
+fn one_line(text: &str) -> String {
+    if !text.contains(['\n', '\r']) {
+        return text.to_owned();
+    }
+    text.split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The first bytes of a body the SDK could not decode.
@@ -166,6 +237,19 @@ impl BodySnippet {
     }
 }
 
+impl VendorDetail {
+    /// The validation findings VCF sent with the error, if any.
+    pub fn notifications(&self) -> &[VcfNotification] {
+        match self {
+            VendorDetail::Vcf(detail) => &detail.notifications,
+            _ => &[],
+        }
+    }
+}
+
+/// Shows what the vendor said on one line, notifications included; with
+/// `{:#}`, without them (an [`Error`] shown with `{:#}` lists them on lines of
+/// their own).
 impl fmt::Display for VendorDetail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -182,6 +266,14 @@ impl fmt::Display for VendorDetail {
                 }
                 if let Some(reference) = &detail.reference_token {
                     parts.push(format!("reference token {reference}"));
+                }
+                if !f.alternate() {
+                    parts.extend(
+                        detail
+                            .notifications
+                            .iter()
+                            .map(|n| format!("notification {}", n.line())),
+                    );
                 }
                 f.write_str(&parts.join("; "))
             }
@@ -216,8 +308,7 @@ impl fmt::Display for VendorDetail {
 #[non_exhaustive]
 pub struct Error(Arc<Inner>);
 
-#[derive(Debug, thiserror::Error)]
-#[error("{}", render(self))]
+#[derive(Debug)]
 struct Inner {
     kind: ErrorKind,
     service: Option<Service>,
@@ -228,11 +319,33 @@ struct Inner {
     message: String,
     hint: Option<&'static str>,
     attempts: u32,
-    #[source]
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
-fn render(inner: &Inner) -> String {
+/// One line saying what happened; with `{:#}`, VCF's validation findings
+/// follow on lines of their own, indented.
+impl fmt::Display for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let alternate = f.alternate();
+        f.write_str(&render(self, alternate))?;
+        if alternate && let Some(vendor) = &self.vendor {
+            for notification in vendor.notifications() {
+                write!(f, "\n  - {}", notification.line())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Inner {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
+
+fn render(inner: &Inner, without_notifications: bool) -> String {
     let mut out = match (inner.service, inner.operation) {
         (Some(service), Some(operation)) => format!("{service} {operation} failed: "),
         (Some(service), None) => format!("{service}: "),
@@ -247,7 +360,11 @@ fn render(inner: &Inner) -> String {
         out.push_str(&inner.message);
     }
     if let Some(vendor) = &inner.vendor {
-        out.push_str(&format!("; server said: {vendor}"));
+        if without_notifications {
+            out.push_str(&format!("; server said: {vendor:#}"));
+        } else {
+            out.push_str(&format!("; server said: {vendor}"));
+        }
     }
     if let Some(wait) = inner.retry_after {
         // Whole seconds, rounded up; exact for any wait a server can send.
@@ -260,15 +377,7 @@ fn render(inner: &Inner) -> String {
         out.push_str(&format!(" (after {} attempts)", inner.attempts));
     }
     // One line: a server's text may carry line breaks.
-    if out.contains(['\n', '\r']) {
-        out = out
-            .split(['\n', '\r'])
-            .map(str::trim)
-            .filter(|part| !part.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-    }
-    out
+    one_line(&out)
 }
 
 impl fmt::Debug for Error {

@@ -409,3 +409,61 @@ fn f5_plain_http_needs_the_opt_in_and_environment_settings_survive_options() {
     .transport(TransportOptions::default().attempt_timeout(Duration::from_secs(5)));
     assert!(refresh_sdk::F5Client::new(config).is_ok());
 }
+
+/// VCF's `notifications` (as VMware's 9.1 client models them) reach the
+/// error: on its one line, and with `{:#}` one indented line each.
+#[tokio::test]
+async fn vcf_notifications_are_shown_with_their_remediations() {
+    let server = serve(|_| {
+        Reply::json(
+            400,
+            json!({
+                "errorCode": "PASSWORD_EXPIRED",
+                "message": "The password has expired.",
+                "notifications": [
+                    {
+                        "severity": "ERROR",
+                        "message": "The password of admin expired\non 2026-11-01.",
+                        "impactMessage": "Logins fail.",
+                        "remediations": [
+                            { "message": "Reset the password.", "link": "https://kb.example/reset" }
+                        ]
+                    },
+                    { "severity": "WARNING", "message": "Two accounts expire soon." }
+                ]
+            }),
+        )
+    })
+    .await;
+    let err = vcf_client(&server.url, no_retries())
+        .create_token(&refresh_sdk::VcfCredentials::new("admin", "pw"))
+        .await
+        .expect_err("400");
+    let notifications = err.vendor_detail().expect("detail").notifications();
+    assert_eq!(notifications.len(), 2);
+    assert_eq!(notifications[0].severity.as_deref(), Some("ERROR"));
+    assert_eq!(
+        notifications[0].remediations[0].link.as_deref(),
+        Some("https://kb.example/reset")
+    );
+
+    let line = err.to_string();
+    assert!(!line.contains('\n'), "one line: {line}");
+    for part in [
+        "ERROR: The password of admin expired on 2026-11-01.",
+        "impact: Logins fail.",
+        "remediation: Reset the password. <https://kb.example/reset>",
+        "WARNING: Two accounts expire soon.",
+    ] {
+        assert!(line.contains(part), "{part} missing: {line}");
+    }
+
+    let lines: Vec<String> = format!("{err:#}").lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(!lines[0].contains("Two accounts"), "{lines:?}");
+    assert!(
+        lines[1].starts_with("  - ERROR: The password of admin expired"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[2], "  - WARNING: Two accounts expire soon.");
+}

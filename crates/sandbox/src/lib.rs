@@ -931,6 +931,10 @@ pub(crate) enum Fault {
     Delay(Duration),
     Malformed,
     Drop,
+    Body {
+        status: StatusCode,
+        body: serde_json::Value,
+    },
 }
 
 impl Faults {
@@ -960,6 +964,36 @@ impl Faults {
                 retry_after,
             },
         );
+    }
+
+    /// The next `n` requests of `operation` get `status` with this JSON
+    /// body, as it is: an error the way a particular SDDC Manager words it
+    /// (with `notifications`, say). Not checked against the spec and not
+    /// recorded as a violation: the test asked for it.
+    ///
+    /// ```
+    /// # fn run(sandbox: refresh_sandbox::Sandbox) {
+    /// use refresh_sandbox::{Operation, StatusCode};
+    /// sandbox.faults().fail_next_with_body(
+    ///     Operation::VcfCreateToken,
+    ///     1,
+    ///     StatusCode::BAD_REQUEST,
+    ///     serde_json::json!({
+    ///         "errorCode": "PASSWORD_EXPIRED",
+    ///         "message": "The password has expired.",
+    ///         "notifications": [{ "severity": "ERROR", "message": "Expired on 2026-11-01" }]
+    ///     }),
+    /// );
+    /// # }
+    /// ```
+    pub fn fail_next_with_body(
+        &self,
+        operation: Operation,
+        n: usize,
+        status: StatusCode,
+        body: serde_json::Value,
+    ) {
+        self.push(operation, n, Fault::Body { status, body });
     }
 
     /// The next `n` requests of `operation` are answered normally after

@@ -142,6 +142,10 @@ async fn handle(
             // Never written: the connection refuses every write from now on.
             return StatusCode::NO_CONTENT.into_response();
         }
+        Some(Fault::Body { status, body }) => Answer {
+            response: (status, axum::Json(body)).into_response(),
+            injected: true,
+        },
         Some(Fault::Malformed) => Answer {
             response: malformed(op),
             injected: true,

@@ -53,6 +53,9 @@ pub mod types {
             skip_serializing_if = "::std::vec::Vec::is_empty"
         )]
         pub nested_errors: ::std::vec::Vec<Error>,
+        ///Validation findings that explain the error, each with what to do about it (as VMware's SDDC Manager 9.1 client models them).
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub notifications: ::std::vec::Vec<ValidationNotification>,
         ///Correlates the error with detailed logs on the server; give it to the service provider when reporting the issue.
         #[serde(
             rename = "referenceToken",
@@ -90,6 +93,17 @@ pub mod types {
         ///The refresh token's id, used to refresh or invalidate it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub id: ::std::option::Option<::std::string::String>,
+    }
+    ///One way to address a validation finding.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct Remediation {
+        ///A link to documentation about it.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub link: ::std::option::Option<::std::string::String>,
+        ///What to do.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub message: ::std::option::Option<::std::string::String>,
     }
     ///Credentials to exchange for a token pair: a username and password, an API key, or an identity token.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
@@ -129,6 +143,26 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub refresh_token: ::std::option::Option<RefreshToken>,
+    }
+    ///One validation finding reported with an error.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+    pub struct ValidationNotification {
+        ///What the finding affects.
+        #[serde(
+            rename = "impactMessage",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub impact_message: ::std::option::Option<::std::string::String>,
+        ///The finding.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub message: ::std::option::Option<::std::string::String>,
+        ///What can be done about the finding.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub remediations: ::std::vec::Vec<Remediation>,
+        ///How serious the finding is, such as ERROR or WARNING.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub severity: ::std::option::Option<::std::string::String>,
     }
     /// Error types.
     pub mod error {

@@ -23,7 +23,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::base_url::normalize_url;
 use crate::env::{self, Lookup, var as env_var};
-use crate::error::{Error, ErrorKind, Result, Service, VcfErrorDetail, VendorDetail};
+use crate::error::{
+    Error, ErrorKind, Result, Service, VcfErrorDetail, VcfNotification, VcfRemediation,
+    VendorDetail,
+};
 use crate::middleware::TransportPolicy;
 use crate::transport::{self, CallFacts, Transport, TransportOptions};
 
@@ -183,6 +186,27 @@ fn vcf_detail(error: &vcf_tokens::types::Error) -> Option<VendorDetail> {
         error_code: error.error_code.clone(),
         remediation_message: error.remediation_message.clone(),
         reference_token: error.reference_token.clone(),
+        notifications: error
+            .notifications
+            .iter()
+            .map(|n| {
+                let mut notification = VcfNotification {
+                    severity: n.severity.clone(),
+                    message: n.message.clone(),
+                    impact: n.impact_message.clone(),
+                    ..VcfNotification::default()
+                };
+                notification.remediations = n
+                    .remediations
+                    .iter()
+                    .map(|r| VcfRemediation {
+                        message: r.message.clone(),
+                        link: r.link.clone(),
+                    })
+                    .collect();
+                notification
+            })
+            .collect(),
     };
     // Every field is optional, so any JSON object decodes; one with none of
     // them is better shown raw.
