@@ -1072,3 +1072,99 @@ async fn vcf_notifications_are_printed_one_per_line_before_the_hint() {
     );
     assert!(lines[2].starts_with("  hint: "), "{message}");
 }
+
+/// One canary as the VCF password, the F5 API token and a refresh-token id,
+/// through a run that ends in each exit code, traced with -vv: it never
+/// shows on stderr (nor on stdout, which carries only issued tokens).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_canary_never_reaches_stderr_whatever_the_exit_code() {
+    const CANARY: &str = "CANARY-cli-4b7d";
+    let sandbox = Sandbox::builder()
+        .vcf_password(CANARY)
+        .f5xc_api_token(CANARY)
+        .start()
+        .await
+        .expect("sandbox");
+    let vcf = vcf_env(&sandbox);
+    let f5 = f5_env(&sandbox);
+    let with = |env: &[(&'static str, String)], name: &'static str, value: String| {
+        let mut env = env.to_vec();
+        env.retain(|(n, _)| *n != name);
+        env.push((name, value));
+        env
+    };
+    let faults = sandbox.faults();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut check = |expected: i32, code: i32, stdout: &str, stderr: &str| {
+        assert_eq!(code, expected, "{stderr}");
+        assert!(
+            !stderr.contains(CANARY),
+            "exit {code}: stderr shows the canary: {stderr}"
+        );
+        assert!(
+            !stdout.contains(CANARY),
+            "exit {code}: stdout shows the canary: {stdout}"
+        );
+        seen.insert(code);
+    };
+    let create = ["-vv", "--retries", "0", "vcf", "create-token"];
+
+    let out = refresh(&create, &vcf).await;
+    check(0, code(&out), &stdout(&out), &stderr(&out));
+
+    let occupied = sandbox.local_addr().to_string();
+    let out = refresh(&["-vv", "sandbox", "--listen", &occupied], &[]).await;
+    check(1, code(&out), &stdout(&out), &stderr(&out));
+
+    let userinfo = format!("http://admin:{CANARY}@127.0.0.1:9");
+    let out = refresh(&create, &with(&vcf, "VCF_SDDC_MANAGER_HOST", userinfo)).await;
+    check(2, code(&out), &stdout(&out), &stderr(&out));
+
+    let wrong_token = with(&f5, "VOLT_API_TOKEN", format!("{CANARY}-wrong"));
+    let f5_args = ["-vv", "f5xc", "refresh-token", "--product-name", "example"];
+    let out = refresh(&f5_args, &wrong_token).await;
+    check(3, code(&out), &stdout(&out), &stderr(&out));
+
+    let unknown_id = with(&vcf, "VCF_REFRESH_TOKEN", CANARY.to_owned());
+    let out = refresh(&["-vv", "vcf", "refresh-token"], &unknown_id).await;
+    check(4, code(&out), &stdout(&out), &stderr(&out));
+
+    for (status, expected) in [(429, 5), (500, 6), (409, 9)] {
+        faults.fail_next(
+            Operation::VcfCreateToken,
+            1,
+            StatusCode::from_u16(status).expect("a status"),
+            None,
+        );
+        let out = refresh(&create, &vcf).await;
+        check(expected, code(&out), &stdout(&out), &stderr(&out));
+    }
+    sandbox.take_violations();
+
+    let closed = with(
+        &vcf,
+        "VCF_SDDC_MANAGER_HOST",
+        "http://127.0.0.1:9".to_owned(),
+    );
+    let out = refresh(&create, &closed).await;
+    check(7, code(&out), &stdout(&out), &stderr(&out));
+
+    faults.malformed_next(Operation::VcfCreateToken, 1);
+    let out = refresh(&create, &vcf).await;
+    check(8, code(&out), &stdout(&out), &stderr(&out));
+
+    let full = std::process::Stdio::from(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full"),
+    );
+    let (exit, err) = run_into(&f5_args, &f5, full).await;
+    check(10, exit, "", &err);
+
+    assert_eq!(
+        seen.len(),
+        11,
+        "every exit code 0-10 was exercised: {seen:?}"
+    );
+}
