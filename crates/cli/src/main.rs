@@ -320,31 +320,19 @@ fn init_tracing(verbose: u8) {
         .init();
 }
 
-/// Every variable the command reads.
-const ENV_VARIABLES: [&str; 15] = [
-    "VOLT_API_URL",
-    "VOLT_API_TOKEN",
-    "VOLT_API_P12_FILE",
-    "VES_P12_CONTENT",
-    "VES_P12_PASSWORD",
-    "VOLT_API_CERT",
-    "VOLT_API_KEY",
-    "VOLT_API_CA_CERT",
-    "VOLT_ALLOW_INSECURE_HTTP",
-    "VCF_SDDC_MANAGER_HOST",
-    "VCF_SDDC_MANAGER_USERNAME",
-    "VCF_SDDC_MANAGER_PASSWORD",
-    "VCF_ALLOW_UNVERIFIED_TLS",
-    "VCF_ALLOW_INSECURE_HTTP",
-    "VCF_REFRESH_TOKEN",
-];
+/// Every variable the command reads: the SDK's, and the refresh-token id.
+fn env_variables() -> impl Iterator<Item = &'static str> {
+    refresh_sdk::F5Config::VARIABLES
+        .into_iter()
+        .chain(refresh_sdk::VcfConfig::VARIABLES)
+        .chain(["VCF_REFRESH_TOKEN"])
+}
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     // A variable set to bytes that are not UTF-8 is set, not missing: say so
     // (without the value) rather than let it read as unset.
-    if let Some(name) = ENV_VARIABLES
-        .iter()
-        .find(|name| std::env::var_os(name).is_some_and(|v| v.to_str().is_none()))
+    if let Some(name) =
+        env_variables().find(|name| std::env::var_os(name).is_some_and(|v| v.to_str().is_none()))
     {
         return Err(Failure::usage(format!(
             "{name} is set but its value is not valid UTF-8"

@@ -238,8 +238,13 @@ impl F5Config {
         F5Config::from_lookup(env::process(SERVICE, &F5Config::VARIABLES)?)
     }
 
-    /// The variables [`from_env`](Self::from_env) reads.
-    const VARIABLES: [&str; 9] = [
+    /// The variables [`from_env`](Self::from_env) reads, for a program that
+    /// lists or checks them.
+    ///
+    /// ```
+    /// assert!(refresh_sdk::F5Config::VARIABLES.contains(&"VOLT_API_URL"));
+    /// ```
+    pub const VARIABLES: [&str; 9] = [
         "VOLT_API_URL",
         "VOLT_API_TOKEN",
         "VOLT_API_P12_FILE",

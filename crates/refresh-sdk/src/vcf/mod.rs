@@ -63,15 +63,6 @@ pub fn normalize_host(input: &str) -> Result<String> {
     }
 }
 
-/// The variables the VCF `from_env` constructors read.
-const ENV_VARIABLES: [&str; 5] = [
-    "VCF_SDDC_MANAGER_HOST",
-    "VCF_ALLOW_UNVERIFIED_TLS",
-    "VCF_ALLOW_INSECURE_HTTP",
-    "VCF_SDDC_MANAGER_USERNAME",
-    "VCF_SDDC_MANAGER_PASSWORD",
-];
-
 /// Where and how to reach an SDDC Manager.
 #[derive(Clone, Debug)]
 pub struct VcfConfig {
@@ -80,6 +71,20 @@ pub struct VcfConfig {
 }
 
 impl VcfConfig {
+    /// The variables the VCF `from_env` constructors ([`VcfConfig`],
+    /// [`VcfSession`]) read, for a program that lists or checks them.
+    ///
+    /// ```
+    /// assert!(refresh_sdk::VcfConfig::VARIABLES.contains(&"VCF_SDDC_MANAGER_HOST"));
+    /// ```
+    pub const VARIABLES: [&str; 5] = [
+        "VCF_SDDC_MANAGER_HOST",
+        "VCF_ALLOW_UNVERIFIED_TLS",
+        "VCF_ALLOW_INSECURE_HTTP",
+        "VCF_SDDC_MANAGER_USERNAME",
+        "VCF_SDDC_MANAGER_PASSWORD",
+    ];
+
     /// An SDDC Manager host or URL (see [`normalize_host`]).
     pub fn new(host: &str) -> Result<Self> {
         Ok(VcfConfig {
@@ -93,7 +98,7 @@ impl VcfConfig {
     /// `VCF_ALLOW_INSECURE_HTTP` (`true` to allow plain `http://` to a host
     /// that is not loopback; see [`TransportOptions::allow_insecure_http`]).
     pub fn from_env() -> Result<Self> {
-        VcfConfig::from_lookup(env::process(SERVICE, &ENV_VARIABLES)?)
+        VcfConfig::from_lookup(env::process(SERVICE, &VcfConfig::VARIABLES)?)
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.

@@ -480,7 +480,7 @@ impl VcfSession {
     /// `VCF_ALLOW_UNVERIFIED_TLS`. Nothing is sent until the first
     /// [`access_token`](Self::access_token).
     pub fn from_env() -> Result<Self> {
-        VcfSession::from_lookup(crate::env::process(Service::Vcf, &super::ENV_VARIABLES)?)
+        VcfSession::from_lookup(crate::env::process(Service::Vcf, &VcfConfig::VARIABLES)?)
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
