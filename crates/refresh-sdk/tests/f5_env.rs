@@ -4,152 +4,16 @@
 //! that trusts only clients with a certificate from its test CA. Errors name
 //! the variable and never its value.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use std::sync::atomic::Ordering;
+
+use common::pki::{https_server, p12_archive, pki};
 use refresh_sdk::f5xc::{F5Client, F5Config};
 use refresh_sdk::{ErrorKind, ExposeSecret, RetryPolicy};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Never to be shown: used as the `.p12` content and password in error tests.
 const CANARY: &str = "CANARY-p12-9c4e";
-
-struct Pki {
-    ca_pem: String,
-    ca_der: CertificateDer<'static>,
-    server_der: CertificateDer<'static>,
-    server_key: KeyPair,
-    client_der: Vec<u8>,
-    client_key: KeyPair,
-}
-
-fn pki() -> Pki {
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
-    let issuer = Issuer::new(ca_params, ca_key);
-    let server_key = KeyPair::generate().expect("server key");
-    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .expect("server params")
-        .signed_by(&server_key, &issuer)
-        .expect("server certificate");
-    let client_key = KeyPair::generate().expect("client key");
-    let client = CertificateParams::new(vec!["api-client.example".to_owned()])
-        .expect("client params")
-        .signed_by(&client_key, &issuer)
-        .expect("client certificate");
-    Pki {
-        ca_pem: ca.pem(),
-        ca_der: ca.der().clone(),
-        server_der: server.der().clone(),
-        server_key,
-        client_der: client.der().to_vec(),
-        client_key,
-    }
-}
-
-/// The client certificate and its CA in a `.p12` archive, as F5 XC's console
-/// downloads it.
-#[cfg(feature = "p12")]
-fn p12_archive(pki: &Pki, password: &str) -> Vec<u8> {
-    use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
-    let key = PrivateKey::from_der(&pki.client_key.serialize_der()).expect("PKCS#8 key");
-    let chain = PrivateKeyChain::new(
-        b"client".as_slice(),
-        key,
-        [
-            Certificate::from_der(&pki.client_der).expect("client certificate"),
-            Certificate::from_der(&pki.ca_der).expect("CA certificate"),
-        ],
-    );
-    let mut store = KeyStore::new();
-    store.add_entry("client", KeyStoreEntry::PrivateKeyChain(chain));
-    store.writer(password).write().expect("write p12")
-}
-
-/// An HTTPS server on 127.0.0.1 that requires a client certificate from the
-/// test CA and answers every request with a pipeline token. Returns the URL
-/// and the count of requests served.
-async fn mtls_server(pki: &Pki) -> (String, Arc<AtomicUsize>) {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(pki.ca_der.clone()).expect("CA root");
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(roots),
-        Arc::clone(&provider),
-    )
-    .build()
-    .expect("client verifier");
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.server_key.serialize_der()));
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(vec![pki.server_der.clone()], key)
-        .expect("server config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
-    let url = format!("https://{}", listener.local_addr().expect("local address"));
-    let served = Arc::new(AtomicUsize::new(0));
-    let count = Arc::clone(&served);
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let acceptor = acceptor.clone();
-            let count = Arc::clone(&count);
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                if !read_request(&mut tls).await {
-                    return;
-                }
-                count.fetch_add(1, Ordering::SeqCst);
-                let body = r#"{"result":"{\"token\":\"from-env\"}"}"#;
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = tls.write_all(response.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-    (url, served)
-}
-
-/// Reads one request (headers and a Content-Length body).
-async fn read_request(stream: &mut (impl AsyncReadExt + Unpin)) -> bool {
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let Ok(n) = stream.read(&mut chunk).await else {
-            return false;
-        };
-        if n == 0 {
-            return false;
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
-            let length = head
-                .lines()
-                .find_map(|line| line.strip_prefix("content-length:"))
-                .and_then(|value| value.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if buffer.len() >= end + 4 + length {
-                return true;
-            }
-        }
-    }
-}
 
 /// A lookup over `pairs`, as `F5Config::from_lookup` takes it.
 fn lookup(pairs: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> {
@@ -200,7 +64,7 @@ fn everything_shown(err: &refresh_sdk::Error) -> String {
 async fn a_base64_p12_and_a_ca_file_from_the_environment_reach_a_mutual_tls_server() {
     use base64::Engine as _;
     let pki = pki();
-    let (url, served) = mtls_server(&pki).await;
+    let (url, served) = https_server(&pki, true).await;
     let p12 = p12_archive(&pki, "p12-password");
     // Wrapped at 76 columns, as `base64` prints it without `-w0`.
     let encoded = base64::engine::general_purpose::STANDARD.encode(&p12);
@@ -235,7 +99,7 @@ async fn a_base64_p12_and_a_ca_file_from_the_environment_reach_a_mutual_tls_serv
         .refresh_token("p")
         .await
         .expect("the .p12 identity and the CA bundle are accepted");
-    assert_eq!(token.secret().expose_secret(), r#"{"token":"from-env"}"#);
+    assert_eq!(token.secret().expose_secret(), r#"{"token":"tls"}"#);
     assert_eq!(served.load(Ordering::SeqCst), 1);
 
     // Control: without VOLT_API_CA_CERT the test CA is unknown and the
