@@ -6,9 +6,9 @@ mod common;
 
 use std::sync::atomic::Ordering;
 
-use common::pki::{https_server, pki};
 #[cfg(feature = "p12")]
 use common::pki::p12_archive;
+use common::pki::{https_server, pki};
 use refresh_sdk::f5xc::{ClientCertificate, F5Client, F5Config, F5Credentials};
 use refresh_sdk::{ErrorKind, ExposeSecret, RetryPolicy, SecretString, TransportOptions};
 

@@ -26,7 +26,8 @@ static NO_ORIGIN_WARNING: Once = Once::new();
 ///   ([`AccessTokenSource::invalidate`]), takes the renewed one and sends the
 ///   request **once more**, whatever its method: a 401 means the request was
 ///   not acted on. A request whose body cannot be copied (a stream) gets the
-///   401 back, as does one whose source hands out the same token again.
+///   401 back (the token is still reported, so the next request gets a
+///   renewed one), as does one whose source hands out the same token again.
 ///   Concurrent 401s on one token make one renewal: the session ignores
 ///   reports of a token it is already replacing.
 /// - It authorizes only requests to the source's
@@ -217,10 +218,12 @@ impl reqwest_middleware::Middleware for BearerAuth {
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
+        // Reported even when the request cannot be sent again: the next one
+        // then gets a renewed token.
+        self.source.invalidate(&token);
         let Some(mut again) = spare else {
             return Ok(response);
         };
-        self.source.invalidate(&token);
         let fresh = self.token().await?;
         if fresh.expose_secret() == token.expose_secret() {
             // The source could not renew it: the server's answer stands.

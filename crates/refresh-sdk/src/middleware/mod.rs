@@ -21,4 +21,4 @@ pub use bearer::BearerAuth;
 pub(crate) use bearer::bearer_header;
 pub use policy::TransportPolicy;
 #[cfg(feature = "tower")]
-pub use tower::{BearerAuthLayer, BearerAuthService, BoxError, NoResend, Resend};
+pub use tower::{BearerAuthLayer, BearerAuthService, BoxError, NoResend, Resend, ResendBody};

@@ -201,65 +201,40 @@ where
         .map_err(Into::into)
 }
 
-/// A copy of `request` for the one re-send; the extensions are not copied
-/// (`http::Extensions` holds values of any type).
-fn copy<B: Clone>(request: &http::Request<B>) -> http::Request<B> {
-    let mut copy = http::Request::new(request.body().clone());
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    copy
+/// Whether a [`BearerAuthService`] can send a request of body `B` once more
+/// after a 401: [`Resend`] when `B: Clone`, never with [`NoResend`].
+pub trait ResendBody<B>: sealed::Sealed {
+    /// A copy of `request` for the one re-send, if this mode makes one.
+    #[doc(hidden)]
+    fn spare(request: &http::Request<B>) -> Option<http::Request<B>>;
 }
 
-impl<S, B, ResBody> tower_service::Service<http::Request<B>> for BearerAuthService<S, Resend>
-where
-    S: tower_service::Service<http::Request<B>, Response = http::Response<ResBody>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-    S::Error: Into<BoxError>,
-    B: Clone + Send + 'static,
-    ResBody: Send + 'static,
-{
-    type Response = http::Response<ResBody>;
-    type Error = BoxError;
-    type Future = ServiceFuture<Self::Response>;
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Resend {}
+    impl Sealed for super::NoResend {}
+}
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let mut inner = self.take_ready();
-        let core = Arc::clone(&self.core);
-        Box::pin(async move {
-            if !core.authorizes(&request) {
-                return inner.call(request).await.map_err(Into::into);
-            }
-            let token = core.token().await?;
-            authorize(&mut request, &token)?;
-            let spare = copy(&request);
-            let response = inner.call(request).await.map_err(Into::into)?;
-            if response.status() != http::StatusCode::UNAUTHORIZED {
-                return Ok(response);
-            }
-            core.source.invalidate(&token);
-            let fresh = core.token().await?;
-            if fresh.expose_secret() == token.expose_secret() {
-                return Ok(response);
-            }
-            drop(response);
-            let mut again = spare;
-            authorize(&mut again, &fresh)?;
-            ready(&mut inner).await?;
-            inner.call(again).await.map_err(Into::into)
-        })
+impl<B: Clone> ResendBody<B> for Resend {
+    /// The extensions are not copied (`http::Extensions` holds values of
+    /// any type).
+    fn spare(request: &http::Request<B>) -> Option<http::Request<B>> {
+        let mut copy = http::Request::new(request.body().clone());
+        *copy.method_mut() = request.method().clone();
+        *copy.uri_mut() = request.uri().clone();
+        *copy.version_mut() = request.version();
+        *copy.headers_mut() = request.headers().clone();
+        Some(copy)
     }
 }
 
-impl<S, B, ResBody> tower_service::Service<http::Request<B>> for BearerAuthService<S, NoResend>
+impl<B> ResendBody<B> for NoResend {
+    fn spare(_: &http::Request<B>) -> Option<http::Request<B>> {
+        None
+    }
+}
+
+impl<S, B, R, ResBody> tower_service::Service<http::Request<B>> for BearerAuthService<S, R>
 where
     S: tower_service::Service<http::Request<B>, Response = http::Response<ResBody>>
         + Clone
@@ -268,6 +243,7 @@ where
     S::Future: Send,
     S::Error: Into<BoxError>,
     B: Send + 'static,
+    R: ResendBody<B>,
     ResBody: Send + 'static,
 {
     type Response = http::Response<ResBody>;
@@ -287,11 +263,23 @@ where
             }
             let token = core.token().await?;
             authorize(&mut request, &token)?;
+            let spare = R::spare(&request);
             let response = inner.call(request).await.map_err(Into::into)?;
-            if response.status() == http::StatusCode::UNAUTHORIZED {
-                core.source.invalidate(&token);
+            if response.status() != http::StatusCode::UNAUTHORIZED {
+                return Ok(response);
             }
-            Ok(response)
+            core.source.invalidate(&token);
+            let Some(mut again) = spare else {
+                return Ok(response);
+            };
+            let fresh = core.token().await?;
+            if fresh.expose_secret() == token.expose_secret() {
+                return Ok(response);
+            }
+            drop(response);
+            authorize(&mut again, &fresh)?;
+            ready(&mut inner).await?;
+            inner.call(again).await.map_err(Into::into)
         })
     }
 }

@@ -130,7 +130,6 @@ async fn read_request(stream: &mut (impl AsyncReadExt + Unpin)) -> Option<()> {
     }
 }
 
-
 /// The client certificate, its key and the CA as a `.p12` archive, as F5's
 /// console downloads it.
 #[cfg(feature = "p12")]
