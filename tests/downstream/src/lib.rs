@@ -1,11 +1,11 @@
 //! A stand-in for a service that calls SDDC Manager and F5 XC: it holds
 //! token sources behind `Arc<dyn AccessTokenSource>` and asks them for a
-//! token on every call.
+//! token on every call, and reads SDDC Manager's inventory through the
+//! session's API client.
 
-use std::future::Future;
 use std::sync::Arc;
 
-use refresh_sdk::{AccessTokenSource, ExposeSecret};
+use refresh_sdk::{AccessTokenSource, ExposeSecret, VcfSession};
 
 /// The `Authorization` header value for the next call to SDDC Manager.
 pub async fn bearer(source: &Arc<dyn AccessTokenSource>) -> refresh_sdk::Result<String> {
@@ -13,24 +13,37 @@ pub async fn bearer(source: &Arc<dyn AccessTokenSource>) -> refresh_sdk::Result<
     Ok(format!("Bearer {}", token.expose_secret()))
 }
 
-/// What a service does around each call to another SDDC Manager endpoint:
-/// send it with the current token; when the server answers 401, report the
-/// token and send once more with the renewed one. `send` gets the
-/// `Authorization` value and returns the HTTP status.
-pub async fn call_with_renewal<F, Fut>(
-    source: &Arc<dyn AccessTokenSource>,
-    send: F,
-) -> refresh_sdk::Result<u16>
-where
-    F: Fn(String) -> Fut,
-    Fut: Future<Output = u16>,
-{
-    let token = source.access_token().await?;
-    let status = send(format!("Bearer {}", token.expose_secret())).await;
-    if status != 401 {
-        return Ok(status);
+/// The part of a service that reads SDDC Manager's inventory: the session's
+/// API client carries the token, and renews it once when SDDC Manager
+/// answers 401.
+#[derive(Clone)]
+pub struct Inventory {
+    vcf: VcfSession,
+    api: reqwest_middleware::ClientWithMiddleware,
+}
+
+impl Inventory {
+    /// The inventory of the SDDC Manager `vcf` logs in to.
+    pub fn new(vcf: VcfSession) -> Inventory {
+        let api = vcf.api_client();
+        Inventory { vcf, api }
     }
-    source.invalidate(&token);
-    let renewed = source.access_token().await?;
-    Ok(send(format!("Bearer {}", renewed.expose_secret())).await)
+
+    /// The names of the workload domains (`GET /v1/domains`).
+    pub async fn domain_names(&self) -> Result<Vec<String>, reqwest_middleware::Error> {
+        let page: serde_json::Value = self
+            .api
+            .get(format!("{}/v1/domains", self.vcf.base_url()))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(page["elements"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|domain| domain["name"].as_str().map(str::to_owned))
+            .collect())
+    }
 }

@@ -10,15 +10,10 @@ use refresh_sdk::{AccessTokenSource, F5Client, F5Config, F5Credentials, VcfSessi
 async fn a_service_gets_tokens_from_the_sandbox() {
     let sandbox = Sandbox::start_default().await.expect("the sandbox starts");
     let credentials = sandbox.credentials().clone();
-    let env = |name: &str| match name {
-        "VCF_SDDC_MANAGER_HOST" => Some(sandbox.vcf_url()),
-        "VCF_SDDC_MANAGER_USERNAME" => Some(credentials.vcf_username.clone()),
-        "VCF_SDDC_MANAGER_PASSWORD" => Some(credentials.vcf_password.expose_secret().to_string()),
-        _ => None,
-    };
 
+    // The sandbox's configuration without touching the process environment.
     let vcf: Arc<dyn AccessTokenSource> =
-        Arc::new(VcfSession::from_lookup(env).expect("configured from the environment"));
+        Arc::new(VcfSession::from_lookup(sandbox.vcf_env()).expect("configured"));
     let header = downstream_service::bearer(&vcf).await.expect("a VCF token");
     let token = header.strip_prefix("Bearer ").expect("a bearer header");
     assert!(

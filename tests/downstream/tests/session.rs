@@ -5,14 +5,11 @@
 //! `tests/scenarios.rs` covers the same rows exhaustively; these show they
 //! hold for a crate that only has the public API.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use refresh_sandbox::{ExposeSecret, Operation, Sandbox, StatusCode};
+use refresh_sandbox::{ExposeSecret, Method, Operation, Sandbox, StatusCode};
 use refresh_sdk::vcf::{SessionOptions, VcfCredentials, VcfSession};
-use refresh_sdk::{
-    AccessTokenSource, ErrorKind, RetryPolicy, TransportOptions, VcfClient, VcfConfig,
-};
+use refresh_sdk::{ErrorKind, RetryPolicy, TransportOptions, VcfClient, VcfConfig};
 
 fn session(sandbox: &Sandbox, password: &str, options: SessionOptions) -> VcfSession {
     let config = VcfConfig::new(&sandbox.vcf_url())
@@ -125,26 +122,31 @@ async fn absurd_retry_after_and_a_504_on_the_login_neither_panic_nor_repeat_it()
 
 #[tokio::test]
 async fn a_token_another_endpoint_rejects_is_renewed_once() {
-    let sandbox = Sandbox::start_default().await.expect("the sandbox starts");
-    let vcf = good(&sandbox, SessionOptions::default());
-    let source: Arc<dyn AccessTokenSource> = Arc::new(vcf.clone());
-    let first = source.access_token().await.expect("a token");
-    // The endpoint rejects the first token, as SDDC Manager does a revoked one.
-    let rejected = format!("Bearer {}", first.expose_secret());
-    // Ten requests fail with the same token at once: one renewal.
+    let sandbox = Sandbox::builder()
+        .protected_route(
+            Method::GET,
+            "/v1/domains",
+            serde_json::json!({ "elements": [{ "name": "sfo-m01" }] }),
+        )
+        .start()
+        .await
+        .expect("the sandbox starts");
+    let vcf = VcfSession::from_lookup(sandbox.vcf_env()).expect("configured");
+    let inventory = downstream_service::Inventory::new(vcf.clone());
+    assert_eq!(
+        inventory.domain_names().await.expect("domains"),
+        ["sfo-m01"]
+    );
+    // SDDC Manager drops its sessions; ten calls fail with the same token at
+    // once: one renewal, and every call gets its answer.
+    sandbox.faults().revoke_access_tokens();
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..10 {
-        let (source, rejected) = (Arc::clone(&source), rejected.clone());
-        calls.spawn(async move {
-            let endpoint = |authorization: String| {
-                let rejected = rejected.clone();
-                async move { if authorization == rejected { 401 } else { 200 } }
-            };
-            downstream_service::call_with_renewal(&source, endpoint).await
-        });
+        let inventory = inventory.clone();
+        calls.spawn(async move { inventory.domain_names().await });
     }
-    while let Some(status) = calls.join_next().await {
-        assert_eq!(status.expect("a call task").expect("a call"), 200);
+    while let Some(names) = calls.join_next().await {
+        assert_eq!(names.expect("a call task").expect("a call"), ["sfo-m01"]);
     }
     let stats = vcf.stats();
     assert_eq!((stats.refreshes, stats.invalidations), (1, 1));
