@@ -123,6 +123,64 @@ fn cargo_with_env(root: &Path, args: &[&str], env: &[(&str, &OsStr)]) -> Result<
     }
 }
 
+/// The workspace's publishable packages.
+const PUBLISHED: [&str; 6] = [
+    "sdk-codegen",
+    "f5xc-bfdp",
+    "vcf-tokens",
+    "refresh-sdk",
+    "refresh-sandbox",
+    "refresh-cli",
+];
+
+/// Removes the copies of this workspace's packages that an earlier
+/// `cargo package --workspace` unpacked into `$CARGO_HOME/registry/src`.
+///
+/// `cargo package --workspace` verifies each package against the others'
+/// packaged forms through a temporary local registry under `target/package/`,
+/// and unpacks them into `$CARGO_HOME/registry/src/-<hash of that path>/`.
+/// The version stays 0.1.0 while the code changes, and cargo reuses an
+/// unpacked copy of the same name and version: a clone at the same path as
+/// an earlier run (CI's) would verify against the earlier code (it did: a
+/// build script from before a codegen change). Only those local-registry
+/// directories (named `-<hash>`) and only these packages are touched.
+fn forget_packaged_copies() -> Result<(), String> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
+    let Some(src) = home.map(|home| home.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(unpacked) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for package in unpacked.flatten() {
+            let name = package.file_name().to_string_lossy().into_owned();
+            let ours = PUBLISHED.iter().any(|published| {
+                name.strip_prefix(published)
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|version| version.starts_with(|c: char| c.is_ascii_digit()))
+            });
+            if ours {
+                std::fs::remove_dir_all(package.path()).map_err(|e| {
+                    format!(
+                        "cannot remove the stale packaged copy {}: {e}",
+                        package.path().display()
+                    )
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn has_nextest(root: &Path) -> bool {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     std::process::Command::new(cargo)
@@ -181,6 +239,7 @@ fn ci(root: &Path) -> Result<(), String> {
             "list_domains",
         ],
     )?;
+    forget_packaged_copies()?;
     // The publishable crates, each verified by building it from its packaged
     // form; the xtask and the workspace tests are `publish = false` tools.
     cargo(
