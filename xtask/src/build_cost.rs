@@ -46,6 +46,10 @@ struct Measurement {
     wall: Duration,
     /// `name vX.Y.Z` of every package cargo compiled (the service included).
     compiled: BTreeSet<String>,
+    /// `name vX.Y.Z` of the packages reachable through normal dependencies
+    /// (`cargo tree -e normal`): what the binary links, and the proc macros
+    /// its code uses; the rest of `compiled` only serves build scripts.
+    normal: BTreeSet<String>,
     /// Seconds per package from `--timings` (its units summed: build script
     /// compile and run, library), empty when the report could not be read.
     unit_seconds: BTreeMap<String, f64>,
@@ -114,6 +118,8 @@ struct Summary {
     wall: Vec<f64>,
     /// The packages of the first build (every build compiles the same).
     compiled: BTreeSet<String>,
+    /// Of those, the ones reachable through normal dependencies.
+    normal: BTreeSet<String>,
     /// Mean seconds per package over the builds that had a timings report.
     unit_seconds: BTreeMap<String, f64>,
 }
@@ -132,15 +138,16 @@ impl Summary {
                 *unit_seconds.entry(name.clone()).or_insert(0.0) += seconds / timed.len() as f64;
             }
         }
-        let compiled = builds
+        let (compiled, normal) = builds
             .into_iter()
             .next()
-            .map(|m| m.compiled)
+            .map(|m| (m.compiled, m.normal))
             .unwrap_or_default();
         Summary {
             cpu,
             wall,
             compiled,
+            normal,
             unit_seconds,
         }
     }
@@ -315,12 +322,46 @@ fn measure(dir: &Path, release: bool) -> Result<Measurement, String> {
             println!("    no per-package times: {why}");
             BTreeMap::new()
         });
+    let normal = normal_dependencies(dir)?;
     Ok(Measurement {
         cpu,
         wall,
         compiled,
+        normal,
         unit_seconds,
     })
+}
+
+/// `cargo tree -e normal` of the service: `name vX.Y.Z` of each package.
+fn normal_dependencies(dir: &Path) -> Result<BTreeSet<String>, String> {
+    let args = [
+        "tree",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+        "--offline",
+        "--locked",
+    ];
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(&cargo)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("cannot run {cargo}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`cargo {}` failed in {}:\n{}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .collect())
 }
 
 /// Runs cargo and returns its output, the CPU time of its process tree and
@@ -455,12 +496,27 @@ fn report(services: &[Service], summaries: &[Summary]) {
             .collect();
         timed.sort_by(|x, y| y.0.total_cmp(&x.0).then_with(|| x.1.cmp(y.1)));
         let total: f64 = timed.iter().map(|(seconds, _)| seconds).sum();
+        let (build_only, linked): (Vec<_>, Vec<_>) = timed
+            .iter()
+            .partition(|(_, name)| !s.normal.contains(name.as_str()));
+        let sum = |set: &[&(f64, &String)]| set.iter().map(|(seconds, _)| seconds).sum::<f64>();
         println!(
-            "\n{label} compiles {} packages (c) does not, {total:.1} s of unit time; the longest:",
-            extra.len()
+            "\n{label} compiles {} packages (c) does not, {total:.1} s of unit time: {} only for \
+             build scripts ({:.1} s), {} reached by normal dependencies ({:.1} s). The longest \
+             (B = build scripts only):",
+            extra.len(),
+            build_only.len(),
+            sum(&build_only),
+            linked.len(),
+            sum(&linked)
         );
         for (seconds, name) in timed.iter().take(TOP) {
-            println!("  {seconds:>6.1} s  {name}");
+            let only_build = if s.normal.contains(name.as_str()) {
+                " "
+            } else {
+                "B"
+            };
+            println!("  {seconds:>6.1} s  {only_build} {name}");
         }
         let rest: Vec<&str> = timed.iter().skip(TOP).map(|(_, n)| n.as_str()).collect();
         if !rest.is_empty() {
