@@ -13,8 +13,9 @@
 //! - (c) both calls by hand with the workspace's own `reqwest`, `serde` and
 //!   `tokio` dependency lines (same versions and features).
 //!
-//! Each is built once, cold, in a fresh target directory of its own, and
-//! measured: CPU seconds of the whole cargo process tree (user + system,
+//! Each is built cold in a fresh target directory of its own (once, or
+//! `--rounds N` times with the order rotated each round, compared by
+//! median), and measured: CPU seconds of the whole cargo process tree (user + system,
 //! from `getrusage(RUSAGE_CHILDREN)`), wall seconds, and the packages cargo
 //! compiled (its `Compiling` lines). Per-package compile times come from
 //! `cargo build --timings`. Not part of CI: it takes minutes.
@@ -45,6 +46,10 @@ struct Measurement {
     wall: Duration,
     /// `name vX.Y.Z` of every package cargo compiled (the service included).
     compiled: BTreeSet<String>,
+    /// `name vX.Y.Z` of the packages reachable through normal dependencies
+    /// (`cargo tree -e normal`): what the binary links, and the proc macros
+    /// its code uses; the rest of `compiled` only serves build scripts.
+    normal: BTreeSet<String>,
     /// Seconds per package from `--timings` (its units summed: build script
     /// compile and run, library), empty when the report could not be read.
     unit_seconds: BTreeMap<String, f64>,
@@ -64,38 +69,99 @@ impl Drop for Scratch {
 }
 
 /// Runs the measurement and prints the table, the ratios and the packages
-/// the SDK adds; `release` builds with `--release`.
-pub fn run(root: &Path, release: bool) -> Result<(), String> {
+/// the SDK adds; `release` builds with `--release`. With more than one
+/// round, the services are built in a rotated order each round (so that no
+/// service always comes first) and the medians are compared.
+pub fn run(root: &Path, release: bool, rounds: u32) -> Result<(), String> {
     let services = services(root)?;
     let lock = root.join("Cargo.lock");
     let scratch =
         Scratch(std::env::temp_dir().join(format!("refresh-build-cost-{}", std::process::id())));
-    let mut results = Vec::new();
-    for service in &services {
-        let dir = scratch.0.join(service.id);
-        write_service(&dir, service, &lock)?;
-        println!(
-            "\n==> ({}) {}: cold `cargo build{}` in {}",
-            service.id,
-            service.title,
-            if release { " --release" } else { "" },
-            dir.display()
-        );
-        let measurement = measure(&dir, release)?;
-        println!(
-            "    {:.1} s CPU, {:.1} s wall, {} packages compiled",
-            measurement.cpu.as_secs_f64(),
-            measurement.wall.as_secs_f64(),
-            measurement.compiled.len()
-        );
-        // The target folder is a few hundred MB; do not hold three at once.
-        let target = dir.join("target");
-        std::fs::remove_dir_all(&target)
-            .map_err(|e| format!("cannot remove {}: {e}", target.display()))?;
-        results.push(measurement);
+    let mut samples: Vec<Vec<Measurement>> = services.iter().map(|_| Vec::new()).collect();
+    let rounds = rounds.max(1) as usize;
+    for round in 0..rounds {
+        for turn in 0..services.len() {
+            let index = (turn + round) % services.len();
+            let service = &services[index];
+            let dir = scratch.0.join(format!("{}-{round}", service.id));
+            write_service(&dir, service, &lock)?;
+            println!(
+                "\n==> round {}/{rounds}, ({}) {}: cold `cargo build{}` in {}",
+                round + 1,
+                service.id,
+                service.title,
+                if release { " --release" } else { "" },
+                dir.display()
+            );
+            let measurement = measure(&dir, release)?;
+            println!(
+                "    {:.1} s CPU, {:.1} s wall, {} packages compiled",
+                measurement.cpu.as_secs_f64(),
+                measurement.wall.as_secs_f64(),
+                measurement.compiled.len()
+            );
+            // A target folder is a few hundred MB; do not keep them.
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+            samples[index].push(measurement);
+        }
     }
-    report(&services, &results);
+    let summaries: Vec<Summary> = samples.into_iter().map(Summary::new).collect();
+    report(&services, &summaries);
     Ok(())
+}
+
+/// One service's builds, summed up.
+struct Summary {
+    /// CPU and wall seconds of each build, in the order they ran.
+    cpu: Vec<f64>,
+    wall: Vec<f64>,
+    /// The packages of the first build (every build compiles the same).
+    compiled: BTreeSet<String>,
+    /// Of those, the ones reachable through normal dependencies.
+    normal: BTreeSet<String>,
+    /// Mean seconds per package over the builds that had a timings report.
+    unit_seconds: BTreeMap<String, f64>,
+}
+
+impl Summary {
+    fn new(builds: Vec<Measurement>) -> Summary {
+        let cpu = builds.iter().map(|m| m.cpu.as_secs_f64()).collect();
+        let wall = builds.iter().map(|m| m.wall.as_secs_f64()).collect();
+        let timed: Vec<_> = builds
+            .iter()
+            .filter(|m| !m.unit_seconds.is_empty())
+            .collect();
+        let mut unit_seconds = BTreeMap::new();
+        for m in &timed {
+            for (name, seconds) in &m.unit_seconds {
+                *unit_seconds.entry(name.clone()).or_insert(0.0) += seconds / timed.len() as f64;
+            }
+        }
+        let (compiled, normal) = builds
+            .into_iter()
+            .next()
+            .map(|m| (m.compiled, m.normal))
+            .unwrap_or_default();
+        Summary {
+            cpu,
+            wall,
+            compiled,
+            normal,
+            unit_seconds,
+        }
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
 }
 
 /// The three services, with the workspace's own dependency lines.
@@ -256,12 +322,46 @@ fn measure(dir: &Path, release: bool) -> Result<Measurement, String> {
             println!("    no per-package times: {why}");
             BTreeMap::new()
         });
+    let normal = normal_dependencies(dir)?;
     Ok(Measurement {
         cpu,
         wall,
         compiled,
+        normal,
         unit_seconds,
     })
+}
+
+/// `cargo tree -e normal` of the service: `name vX.Y.Z` of each package.
+fn normal_dependencies(dir: &Path) -> Result<BTreeSet<String>, String> {
+    let args = [
+        "tree",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+        "--offline",
+        "--locked",
+    ];
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(&cargo)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("cannot run {cargo}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`cargo {}` failed in {}:\n{}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .collect())
 }
 
 /// Runs cargo and returns its output, the CPU time of its process tree and
@@ -338,54 +438,85 @@ fn unit_seconds(report: &Path) -> Result<BTreeMap<String, f64>, String> {
     Ok(seconds)
 }
 
-fn report(services: &[Service], results: &[Measurement]) {
-    println!("\nbuild cost, cold, one build each:\n");
+fn report(services: &[Service], summaries: &[Summary]) {
+    let rounds = summaries.first().map_or(0, |s| s.cpu.len());
+    println!(
+        "\nbuild cost, cold, {rounds} build(s) of each{}:\n",
+        if rounds > 1 { "; medians" } else { "" }
+    );
     println!("| service | CPU s (user+sys) | wall s | packages compiled |\n|---|---:|---:|---:|");
-    for (service, m) in services.iter().zip(results) {
+    for (service, s) in services.iter().zip(summaries) {
         println!(
             "| ({}) {} | {:.1} | {:.1} | {} |",
             service.id,
             service.title,
-            m.cpu.as_secs_f64(),
-            m.wall.as_secs_f64(),
-            m.compiled.len()
+            median(&s.cpu),
+            median(&s.wall),
+            s.compiled.len()
         );
     }
-    let [a, b, c] = results else {
+    if rounds > 1 {
+        println!("\nevery build, in the order of the rounds (CPU s / wall s):");
+        for (service, s) in services.iter().zip(summaries) {
+            let builds: Vec<String> = s
+                .cpu
+                .iter()
+                .zip(&s.wall)
+                .map(|(cpu, wall)| format!("{cpu:.1} / {wall:.1}"))
+                .collect();
+            println!("  ({}) {}", service.id, builds.join(", "));
+        }
+    }
+    let [a, b, c] = summaries else {
         return;
     };
     println!();
-    for (label, m, target) in [
+    for (label, s, target) in [
         ("(a)/(c)", a, TARGET_DEFAULT),
         ("(b)/(c)", b, TARGET_VCF_ONLY),
     ] {
-        let cpu = m.cpu.as_secs_f64() / c.cpu.as_secs_f64().max(f64::EPSILON);
-        let wall = m.wall.as_secs_f64() / c.wall.as_secs_f64().max(f64::EPSILON);
-        let crates = m.compiled.len() as f64 / c.compiled.len().max(1) as f64;
+        let cpu = median(&s.cpu) / median(&c.cpu).max(f64::EPSILON);
+        let wall = median(&s.wall) / median(&c.wall).max(f64::EPSILON);
+        let crates = s.compiled.len() as f64 / c.compiled.len().max(1) as f64;
         println!(
             "{label}: CPU {cpu:.2}x (target <= {target}x: {}), wall {wall:.2}x, packages {crates:.2}x",
             if cpu <= target { "met" } else { "NOT met" }
         );
     }
-    for (label, m) in [("(a)", a), ("(b)", b)] {
+    for (label, s) in [("(a)", a), ("(b)", b)] {
         // The probes themselves differ by name only.
-        let extra: Vec<_> = m
+        let extra: Vec<_> = s
             .compiled
             .difference(&c.compiled)
             .filter(|name| !name.starts_with("build-cost-"))
             .collect();
         let mut timed: Vec<(f64, &String)> = extra
             .iter()
-            .map(|name| (m.unit_seconds.get(*name).copied().unwrap_or(0.0), *name))
+            .map(|name| (s.unit_seconds.get(*name).copied().unwrap_or(0.0), *name))
             .collect();
         timed.sort_by(|x, y| y.0.total_cmp(&x.0).then_with(|| x.1.cmp(y.1)));
-        let total: f64 = timed.iter().map(|(s, _)| s).sum();
+        let total: f64 = timed.iter().map(|(seconds, _)| seconds).sum();
+        let (build_only, linked): (Vec<_>, Vec<_>) = timed
+            .iter()
+            .partition(|(_, name)| !s.normal.contains(name.as_str()));
+        let sum = |set: &[&(f64, &String)]| set.iter().map(|(seconds, _)| seconds).sum::<f64>();
         println!(
-            "\n{label} compiles {} packages (c) does not, {total:.1} s of unit time; the longest:",
-            extra.len()
+            "\n{label} compiles {} packages (c) does not, {total:.1} s of unit time: {} only for \
+             build scripts ({:.1} s), {} reached by normal dependencies ({:.1} s). The longest \
+             (B = build scripts only):",
+            extra.len(),
+            build_only.len(),
+            sum(&build_only),
+            linked.len(),
+            sum(&linked)
         );
         for (seconds, name) in timed.iter().take(TOP) {
-            println!("  {seconds:>6.1} s  {name}");
+            let only_build = if s.normal.contains(name.as_str()) {
+                " "
+            } else {
+                "B"
+            };
+            println!("  {seconds:>6.1} s  {only_build} {name}");
         }
         let rest: Vec<&str> = timed.iter().skip(TOP).map(|(_, n)| n.as_str()).collect();
         if !rest.is_empty() {
@@ -501,6 +632,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
 
     #[test]
     fn workspace_dependency_lines_are_found_in_their_section_only() {

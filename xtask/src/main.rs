@@ -45,6 +45,10 @@ enum Command {
         /// Build with `--release` instead of the dev profile.
         #[arg(long)]
         release: bool,
+        /// Build each service this many times, in a rotated order, and
+        /// compare the medians (the machines are shared and noisy).
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        rounds: u32,
     },
 }
 
@@ -56,7 +60,7 @@ fn main() -> ExitCode {
         Command::Codegen { check: true } => codegen_check(&root),
         Command::Validate { only } => validate::run(&root, &only),
         Command::Ci => ci(&root),
-        Command::BuildCost { release } => build_cost::run(&root, release),
+        Command::BuildCost { release, rounds } => build_cost::run(&root, release, rounds),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
