@@ -468,6 +468,8 @@ impl Error {
         self.edit(|inner| inner.service = Some(service))
     }
 
+    // Only VCF's login turns a status into another kind.
+    #[cfg_attr(not(feature = "vcf"), allow(dead_code))]
     pub(crate) fn with_kind(self, kind: ErrorKind) -> Error {
         self.edit(|inner| inner.kind = kind)
     }

@@ -72,8 +72,10 @@
 //!
 //! # Features
 //!
-//! `f5xc` and `vcf` (both default) select the services; `p12` (default) reads
-//! F5 XC API certificates from `.p12` files.
+//! `f5xc` and `vcf` (both default) select the services; `p12` (opt-in: about
+//! 70 more crates) reads F5 XC API certificates from `.p12` files and
+//! `VES_P12_CONTENT`; `tower` adds `middleware::BearerAuthLayer`; `schemars`
+//! derives `JsonSchema` on the generated types.
 
 #![deny(missing_docs)]
 // With neither service enabled only the shared types remain; their helpers
