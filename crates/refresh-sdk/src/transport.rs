@@ -16,7 +16,6 @@ use reqwest::header::HeaderMap;
 use crate::error::{Error, ErrorKind, Result, Service, VendorDetail};
 use crate::middleware::TransportPolicy;
 pub(crate) use crate::middleware::policy::CallFacts;
-use crate::middleware::policy::OperationId;
 
 /// When and how often a request is retried.
 ///
@@ -418,9 +417,13 @@ impl Transport {
         operation: &'static str,
     ) -> ExecFuture<'a> {
         Box::pin(async move {
+            // Empty, so it allocates nothing: the operation goes to the
+            // policy as an argument.
             let mut extensions = http::Extensions::new();
-            extensions.insert(OperationId(operation));
-            let (result, facts) = self.policy.run(request, &mut extensions, client).await;
+            let (result, facts) = self
+                .policy
+                .run(request, &mut extensions, client, Some(operation))
+                .await;
             publish(facts);
             result
         })

@@ -88,11 +88,6 @@ impl TransportPolicy {
     }
 }
 
-/// The generated operation a request belongs to, for the retry rule and the
-/// span; set by the generated clients' executor.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct OperationId(pub(crate) &'static str);
-
 /// When the operation a request belongs to started, so that a layer above
 /// the policy that sends it again (after a 401) shares its deadline.
 #[derive(Debug, Clone, Copy)]
@@ -214,7 +209,8 @@ impl reqwest_middleware::Middleware for TransportPolicy {
         extensions: &mut Extensions,
         next: reqwest_middleware::Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let (result, _facts) = self.run(request, extensions, &next).await;
+        // A request of the stack belongs to no generated operation.
+        let (result, _facts) = self.run(request, extensions, &next, None).await;
         result
     }
 }
@@ -253,14 +249,17 @@ impl CallFacts {
 impl TransportPolicy {
     /// Sends `request` through `hop`, again while the policy allows, in the
     /// operation's span (entered while polled unless nothing can see it),
-    /// and returns what was learned on the way.
+    /// and returns what was learned on the way. `operation` is the generated
+    /// operation the request belongs to (its `operation_id`), for the retry
+    /// rule and the span: the executor passes it as is, so its requests need
+    /// no extensions map.
     pub(crate) async fn run<H: Hop>(
         &self,
         request: reqwest::Request,
         extensions: &mut Extensions,
         hop: &H,
+        operation: Option<&'static str>,
     ) -> (Result<reqwest::Response, H::Error>, CallFacts) {
-        let operation = extensions.get::<OperationId>().map(|id| id.0);
         let span = tracing::info_span!(
             "refresh_sdk.operation",
             service = self.service.map_or("http", Service::name),
