@@ -12,11 +12,12 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
+use tracing::Instrument;
 
 use crate::error::{Error, ErrorKind, Result, Service, VendorDetail};
 use crate::middleware::TransportPolicy;
 pub(crate) use crate::middleware::policy::CallFacts;
-use crate::middleware::policy::OperationId;
+use crate::middleware::policy::unobserved;
 
 /// When and how often a request is retried.
 ///
@@ -417,13 +418,23 @@ impl Transport {
         request: reqwest::Request,
         operation: &'static str,
     ) -> ExecFuture<'a> {
-        Box::pin(async move {
-            let mut extensions = http::Extensions::new();
-            extensions.insert(OperationId(operation));
-            let (result, facts) = self.policy.run(request, &mut extensions, client).await;
-            publish(facts);
-            result
-        })
+        // The policy's future, boxed as it is (the `Exec` signature asks for
+        // a box): the span is made here, and the facts go to the side
+        // channel when the operation is done.
+        let operation = Some(operation);
+        let span = self.policy.span(operation, &request);
+        if unobserved(&span) {
+            Box::pin(
+                self.policy
+                    .attempts(request, client, operation, None, span, publish),
+            )
+        } else {
+            Box::pin(
+                self.policy
+                    .attempts(request, client, operation, None, span.clone(), publish)
+                    .instrument(span),
+            )
+        }
     }
 }
 

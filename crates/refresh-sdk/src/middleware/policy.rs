@@ -88,26 +88,21 @@ impl TransportPolicy {
     }
 }
 
-/// The generated operation a request belongs to, for the retry rule and the
-/// span; set by the generated clients' executor.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct OperationId(pub(crate) &'static str);
-
 /// When the operation a request belongs to started, so that a layer above
 /// the policy that sends it again (after a 401) shares its deadline.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OperationStarted(pub(crate) Instant);
 
-/// Where an attempt goes next: the rest of a middleware stack, or the
-/// client itself.
-pub(crate) trait Hop: Sync {
+/// Where an attempt goes next: the rest of a middleware stack with the
+/// request's extensions ([`Stack`]), or the client itself (the executor's
+/// hop, which needs no extensions).
+pub(crate) trait Hop: Send {
     type Error: AttemptFailure + From<reqwest::Error> + Send;
 
-    fn send<'s>(
-        &'s self,
+    fn send(
+        &mut self,
         request: reqwest::Request,
-        extensions: &'s mut Extensions,
-    ) -> impl Future<Output = Result<reqwest::Response, Self::Error>> + Send + 's;
+    ) -> impl Future<Output = Result<reqwest::Response, Self::Error>> + Send + '_;
 }
 
 /// What the retry rule asks of a failed attempt.
@@ -182,27 +177,32 @@ pub(crate) fn certificate_rejection(
     None
 }
 
-impl Hop for reqwest::Client {
+impl Hop for &reqwest::Client {
     type Error = reqwest::Error;
 
-    fn send<'s>(
-        &'s self,
+    fn send(
+        &mut self,
         request: reqwest::Request,
-        _extensions: &'s mut Extensions,
-    ) -> impl Future<Output = Result<reqwest::Response, reqwest::Error>> + Send + 's {
+    ) -> impl Future<Output = Result<reqwest::Response, reqwest::Error>> + Send + '_ {
         self.execute(request)
     }
 }
 
-impl Hop for reqwest_middleware::Next<'_> {
+/// The rest of a middleware stack, and the extensions every attempt of the
+/// request carries down it.
+struct Stack<'a> {
+    next: reqwest_middleware::Next<'a>,
+    extensions: &'a mut Extensions,
+}
+
+impl Hop for Stack<'_> {
     type Error = reqwest_middleware::Error;
 
-    fn send<'s>(
-        &'s self,
+    fn send(
+        &mut self,
         request: reqwest::Request,
-        extensions: &'s mut Extensions,
-    ) -> impl Future<Output = reqwest_middleware::Result<reqwest::Response>> + Send + 's {
-        self.clone().run(request, extensions)
+    ) -> impl Future<Output = reqwest_middleware::Result<reqwest::Response>> + Send + '_ {
+        self.next.clone().run(request, self.extensions)
     }
 }
 
@@ -214,8 +214,19 @@ impl reqwest_middleware::Middleware for TransportPolicy {
         extensions: &mut Extensions,
         next: reqwest_middleware::Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let (result, _facts) = self.run(request, extensions, &next).await;
-        result
+        // A layer above that sends the request again shares its deadline.
+        let started = extensions.get::<OperationStarted>().map(|s| s.0);
+        // A request of the stack belongs to no generated operation, and
+        // nobody reads its facts.
+        let span = self.span(None, &request);
+        let hop = Stack { next, extensions };
+        if unobserved(&span) {
+            self.attempts(request, hop, None, started, span, drop).await
+        } else {
+            self.attempts(request, hop, None, started, span.clone(), drop)
+                .instrument(span)
+                .await
+        }
     }
 }
 
@@ -251,44 +262,44 @@ impl CallFacts {
 }
 
 impl TransportPolicy {
-    /// Sends `request` through `hop`, again while the policy allows, in the
-    /// operation's span (entered while polled unless nothing can see it),
-    /// and returns what was learned on the way.
-    pub(crate) async fn run<H: Hop>(
+    /// The span of one operation: `operation` is the generated operation
+    /// the request belongs to (its `operation_id`), or `None` for a request
+    /// of no generated operation (named by its path). Whoever runs
+    /// [`attempts`](Self::attempts) enters it while polling, unless
+    /// [`unobserved`].
+    pub(crate) fn span(
         &self,
-        request: reqwest::Request,
-        extensions: &mut Extensions,
-        hop: &H,
-    ) -> (Result<reqwest::Response, H::Error>, CallFacts) {
-        let operation = extensions.get::<OperationId>().map(|id| id.0);
-        let span = tracing::info_span!(
+        operation: Option<&'static str>,
+        request: &reqwest::Request,
+    ) -> tracing::Span {
+        tracing::info_span!(
             "refresh_sdk.operation",
             service = self.service.map_or("http", Service::name),
             operation = operation.unwrap_or_else(|| request.url().path()),
             attempts = tracing::field::Empty,
             status = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
-        );
-        if unobserved(&span) {
-            self.attempts(request, extensions, hop, operation, span)
-                .await
-        } else {
-            self.attempts(request, extensions, hop, operation, span.clone())
-                .instrument(span)
-                .await
-        }
+        )
     }
 
-    async fn attempts<H: Hop>(
+    /// Sends `request` through `hop`, again while the policy allows, records
+    /// the outcome on `span` and hands what was learned on the way to
+    /// `finish`. `operation` (see [`span`](Self::span)) picks the retry rule;
+    /// the deadline runs from `started`, or from now. One future, so that the
+    /// executor boxes it as it is: the operation id, the deadline's start and
+    /// the facts' destination are arguments, not an extensions map or an
+    /// outer future.
+    pub(crate) async fn attempts<H: Hop>(
         &self,
         mut request: reqwest::Request,
-        extensions: &mut Extensions,
-        hop: &H,
+        mut hop: H,
         operation: Option<&'static str>,
+        started: Option<Instant>,
         span: tracing::Span,
-    ) -> (Result<reqwest::Response, H::Error>, CallFacts) {
-        let clock = match extensions.get::<OperationStarted>() {
-            Some(started) => Deadline::starting_at(started.0, self.retry.deadline),
+        finish: impl FnOnce(CallFacts) + Send,
+    ) -> Result<reqwest::Response, H::Error> {
+        let clock = match started {
+            Some(started) => Deadline::starting_at(started, self.retry.deadline),
             None => Deadline::starting_now(self.retry.deadline),
         };
         let mut facts = CallFacts::default();
@@ -326,7 +337,7 @@ impl TransportPolicy {
                     )
                 };
             }
-            let result = hop.send(request, extensions).await;
+            let result = hop.send(request).await;
             match result {
                 Err(err) => {
                     attempt_event!(
@@ -402,9 +413,10 @@ impl TransportPolicy {
             span.record("status", status);
         }
         // Inside the span: this future runs entered in it whenever anything
-        // can see it (see `run`).
+        // can see it (see `span`).
         tracing::trace!(attempts = attempt, status, elapsed_ms, "operation finished");
-        (result, facts)
+        finish(facts);
+        result
     }
 
     /// Whether a response can go on unread: a success of known length within
@@ -579,7 +591,7 @@ pub(crate) fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// tracing will not report it to `log` either (it does so, with its `log`
 /// feature, only while no subscriber has ever been set). Entering it on every
 /// poll would then only cost time.
-fn unobserved(span: &tracing::Span) -> bool {
+pub(crate) fn unobserved(span: &tracing::Span) -> bool {
     span.is_disabled() && (span.is_none() || tracing::dispatcher::has_been_set())
 }
 
