@@ -14,7 +14,7 @@
 //!
 //! `SESSION_BENCH` picks the parts to run, comma-separated, from `cached`,
 //! `codegen`, `stampede`, `rollover` (default: all). `ROLLOVER_SECONDS`
-//! (default 30) and `ROLLOVER_SKEW_MS` (default 250) set the rollover's
+//! (default 30) and `ROLLOVER_SKEW_MS` (default the session's 60 s) set the rollover's
 //! length and the session's skew in it.
 
 use std::collections::BTreeMap;
