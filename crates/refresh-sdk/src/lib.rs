@@ -88,6 +88,8 @@ mod env;
 pub mod error;
 pub mod jwt;
 pub mod middleware;
+#[cfg(any(feature = "f5xc", feature = "vcf"))]
+mod renewal;
 mod source;
 pub mod transport;
 
