@@ -104,7 +104,9 @@ pub use source::{AccessToken, AccessTokenSource, TokenFuture};
 pub use transport::{RetryPolicy, TransportOptions};
 
 #[cfg(feature = "f5xc")]
-pub use f5xc::{F5Client, F5Config, F5Credentials, PipelineToken, PipelineTokenSource};
+pub use f5xc::{
+    F5Client, F5Config, F5Credentials, PipelineStats, PipelineToken, PipelineTokenSource,
+};
 #[cfg(feature = "vcf")]
 pub use vcf::{SessionOptions, SessionStats, VcfClient, VcfConfig, VcfCredentials, VcfSession};
 
