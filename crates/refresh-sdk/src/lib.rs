@@ -88,6 +88,8 @@ mod env;
 pub mod error;
 pub mod jwt;
 pub mod middleware;
+#[cfg(any(feature = "f5xc", feature = "vcf"))]
+mod renewal;
 mod source;
 pub mod transport;
 
@@ -102,7 +104,9 @@ pub use source::{AccessToken, AccessTokenSource, TokenFuture};
 pub use transport::{RetryPolicy, TransportOptions};
 
 #[cfg(feature = "f5xc")]
-pub use f5xc::{F5Client, F5Config, F5Credentials, PipelineToken, PipelineTokenSource};
+pub use f5xc::{
+    F5Client, F5Config, F5Credentials, PipelineStats, PipelineToken, PipelineTokenSource,
+};
 #[cfg(feature = "vcf")]
 pub use vcf::{SessionOptions, SessionStats, VcfClient, VcfConfig, VcfCredentials, VcfSession};
 

@@ -137,8 +137,42 @@ async fn the_canary_never_appears() {
     seen.result(&slow.refresh_token("p").await);
     seen.result(&slow.refresh_token("p").await);
     seen.result(&pipeline.access_token().await.map(|_| ()));
+    seen.debug(&pipeline);
     let authorization = f5.received()[0].header("authorization").expect("sent");
     assert_eq!(authorization, format!("APIToken {CANARY}"));
+
+    // The pipeline source holding canary tokens: cached, invalidated,
+    // renewed after a retried 503, and failing into its backoff.
+    let pipelines = serve(|r| match r.index {
+        0 | 2 => Reply::json(
+            200,
+            json!({ "result": format!("{CANARY}-pipeline-{}", r.index) }),
+        ),
+        _ => Reply::json(503, json!("busy")),
+    })
+    .await;
+    let reused = f5_client(&pipelines.url, CANARY, transport.clone())
+        .pipeline("p")
+        .reuse_for(Duration::from_secs(3600));
+    let first = reused.access_token().await;
+    seen.result(&first);
+    seen.debug(&reused);
+    reused.invalidate(&first.expect("a pipeline token"));
+    let second = reused.access_token().await;
+    seen.result(&second);
+    assert!(
+        second
+            .expect("a token after one retried 503")
+            .expose_secret()
+            .starts_with(CANARY),
+        "the canary went through the pipeline source"
+    );
+    seen.debug(&reused);
+    seen.debug(&reused.stats());
+    let failing = f5_client(&pipelines.url, CANARY, transport.clone()).pipeline("p");
+    seen.result(&failing.access_token().await);
+    seen.result(&failing.access_token().await);
+    seen.debug(&failing);
 
     // F5 XC configuration paths.
     seen.result(&refresh_sdk::F5Client::new(
@@ -286,6 +320,10 @@ async fn the_canary_never_appears() {
     assert!(
         traces.contains("VCF token renewal failed"),
         "the session's failed renewals were traced"
+    );
+    assert!(
+        traces.contains("F5 XC pipeline token request failed"),
+        "the pipeline source's failed requests were traced"
     );
     for (i, text) in seen.0.iter().enumerate() {
         assert!(

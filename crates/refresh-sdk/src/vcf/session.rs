@@ -39,19 +39,8 @@ use super::{VcfClient, VcfConfig, VcfCredentials};
 use crate::error::{Error, ErrorKind, Result, Service};
 use crate::jwt;
 use crate::middleware::BearerAuth;
+use crate::renewal::{Failure, LONGEST_LIFETIME, later};
 use crate::source::{AccessToken, AccessTokenSource, TokenFuture};
-
-/// The longest lifetime the session plans with, so that no `exp` a server
-/// sends can overflow an `Instant`.
-const LONGEST_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
-
-/// Backoff after refused credentials: from 1 s, doubling, up to 60 s.
-const CREDENTIALS_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
-/// Backoff after any other failed renewal: from 250 ms, doubling, up to 4 s.
-const TRANSIENT_BACKOFF: (Duration, Duration) =
-    (Duration::from_millis(250), Duration::from_secs(4));
-/// The longest a server's `Retry-After` stretches a renewal backoff.
-const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// When [`VcfSession`] renews, and the clock it reads JWT times against.
 ///
@@ -249,12 +238,6 @@ impl SessionOptions {
     }
 }
 
-fn later(at: Instant, by: Duration) -> Instant {
-    at.checked_add(by)
-        .or_else(|| at.checked_add(LONGEST_LIFETIME))
-        .unwrap_or(at)
-}
-
 fn earlier(at: Instant, by: Duration, floor: Instant) -> Instant {
     at.checked_sub(by).unwrap_or(floor).max(floor)
 }
@@ -329,13 +312,6 @@ impl Flight {
     fn is_dead(&self) -> bool {
         self.done.has_changed().is_err() && self.done.borrow().is_none()
     }
-}
-
-struct Failure {
-    error: Error,
-    retry_at: Instant,
-    consecutive: u32,
-    credentials: bool,
 }
 
 #[derive(Default)]
@@ -660,7 +636,7 @@ impl VcfSession {
             return;
         }
         if let Some(failure) = &state.failure
-            && now < failure.retry_at
+            && failure.holds(now)
         {
             self.inner
                 .ahead_gate
@@ -692,7 +668,7 @@ impl VcfSession {
                 Some(flight) if !flight.is_dead() => (flight.id, flight.done.clone()),
                 _ => {
                     if let Some(failure) = &state.failure
-                        && now < failure.retry_at
+                        && failure.holds(now)
                     {
                         return match served {
                             Some(served) if now < served.expires => Ok(served.access.clone()),
@@ -884,25 +860,15 @@ impl VcfSession {
                 bump(&self.inner.counters.failed_renewals);
                 let credentials =
                     error.kind() == ErrorKind::Auth && error.operation() == Some("create_token");
-                let consecutive = match &state.failure {
-                    Some(previous) if previous.credentials == credentials => {
-                        previous.consecutive.saturating_add(1)
-                    }
-                    _ => 1,
-                };
-                let wait = backoff(credentials, consecutive, error.retry_after());
-                let retry_at = later(now, wait);
+                let (failure, wait) =
+                    Failure::after(state.failure.as_ref(), error.clone(), credentials, now);
+                let retry_at = failure.retry_at;
                 tracing::warn!(
                     error = %error,
                     retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                     "VCF token renewal failed"
                 );
-                state.failure = Some(Failure {
-                    error: error.clone(),
-                    retry_at,
-                    consecutive,
-                    credentials,
-                });
+                state.failure = Some(failure);
                 if !state.closed {
                     self.inner
                         .ahead_gate
@@ -911,26 +877,6 @@ impl VcfSession {
                 Err(error)
             }
         }
-    }
-}
-
-/// How long to wait before the next renewal after `consecutive` failures of
-/// one class: exponential, with jitter between 80 % and 100 % of the step so
-/// that many sessions do not retry in lockstep; a server's `Retry-After`
-/// (up to a minute) stretches it.
-fn backoff(credentials: bool, consecutive: u32, retry_after: Option<Duration>) -> Duration {
-    let (base, cap) = if credentials {
-        CREDENTIALS_BACKOFF
-    } else {
-        TRANSIENT_BACKOFF
-    };
-    let step = base
-        .saturating_mul(2u32.saturating_pow(consecutive.saturating_sub(1).min(16)))
-        .min(cap);
-    let jittered = step.mul_f64(fastrand::f64().mul_add(0.2, 0.8));
-    match retry_after {
-        Some(asked) => jittered.max(asked.min(LONGEST_RETRY_AFTER)),
-        None => jittered,
     }
 }
 
@@ -1033,27 +979,6 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
-
-    #[test]
-    fn backoff_doubles_within_its_band_and_caps() {
-        for _ in 0..100 {
-            let step = |credentials, n| backoff(credentials, n, None);
-            let within = |d: Duration, ceiling: Duration| d >= ceiling.mul_f64(0.8) && d <= ceiling;
-            assert!(within(step(true, 1), Duration::from_secs(1)));
-            assert!(within(step(true, 2), Duration::from_secs(2)));
-            assert!(within(step(true, 7), Duration::from_secs(60)));
-            assert!(within(step(true, u32::MAX), Duration::from_secs(60)));
-            assert!(within(step(false, 1), Duration::from_millis(250)));
-            assert!(within(step(false, 5), Duration::from_secs(4)));
-            assert!(within(step(false, 40), Duration::from_secs(4)));
-        }
-        assert_eq!(
-            backoff(false, 1, Some(Duration::MAX)),
-            LONGEST_RETRY_AFTER,
-            "an absurd Retry-After is capped, not obeyed"
-        );
-        assert!(backoff(false, 1, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
-    }
 
     fn jwt(claims: &str) -> String {
         use base64::Engine as _;

@@ -15,6 +15,11 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! A service that needs the token per request holds a
+//! [`PipelineTokenSource`] ([`F5Client::pipeline`]): one POST at a time,
+//! shared by concurrent callers, and reuse only for as long as
+//! [`reuse_for`](PipelineTokenSource::reuse_for) says.
 
 use std::fmt;
 use std::path::Path;
@@ -26,8 +31,11 @@ use serde::de::DeserializeOwned;
 use crate::base_url::normalize_url;
 use crate::env::{self, Lookup, var as env_var};
 use crate::error::{Error, ErrorKind, Result, Service, VendorDetail};
-use crate::source::{AccessToken, AccessTokenSource, TokenFuture};
 use crate::transport::{self, Transport, TransportOptions};
+
+mod pipeline;
+
+pub use pipeline::{PipelineStats, PipelineTokenSource};
 
 /// The generated F5 XC BFDP client, for callers who need the raw operation.
 pub use f5xc_bfdp as client;
@@ -508,12 +516,28 @@ impl F5Client {
         }
     }
 
-    /// A token source for one pipeline, usable as `Arc<dyn AccessTokenSource>`.
+    /// A token source for one pipeline, usable as `Arc<dyn AccessTokenSource>`:
+    /// one `refresh_token` POST at a time, shared by every concurrent caller,
+    /// run on a task the source owns; tokens are reused only if
+    /// [`reuse_for`](PipelineTokenSource::reuse_for) says for how long. See
+    /// [`PipelineTokenSource`].
+    ///
+    /// ```no_run
+    /// # async fn run() -> refresh_sdk::Result<()> {
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use refresh_sdk::{AccessTokenSource, F5Client};
+    ///
+    /// let f5 = F5Client::from_env()?;
+    /// let source: Arc<dyn AccessTokenSource> =
+    ///     Arc::new(f5.pipeline("my-pipeline").reuse_for(Duration::from_secs(300)));
+    /// let token = source.access_token().await?;
+    /// # let _ = token;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn pipeline(&self, product_name: impl Into<String>) -> PipelineTokenSource {
-        PipelineTokenSource {
-            client: self.clone(),
-            product_name: product_name.into(),
-        }
+        PipelineTokenSource::new(self.clone(), product_name.into())
     }
 }
 
@@ -550,29 +574,6 @@ impl PipelineToken {
                 ),
             )
             .at(SERVICE, "refresh_token")
-        })
-    }
-}
-
-/// Refreshes one pipeline's token on every call; implements
-/// [`AccessTokenSource`] so a service can hold it as `Arc<dyn AccessTokenSource>`.
-///
-/// F5 XC does not say how long a pipeline token lives, so nothing is cached.
-#[derive(Clone, Debug)]
-pub struct PipelineTokenSource {
-    client: F5Client,
-    product_name: String,
-}
-
-impl AccessTokenSource for PipelineTokenSource {
-    fn access_token(&self) -> TokenFuture<'_> {
-        Box::pin(async move {
-            Ok(AccessToken::from(
-                self.client
-                    .refresh_token(&self.product_name)
-                    .await?
-                    .into_secret(),
-            ))
         })
     }
 }

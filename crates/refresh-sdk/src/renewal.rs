@@ -1,0 +1,139 @@
+//! What the SDK's token sources ([`VcfSession`](crate::vcf::VcfSession) and
+//! F5's [`PipelineTokenSource`](crate::f5xc::PipelineTokenSource)) share about
+//! renewing: the backoff after a failed renewal, and instants that never
+//! overflow whatever duration a server or a caller gives.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::Error;
+
+/// The longest span the sources plan with, so that no lifetime a server
+/// sends (or a caller configures) can overflow an `Instant`.
+pub(crate) const LONGEST_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+
+/// Backoff after refused credentials: from 1 s, doubling, up to 60 s.
+pub(crate) const CREDENTIALS_BACKOFF: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(60));
+/// Backoff after any other failed renewal: from 250 ms, doubling, up to 4 s.
+pub(crate) const TRANSIENT_BACKOFF: (Duration, Duration) =
+    (Duration::from_millis(250), Duration::from_secs(4));
+/// The longest a server's `Retry-After` stretches a renewal backoff.
+pub(crate) const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// `at + by`, or as far as can be represented (at most
+/// [`LONGEST_LIFETIME`] on), never a panic.
+pub(crate) fn later(at: Instant, by: Duration) -> Instant {
+    at.checked_add(by)
+        .or_else(|| at.checked_add(LONGEST_LIFETIME))
+        .unwrap_or(at)
+}
+
+/// How long to wait before the next renewal after `consecutive` failures of
+/// one class: exponential, with jitter between 80 % and 100 % of the step so
+/// that many sources do not retry in lockstep; a server's `Retry-After`
+/// (up to a minute) stretches it.
+pub(crate) fn backoff(
+    credentials: bool,
+    consecutive: u32,
+    retry_after: Option<Duration>,
+) -> Duration {
+    let (base, cap) = if credentials {
+        CREDENTIALS_BACKOFF
+    } else {
+        TRANSIENT_BACKOFF
+    };
+    let step = base
+        .saturating_mul(2u32.saturating_pow(consecutive.saturating_sub(1).min(16)))
+        .min(cap);
+    let jittered = step.mul_f64(fastrand::f64().mul_add(0.2, 0.8));
+    match retry_after {
+        Some(asked) => jittered.max(asked.min(LONGEST_RETRY_AFTER)),
+        None => jittered,
+    }
+}
+
+/// The last failed renewal and the backoff it started.
+pub(crate) struct Failure {
+    /// What callers who find no token get until `retry_at`.
+    pub(crate) error: Error,
+    /// No renewal starts before then.
+    pub(crate) retry_at: Instant,
+    consecutive: u32,
+    credentials: bool,
+}
+
+impl Failure {
+    /// The failure that follows `previous` (the one before it, if the last
+    /// renewal failed too) at `now`, and the wait it imposes. `credentials`
+    /// says the server refused the credentials: those back off on their own,
+    /// longer scale, and a change of class starts the doubling over.
+    pub(crate) fn after(
+        previous: Option<&Failure>,
+        error: Error,
+        credentials: bool,
+        now: Instant,
+    ) -> (Failure, Duration) {
+        let consecutive = match previous {
+            Some(previous) if previous.credentials == credentials => {
+                previous.consecutive.saturating_add(1)
+            }
+            _ => 1,
+        };
+        let wait = backoff(credentials, consecutive, error.retry_after());
+        let failure = Failure {
+            error,
+            retry_at: later(now, wait),
+            consecutive,
+            credentials,
+        };
+        (failure, wait)
+    }
+
+    /// Whether the backoff still holds at `now`.
+    pub(crate) fn holds(&self, now: Instant) -> bool {
+        now < self.retry_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn backoff_doubles_within_its_band_and_caps() {
+        for _ in 0..100 {
+            let step = |credentials, n| backoff(credentials, n, None);
+            let within = |d: Duration, ceiling: Duration| d >= ceiling.mul_f64(0.8) && d <= ceiling;
+            assert!(within(step(true, 1), Duration::from_secs(1)));
+            assert!(within(step(true, 2), Duration::from_secs(2)));
+            assert!(within(step(true, 7), Duration::from_secs(60)));
+            assert!(within(step(true, u32::MAX), Duration::from_secs(60)));
+            assert!(within(step(false, 1), Duration::from_millis(250)));
+            assert!(within(step(false, 5), Duration::from_secs(4)));
+            assert!(within(step(false, 40), Duration::from_secs(4)));
+        }
+        assert_eq!(
+            backoff(false, 1, Some(Duration::MAX)),
+            LONGEST_RETRY_AFTER,
+            "an absurd Retry-After is capped, not obeyed"
+        );
+        assert!(backoff(false, 1, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
+    }
+
+    #[test]
+    fn failures_count_per_class_and_never_overflow() {
+        let now = Instant::now();
+        let error = || Error::new(ErrorKind::Server, "down");
+        let (first, _) = Failure::after(None, error(), false, now);
+        let (second, wait) = Failure::after(Some(&first), error(), false, now);
+        assert!(wait >= Duration::from_millis(400) && wait <= Duration::from_millis(500));
+        // A change of class starts over, on its own scale.
+        let (refused, wait) = Failure::after(Some(&second), error(), true, now);
+        assert!(wait >= Duration::from_millis(800) && wait <= Duration::from_secs(1));
+        assert!(refused.holds(now) && !refused.holds(refused.retry_at));
+        assert_eq!(later(now, Duration::MAX), now + LONGEST_LIFETIME);
+    }
+}
