@@ -220,6 +220,26 @@ fn ci(root: &Path) -> Result<(), String> {
             "warnings",
         ],
     )?;
+    // A service picks the facade's features; each combination must build
+    // warning-free, not only the workspace's union of them.
+    for features in ["", "f5xc", "vcf", "f5xc,p12", "vcf,tower"] {
+        cargo(
+            root,
+            &[
+                "clippy",
+                "-p",
+                "refresh-sdk",
+                "--lib",
+                "--locked",
+                "--no-default-features",
+                "--features",
+                features,
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )?;
+    }
     println!("\n==> cargo xtask validate");
     validate::run(root, &[])?;
     // nextest does not run doctests; the examples in the docs must compile.

@@ -407,7 +407,8 @@ impl Transport {
         }
     }
 
-    /// The policy, for other requests to the same service.
+    /// The policy, for other requests to the same service (VCF's API client).
+    #[cfg(feature = "vcf")]
     pub(crate) fn policy(&self) -> &TransportPolicy {
         &self.policy
     }

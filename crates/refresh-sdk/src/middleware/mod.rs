@@ -18,6 +18,8 @@ pub(crate) mod policy;
 mod tower;
 
 pub use bearer::BearerAuth;
+// The session's `authorization()`; the tower layer imports it directly.
+#[cfg(feature = "vcf")]
 pub(crate) use bearer::bearer_header;
 pub use policy::TransportPolicy;
 #[cfg(feature = "tower")]

@@ -82,6 +82,7 @@ impl TransportPolicy {
 
     /// The same policy for another request stream of `service` (the API
     /// client beside a generated one), which reads its own success bodies.
+    #[cfg(feature = "vcf")]
     pub(crate) fn streaming_successes(mut self) -> TransportPolicy {
         self.cap_successes = false;
         self
