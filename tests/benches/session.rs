@@ -12,13 +12,22 @@
 //! first login, or the bench panics), and codegen time per API (target:
 //! < 1 s).
 //!
+//! The cached reads are measured twice: by criterion, one group after
+//! another, and in interleaved rounds (every read and control, on one and on
+//! two threads, taking turns in each round; each ratio taken within a round,
+//! median over the rounds), so that drift on the host between criterion's
+//! groups does not land in the two-thread ratios.
+//!
 //! `SESSION_BENCH` picks the parts to run, comma-separated, from `cached`,
-//! `codegen`, `stampede`, `rollover` (default: all). `ROLLOVER_SECONDS`
-//! (default 30) and `ROLLOVER_SKEW_MS` (default the session's 60 s) set the rollover's
-//! length and the session's skew in it.
+//! `codegen`, `stampede`, `rollover` (default: all). `CACHED_ROUNDS`
+//! (default 200) and `CACHED_BATCH` (reads per thread per batch, default
+//! 20,000) set the interleaved rounds. `ROLLOVER_SECONDS` (default 30) and
+//! `ROLLOVER_SKEW_MS` (default the session's 60 s) set the rollover's length
+//! and the session's skew in it.
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
@@ -34,12 +43,16 @@ use sdk_codegen::Api;
 static SAMPLES: Mutex<BTreeMap<String, Vec<f64>>> = Mutex::new(BTreeMap::new());
 
 fn record(name: &str, elapsed: Duration, iters: u64) {
+    push(name, elapsed.as_nanos() as f64 / iters as f64);
+}
+
+fn push(name: &str, value: f64) {
     SAMPLES
         .lock()
         .expect("samples lock")
         .entry(name.to_owned())
         .or_default()
-        .push(elapsed.as_nanos() as f64 / iters as f64);
+        .push(value);
 }
 
 fn median(name: &str) -> Option<f64> {
@@ -47,6 +60,72 @@ fn median(name: &str) -> Option<f64> {
     let mut values = samples.get(name)?.clone();
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied()
+}
+
+/// The value at quantile `q` of `values`, sorted here.
+fn quantile(values: &[f64], q: f64) -> Option<f64> {
+    let mut values = values.to_vec();
+    values.sort_by(f64::total_cmp);
+    let last = values.len().checked_sub(1)?;
+    values.get((last as f64 * q).round() as usize).copied()
+}
+
+/// A series recorded once per interleaved round, in round order: its
+/// median, quartiles, the medians of the first and second half of the
+/// rounds (drift during the run shows as a difference between those two),
+/// and a 95 % confidence interval of the median: the sorted values at ranks
+/// n/2 ∓ 0.98·√n, which hold the median of independent rounds 95 % of the
+/// time whatever their distribution. The quartiles say how much one round
+/// spreads; the interval, how well the median of all of them is known.
+struct Spread {
+    median: f64,
+    quartiles: (f64, f64),
+    halves: (f64, f64),
+    interval: (f64, f64),
+}
+
+fn spread(name: &str) -> Option<Spread> {
+    let in_order = SAMPLES.lock().expect("samples lock").get(name)?.clone();
+    let (first, second) = in_order.split_at(in_order.len() / 2);
+    let mut sorted = in_order.clone();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len() as f64;
+    let reach = 0.98 * n.sqrt();
+    let low = (n / 2.0 - reach).floor().max(0.0) as usize;
+    let high = ((n / 2.0 + reach).ceil() as usize).min(sorted.len() - 1);
+    Some(Spread {
+        median: quantile(&in_order, 0.5)?,
+        quartiles: (quantile(&in_order, 0.25)?, quantile(&in_order, 0.75)?),
+        halves: (
+            quantile(first, 0.5).unwrap_or(f64::NAN),
+            quantile(second, 0.5).unwrap_or(f64::NAN),
+        ),
+        interval: (sorted[low], sorted[high]),
+    })
+}
+
+impl std::fmt::Display for Spread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.3} ({:.3}..{:.3}) [{:.3} {:.3}] {{{:.3}..{:.3}}}",
+            self.median,
+            self.quartiles.0,
+            self.quartiles.1,
+            self.halves.0,
+            self.halves.1,
+            self.interval.0,
+            self.interval.1
+        )
+    }
+}
+
+/// A setting from the environment, or its default.
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Polls a future once, outside any runtime: a fresh cached token must be
@@ -130,15 +209,17 @@ fn cached_read(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
     let tokio_clock = |_| {
         black_box(tokio::time::Instant::now());
     };
-    let mut group = c.benchmark_group("cached_access_token");
-    for (name, read) in CACHED.into_iter().zip([
-        &read_owned as &(dyn Fn(usize) + Sync),
+    // In `CACHED`'s order.
+    let reads: [&(dyn Fn(usize) + Sync); 6] = [
+        &read_owned,
         &read_in_place,
         &own_owned,
         &own_in_place,
         &std_clock,
         &tokio_clock,
-    ]) {
+    ];
+    let mut group = c.benchmark_group("cached_access_token");
+    for (name, read) in CACHED.into_iter().zip(reads) {
         group.bench_function(format!("{name}/1 thread"), |b| {
             b.iter_custom(|iters| {
                 let started = Instant::now();
@@ -176,6 +257,7 @@ fn cached_read(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
         });
     }
     group.finish();
+    interleaved_rounds(&reads);
     for session in &sessions {
         let stats = session.stats();
         assert_eq!(
@@ -185,6 +267,220 @@ fn cached_read(c: &mut Criterion, runtime: &tokio::runtime::Runtime) {
         );
     }
     runtime.block_on(sandbox.shutdown());
+}
+
+/// Rounds run before the counted ones and not recorded, so that the two
+/// reader threads' first calls (arc-swap takes a debt slot per thread on its
+/// first load, caches are cold) are not timed.
+const WARM_UP_ROUNDS: usize = 2;
+
+/// Criterion runs its groups one after another, seconds apart, so drift on
+/// the host lands in the ratios between them. Here every read and control
+/// (`CACHED`, in `reads`) runs a batch on one thread and a batch on two
+/// threads at once in every round, in an order rotated by one batch per
+/// round, and each ratio is taken within the round, between batches run
+/// milliseconds apart.
+///
+/// Two reader threads live for the whole run and walk the same plan: before
+/// every batch both wait on one `Barrier`; in a one-thread batch the second
+/// thread goes straight on to the next batch's barrier and sleeps there. In
+/// a two-thread batch both then spin until the other has arrived too: the
+/// `Barrier` wakes a sleeping thread tens of µs after the last one arrives,
+/// and that thread would otherwise start alone. So a one-thread batch and
+/// each thread of a two-thread batch run the same loop, on the same thread,
+/// differing only in the read called; each thread times its own loop, and
+/// the printout says how far the two loops overlapped (two threads that did
+/// not run at once, e.g. with another process on the second core, make every
+/// two-thread ratio look like 1). A two-thread batch's figure is the **mean** of its two
+/// threads' times per call (the average cost of a call made while both
+/// run); the slower thread's (the max) is kept beside it. The mean is the
+/// primary figure because the max of two noisy times is pulled up by the
+/// noise itself, more for a noisier series, which would bias the ratio of
+/// ratios; the max is what criterion's wall time from start to join came
+/// close to.
+fn interleaved_rounds(reads: &[&(dyn Fn(usize) + Sync); CACHED.len()]) {
+    let rounds = env_or("CACHED_ROUNDS", 200);
+    let batch = env_or("CACHED_BATCH", 20_000);
+    // Every (read, threads) pair once per round, the order rotated per round.
+    let batches: Vec<(usize, usize)> = (0..CACHED.len())
+        .flat_map(|read| [(read, 1), (read, 2)])
+        .collect();
+    let plan: Vec<(usize, usize)> = (0..WARM_UP_ROUNDS + rounds)
+        .flat_map(|round| {
+            let mut order = batches.clone();
+            order.rotate_left(round % batches.len());
+            order
+        })
+        .collect();
+    let start = Barrier::new(2);
+    // Arrivals at two-thread batches so far, both threads together.
+    let arrived = AtomicUsize::new(0);
+    // Per thread, per batch of the plan: when its loop started, and how long
+    // it took (`None`: the thread sat the batch out).
+    let timings: [Vec<Option<(Instant, Duration)>>; 2] = std::thread::scope(|scope| {
+        let threads = [0, 1].map(|thread| {
+            let (plan, start, arrived) = (&plan, &start, &arrived);
+            scope.spawn(move || {
+                let mut timings = Vec::with_capacity(plan.len());
+                let mut together = 0;
+                for &(read, threads) in plan {
+                    start.wait();
+                    if threads == 2 {
+                        together += 2;
+                        arrived.fetch_add(1, Ordering::AcqRel);
+                        while arrived.load(Ordering::Acquire) < together {
+                            std::hint::spin_loop();
+                        }
+                    }
+                    if thread < threads {
+                        let read = reads[read];
+                        let started = Instant::now();
+                        for _ in 0..batch {
+                            read(thread);
+                        }
+                        timings.push(Some((started, started.elapsed())));
+                    } else {
+                        timings.push(None);
+                    }
+                }
+                timings
+            })
+        });
+        threads.map(|thread| thread.join().expect("a reader thread panicked"))
+    });
+    let per_call = |elapsed: Duration| elapsed.as_nanos() as f64 / batch as f64;
+    let counted = WARM_UP_ROUNDS * batches.len()..plan.len();
+    for round in counted.step_by(batches.len()) {
+        // Per read: one thread, two threads (mean, max) per call.
+        let mut one = [f64::NAN; CACHED.len()];
+        let mut two = [(f64::NAN, f64::NAN); CACHED.len()];
+        for index in round..round + batches.len() {
+            let (read, threads) = plan[index];
+            let (first, second) = (timings[0][index], timings[1][index]);
+            let (start0, elapsed0) = first.expect("the first thread runs every batch");
+            if threads == 1 {
+                one[read] = per_call(elapsed0);
+                continue;
+            }
+            let (start1, elapsed1) = second.expect("the second thread runs two-thread batches");
+            let (a, b) = (per_call(elapsed0), per_call(elapsed1));
+            two[read] = ((a + b) / 2.0, a.max(b));
+            let skew = start0.max(start1) - start0.min(start1);
+            let longer = elapsed0.max(elapsed1);
+            let overlap = (start0 + elapsed0)
+                .min(start1 + elapsed1)
+                .saturating_duration_since(start0.max(start1));
+            record("rounds/start skew", skew, 1);
+            record("rounds/two-thread batch", longer, 1);
+            push(
+                "rounds/overlap",
+                overlap.as_secs_f64() / longer.as_secs_f64(),
+            );
+        }
+        let ratio = |read: usize| two[read].0 / one[read];
+        let ratio_max = |read: usize| two[read].1 / one[read];
+        let tokio = CACHED
+            .iter()
+            .position(|&name| name == "control: tokio Instant::now")
+            .expect("the tokio-clock control");
+        for (read, name) in CACHED.into_iter().enumerate() {
+            push(&format!("rounds/{name}/1 thread"), one[read]);
+            push(&format!("rounds/{name}/2 threads"), two[read].0);
+            push(&format!("rounds/{name}/2 threads, max"), two[read].1);
+            push(&format!("rounds/{name}/ratio"), ratio(read));
+            push(
+                &format!("rounds/{name}/ratio / tokio"),
+                ratio(read) / ratio(tokio),
+            );
+            push(
+                &format!("rounds/{name}/ratio / tokio, max"),
+                ratio_max(read) / ratio_max(tokio),
+            );
+        }
+        // One shared session against a session per thread (`CACHED`'s
+        // first two against its next two).
+        for (shared, own) in [(0, 2), (1, 3)] {
+            push(
+                &format!("rounds/{}/shared / own", CACHED[shared]),
+                ratio(shared) / ratio(own),
+            );
+        }
+    }
+}
+
+fn print_interleaved() {
+    let rounds = env_or("CACHED_ROUNDS", 200);
+    let batch = env_or("CACHED_BATCH", 20_000);
+    println!(
+        "\n== cached read, interleaved: {rounds} rounds (after {WARM_UP_ROUNDS} uncounted); in each, \
+         every read on 1 and on 2 threads, {batch} reads per thread per batch, order rotated per round =="
+    );
+    println!(
+        "   per-round ratios: median (quartiles) [medians of the first and second half of the rounds] \
+         {{95 % confidence interval of the median}}; 2 threads: mean of the two threads' times per call"
+    );
+    let show = |series: &str| spread(series).map_or_else(|| "-".to_owned(), |s| s.to_string());
+    for name in CACHED {
+        let ns = |series: &str| median(&format!("rounds/{name}/{series}")).unwrap_or(f64::NAN);
+        println!(
+            "{name:<30} {:.1} / {:.1} ns per call (2 threads, slower thread {:.1} ns); 2 threads / 1: {}",
+            ns("1 thread"),
+            ns("2 threads"),
+            ns("2 threads, max"),
+            show(&format!("rounds/{name}/ratio")),
+        );
+    }
+    println!("-- two-thread ratio / the tokio-clock control's, within each round");
+    for name in CACHED
+        .iter()
+        .filter(|&&name| name != "control: tokio Instant::now")
+    {
+        let Some(ratio) = spread(&format!("rounds/{name}/ratio / tokio")) else {
+            continue;
+        };
+        let verdict = match *name {
+            "with_access_token" if ratio.median <= 1.05 => " (target ≤ 1.05: met)",
+            "with_access_token" => " (target ≤ 1.05: NOT met)",
+            _ => "",
+        };
+        println!(
+            "{name:<30} {ratio}{verdict}; with the slower thread's time: {}",
+            show(&format!("rounds/{name}/ratio / tokio, max"))
+        );
+    }
+    println!("-- two-thread ratio, one shared session / a session per thread, within each round");
+    for name in ["access_token", "with_access_token"] {
+        println!(
+            "{name:<30} {}",
+            show(&format!("rounds/{name}/shared / own"))
+        );
+    }
+    let series = |name: &str| {
+        SAMPLES
+            .lock()
+            .expect("samples lock")
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (skews, batches, overlaps) = (
+        series("rounds/start skew"),
+        series("rounds/two-thread batch"),
+        series("rounds/overlap"),
+    );
+    let at = |values: &[f64], q: f64| quantile(values, q).unwrap_or(f64::NAN);
+    let apart = overlaps.iter().filter(|&&share| share < 0.9).count();
+    println!(
+        "two-thread batches: the threads' loops started {:.2} µs apart (median; 90th percentile {:.2} µs), \
+         each took {:.0} µs (median, the slower thread); they ran at once for {:.1} % of the slower \
+         thread's loop (median; 10th percentile {:.1} %); under 90 % in {apart} of {} batches",
+        at(&skews, 0.5) / 1e3,
+        at(&skews, 0.9) / 1e3,
+        at(&batches, 0.5) / 1e3,
+        at(&overlaps, 0.5) * 100.0,
+        at(&overlaps, 0.1) * 100.0,
+        overlaps.len(),
+    );
 }
 
 fn print_cached() {
@@ -502,6 +798,7 @@ fn main() {
 
     if run("cached") {
         print_cached();
+        print_interleaved();
     }
 
     // Stampedes and rollovers are one-off events, not loops criterion can
