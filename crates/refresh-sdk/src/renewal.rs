@@ -1,13 +1,51 @@
 //! What the SDK's token sources ([`VcfSession`](crate::vcf::VcfSession) and
 //! F5's [`PipelineTokenSource`](crate::f5xc::PipelineTokenSource)) share about
-//! renewing: the backoff after a failed renewal, and instants that never
-//! overflow whatever duration a server or a caller gives.
+//! renewing: the renewal in flight that callers wait on, the backoff after a
+//! failed one, and instants that never overflow whatever duration a server
+//! or a caller gives.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::error::Error;
+use crate::error::{Error, Result};
+use crate::source::AccessToken;
+
+/// What a renewal ends with, as its waiters see it: `None` until it ends.
+pub(crate) type Outcome = Option<Result<AccessToken>>;
+
+/// A renewal in flight, on a task the source owns; callers wait on `done`.
+pub(crate) struct Flight {
+    /// Tells this renewal's outcome from a later one's.
+    pub(crate) id: u64,
+    pub(crate) done: watch::Receiver<Outcome>,
+    /// Aborted when the source's last handle goes.
+    pub(crate) task: tokio::task::AbortHandle,
+}
+
+impl Flight {
+    /// A renewal whose task is gone without a word (its runtime shut down).
+    pub(crate) fn is_dead(&self) -> bool {
+        self.done.has_changed().is_err() && self.done.borrow().is_none()
+    }
+}
+
+/// Counts one more of something a source reports in its stats.
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Locks a source's state. The sources keep their state consistent at every
+/// unlock, so a panic elsewhere while it was held cannot have left it
+/// half-written: a poisoned lock is taken as it is.
+pub(crate) fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// The longest span the sources plan with, so that no lifetime a server
 /// sends (or a caller configures) can overflow an `Instant`.

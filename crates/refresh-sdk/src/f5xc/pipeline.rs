@@ -40,7 +40,7 @@ use tokio::time::Instant;
 
 use super::{F5Client, SERVICE};
 use crate::error::{Error, ErrorKind, Result};
-use crate::renewal::{Failure, LONGEST_LIFETIME, later};
+use crate::renewal::{Failure, Flight, LONGEST_LIFETIME, Outcome, bump, later, lock};
 use crate::source::{AccessToken, AccessTokenSource, TokenFuture};
 
 /// How long a token no caller received is kept for the next caller when
@@ -83,10 +83,6 @@ struct Counters {
     invalidations: AtomicU64,
 }
 
-fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
-
 /// Why a token is kept after its POST.
 enum Kept {
     /// Reuse is on: served to every read, renewed in the background from
@@ -101,22 +97,6 @@ struct Cached {
     /// Served until then, not after.
     serve_until: Instant,
     kept: Kept,
-}
-
-/// What a POST ends with, as its waiters see it.
-type Outcome = Option<Result<AccessToken>>;
-
-struct Flight {
-    id: u64,
-    done: watch::Receiver<Outcome>,
-    task: tokio::task::AbortHandle,
-}
-
-impl Flight {
-    /// A POST whose task is gone without a word (its runtime shut down).
-    fn is_dead(&self) -> bool {
-        self.done.has_changed().is_err() && self.done.borrow().is_none()
-    }
 }
 
 #[derive(Default)]
@@ -284,12 +264,7 @@ impl PipelineTokenSource {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        // The state is consistent at every unlock; a panic elsewhere cannot
-        // leave it half-written.
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.inner.state)
     }
 
     /// A token: the cached one, else the outcome of the POST in flight (or

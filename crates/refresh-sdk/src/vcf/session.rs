@@ -39,7 +39,7 @@ use super::{VcfClient, VcfConfig, VcfCredentials};
 use crate::error::{Error, ErrorKind, Result, Service};
 use crate::jwt;
 use crate::middleware::BearerAuth;
-use crate::renewal::{Failure, LONGEST_LIFETIME, later};
+use crate::renewal::{Failure, Flight, LONGEST_LIFETIME, Outcome, bump, later, lock};
 use crate::source::{AccessToken, AccessTokenSource, TokenFuture};
 
 /// When [`VcfSession`] renews, and the clock it reads JWT times against.
@@ -278,10 +278,6 @@ struct Counters {
     invalidations: AtomicU64,
 }
 
-fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
-
 /// The token readers see, with its schedule. Replaced whole, never edited.
 struct Served {
     access: AccessToken,
@@ -296,22 +292,6 @@ struct Served {
 struct RefreshToken {
     id: SecretString,
     expires: Instant,
-}
-
-/// What a renewal ends with, as its waiters see it.
-type Outcome = Option<Result<AccessToken>>;
-
-struct Flight {
-    id: u64,
-    done: watch::Receiver<Outcome>,
-    task: tokio::task::AbortHandle,
-}
-
-impl Flight {
-    /// A renewal whose task is gone without a word (its runtime shut down).
-    fn is_dead(&self) -> bool {
-        self.done.has_changed().is_err() && self.done.borrow().is_none()
-    }
 }
 
 #[derive(Default)]
@@ -620,12 +600,7 @@ impl VcfSession {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        // The state is kept consistent at every unlock; a panic elsewhere
-        // cannot leave it half-written.
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.inner.state)
     }
 
     /// Starts a renewal in the background if none runs and no backoff holds.
@@ -922,7 +897,7 @@ async fn renew(
                 Err(err) if err.kind() == ErrorKind::NotFound => {
                     tracing::info!("VCF refresh token expired or invalidated; logging in again");
                     if let Some(inner) = session.upgrade() {
-                        let mut state = inner.state.lock().unwrap_or_else(|p| p.into_inner());
+                        let mut state = lock(&inner.state);
                         if state
                             .refresh
                             .as_ref()
