@@ -422,10 +422,12 @@ impl TransportPolicy {
         // so per-attempt values go on the attempts' events instead.
         let elapsed_ms = millis(clock.elapsed());
         let status = result.as_ref().ok().map(|r| r.status().as_u16());
-        span.record("attempts", attempt);
-        span.record("elapsed_ms", elapsed_ms);
-        if let Some(status) = status {
-            span.record("status", status);
+        if !unobserved(&span) {
+            span.record("attempts", attempt);
+            span.record("elapsed_ms", elapsed_ms);
+            if let Some(status) = status {
+                span.record("status", status);
+            }
         }
         // Inside the span: this future runs entered in it whenever anything
         // can see it (see `span`).
@@ -625,12 +627,31 @@ pub(crate) fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     )
 }
 
-/// Whether nothing can see `span` entered: no subscriber enabled it, and
-/// tracing will not report it to `log` either (it does so, with its `log`
-/// feature, only while no subscriber has ever been set). Entering it on every
-/// poll would then only cost time.
+/// Whether nothing can see `span`: no subscriber enabled it, and tracing's
+/// `log` bridge will not report it either. The bridge (tracing's `log`
+/// feature) reports a span only while no subscriber has ever been set, and
+/// only when `log`'s maximum level admits the span's level, which it checks
+/// on every creation, record, entry and exit: when it does not admit it now,
+/// the span's creation went unreported too. Entering it on every poll and
+/// recording its fields would then only cost time.
 pub(crate) fn unobserved(span: &tracing::Span) -> bool {
-    span.is_disabled() && (span.is_none() || tracing::dispatcher::has_been_set())
+    span.is_disabled()
+        && (span.is_none() || tracing::dispatcher::has_been_set() || !log_admits(span.metadata()))
+}
+
+/// Whether `log`'s maximum level admits a span of this metadata's level.
+fn log_admits(metadata: Option<&'static tracing::Metadata<'static>>) -> bool {
+    let Some(metadata) = metadata else {
+        return false;
+    };
+    let level = match *metadata.level() {
+        tracing::Level::ERROR => log::LevelFilter::Error,
+        tracing::Level::WARN => log::LevelFilter::Warn,
+        tracing::Level::INFO => log::LevelFilter::Info,
+        tracing::Level::DEBUG => log::LevelFilter::Debug,
+        tracing::Level::TRACE => log::LevelFilter::Trace,
+    };
+    level <= log::max_level()
 }
 
 /// The body, or `None` as soon as it is known to exceed `cap` bytes.
@@ -710,6 +731,28 @@ mod tests {
         *request.body_mut() = Some(reqwest::Body::wrap(String::from("streamed")));
         assert!(spare_copy(&request).is_none());
         assert!(request.try_clone().is_none(), "as reqwest's own copy");
+    }
+
+    #[test]
+    fn the_span_is_observed_while_the_log_bridge_could_report_it() {
+        let span = tracing::info_span!("refresh_sdk.operation");
+        if tracing::dispatcher::has_been_set() {
+            // Another test of this process set a subscriber: tracing's
+            // bridge to `log` is off for good, and a disabled span unseen.
+            assert!(span.is_disabled() == unobserved(&span));
+            return;
+        }
+        assert!(span.is_disabled(), "no subscriber");
+        log::set_max_level(log::LevelFilter::Off);
+        assert!(unobserved(&span));
+        log::set_max_level(log::LevelFilter::Warn);
+        assert!(unobserved(&span), "an info span is below warn");
+        log::set_max_level(log::LevelFilter::Info);
+        assert!(!unobserved(&span), "the bridge could report it");
+        log::set_max_level(log::LevelFilter::Trace);
+        assert!(!unobserved(&span));
+        log::set_max_level(log::LevelFilter::Off);
+        assert!(unobserved(&tracing::Span::none()));
     }
 
     #[test]
