@@ -363,35 +363,104 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
     })
 }
 
-tokio::task_local! {
-    // A `Cell`, not a lock: the slot belongs to one operation and is written
-    // once, by the executor, when the operation's request is done.
-    static CALL_FACTS: Cell<CallFacts>;
+/// The side channel's state on this thread: whether a facade operation is
+/// being polled here, and whether its executor has handed over its facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    /// No facade operation is being polled on this thread: facts published
+    /// now (a caller of the generated client's `raw()`) have no reader.
+    Closed,
+    /// A facade operation is being polled; its executor has not finished.
+    Open,
+    /// Its executor finished in this poll, and its facts are in `FACTS`.
+    Published,
 }
 
-/// Runs one facade operation with a fresh side channel for the executor.
+thread_local! {
+    // Plain thread-locals, not a task-local scope: the executor's future is
+    // polled only inside the facade operation's poll, so the facts it
+    // publishes as it completes are taken back in that same poll, on the
+    // same thread, before any other task runs here. Opening the channel for
+    // a poll is two writes of a byte, where a task-local scope moves its
+    // value in and out on every poll.
+    static CHANNEL: Cell<Channel> = const { Cell::new(Channel::Closed) };
+    static FACTS: Cell<Option<CallFacts>> = const { Cell::new(None) };
+}
+
+/// The channel, open for one poll of a facade operation; closing it takes
+/// the facts its executor published in that poll.
+struct Listening<'a> {
+    /// The state before this poll, restored after it.
+    outer: Channel,
+    /// Facts another operation published and has not taken yet: only when
+    /// this poll runs inside that one's (a subscriber blocking on an SDK
+    /// call from within a span's callback), kept aside for it.
+    stash: Option<CallFacts>,
+    facts: &'a mut Option<CallFacts>,
+}
+
+impl<'a> Listening<'a> {
+    fn open(facts: &'a mut Option<CallFacts>) -> Listening<'a> {
+        let outer = CHANNEL.replace(Channel::Open);
+        let stash = if outer == Channel::Published {
+            take_facts()
+        } else {
+            None
+        };
+        Listening {
+            outer,
+            stash,
+            facts,
+        }
+    }
+}
+
+impl Drop for Listening<'_> {
+    // Also when the poll panics: the channel is never left open, and
+    // published facts never stay behind for another operation to read.
+    fn drop(&mut self) {
+        if CHANNEL.replace(self.outer) == Channel::Published
+            && let Some(facts) = take_facts()
+        {
+            *self.facts = Some(facts);
+        }
+        if let Some(stash) = self.stash.take() {
+            let _ = FACTS.try_with(|slot| slot.set(Some(stash)));
+        }
+    }
+}
+
+fn take_facts() -> Option<CallFacts> {
+    // Fails only while the thread's locals are being destroyed.
+    FACTS.try_with(Cell::take).ok().flatten()
+}
+
+/// Runs one facade operation with the side channel open for each of its
+/// polls, and returns the facts its executor published, if any.
 pub(crate) async fn observe<F: Future>(operation: F) -> (F::Output, CallFacts) {
-    let mut scoped = pin!(CALL_FACTS.scope(Cell::new(CallFacts::default()), operation));
-    let output = scoped.as_mut().await;
-    // The scope hands its value back once the operation is done: no shared
-    // ownership, no lock and no copy of the facts.
-    let facts = scoped
-        .take_value()
-        .map(Cell::into_inner)
-        .unwrap_or_default();
-    (output, facts)
+    let mut operation = pin!(operation);
+    let mut facts = None;
+    let output = std::future::poll_fn(|cx| {
+        let _listening = Listening::open(&mut facts);
+        operation.as_mut().poll(cx)
+    })
+    .await;
+    (output, facts.unwrap_or_default())
 }
 
-/// Hands the facts to the facade operation that runs this request, if any (a
-/// caller of the generated client's `raw()` has none).
+/// Hands the facts to the facade operation being polled on this thread, if
+/// any: the executor's future is polled only inside its operation's poll,
+/// so that is the operation this request belongs to. A caller of the
+/// generated client's `raw()` has none, and the facts are dropped.
 fn publish(facts: CallFacts) {
-    // Only fails outside a scope, where nobody reads the facts.
-    let _ = CALL_FACTS.try_with(|slot| slot.set(facts));
+    if CHANNEL.get() == Channel::Open && FACTS.try_with(|slot| slot.set(Some(facts))).is_ok() {
+        CHANNEL.set(Channel::Published);
+    }
 }
 
 /// The executor given to both generated clients: the SDK's
 /// [`TransportPolicy`] with the client as its next hop, its facts handed to
-/// the facade operation through the task-local side channel (the `Exec`
+/// the facade operation through the thread-local side channel (the `Exec`
 /// signature returns only a `reqwest` result).
 #[derive(Debug, Clone)]
 pub(crate) struct Transport {
@@ -637,6 +706,126 @@ pub(crate) fn hint(service: Service, operation: &str, kind: ErrorKind) -> &'stat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Polls `future` once, outside any runtime.
+    fn poll_once<F: Future + ?Sized>(future: Pin<&mut F>) -> std::task::Poll<F::Output> {
+        future.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    }
+
+    /// Pending once, then ready: another poll of the operation.
+    async fn yield_once() {
+        let mut yielded = false;
+        std::future::poll_fn(|_| {
+            if std::mem::replace(&mut yielded, true) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+    }
+
+    fn facts(attempts: u32) -> CallFacts {
+        CallFacts {
+            attempts,
+            ..CallFacts::default()
+        }
+    }
+
+    /// A generated operation as the side channel sees it: `polls` polls,
+    /// its executor finishing in the first, the rest reading the body.
+    async fn operation(attempts: Option<u32>, polls: u32) -> Option<u32> {
+        if let Some(attempts) = attempts {
+            publish(facts(attempts));
+        }
+        for _ in 1..polls {
+            yield_once().await;
+        }
+        attempts
+    }
+
+    fn channel_is_closed_and_empty() -> bool {
+        CHANNEL.get() == Channel::Closed && take_facts().is_none()
+    }
+
+    #[test]
+    fn facts_published_outside_a_facade_operation_are_never_read() {
+        // A `raw()` call: nobody listens, and the facts are dropped at once.
+        publish(facts(7));
+        assert!(channel_is_closed_and_empty());
+        let mut observed = pin!(observe(operation(None, 2)));
+        assert!(poll_once(observed.as_mut()).is_pending());
+        // Another `raw()` call, between two polls of a facade operation.
+        publish(facts(8));
+        let std::task::Poll::Ready((output, facts)) = poll_once(observed.as_mut()) else {
+            panic!("the operation finishes in its second poll");
+        };
+        assert_eq!(output, None);
+        assert_eq!(facts.attempts, 0, "no facts of this operation's own");
+        assert!(channel_is_closed_and_empty());
+    }
+
+    #[test]
+    fn interleaved_operations_on_one_thread_each_get_their_own_facts() {
+        let mut first = pin!(observe(operation(Some(1), 3)));
+        let mut second = pin!(observe(async {
+            yield_once().await;
+            operation(Some(2), 1).await
+        }));
+        assert!(poll_once(first.as_mut()).is_pending());
+        assert!(poll_once(second.as_mut()).is_pending());
+        assert!(poll_once(first.as_mut()).is_pending());
+        let std::task::Poll::Ready((Some(2), facts)) = poll_once(second.as_mut()) else {
+            panic!("the second operation finishes in its second poll");
+        };
+        assert_eq!(facts.attempts, 2);
+        let std::task::Poll::Ready((Some(1), facts)) = poll_once(first.as_mut()) else {
+            panic!("the first operation finishes in its third poll");
+        };
+        assert_eq!(facts.attempts, 1);
+        assert!(channel_is_closed_and_empty());
+    }
+
+    #[test]
+    fn an_operation_polled_inside_another_leaves_it_its_facts() {
+        // As when a subscriber's callback blocks on an SDK call after the
+        // outer operation's executor published, and before it is taken.
+        let mut outer = pin!(observe(async {
+            publish(facts(1));
+            let mut inner = pin!(observe(operation(Some(2), 2)));
+            assert!(poll_once(inner.as_mut()).is_pending());
+            let std::task::Poll::Ready((_, facts)) = poll_once(inner.as_mut()) else {
+                panic!("the inner operation finishes in its second poll");
+            };
+            assert_eq!(facts.attempts, 2);
+            // A `raw()` call in the same place does not replace them.
+            let mut raw = pin!(operation(Some(3), 1));
+            assert!(poll_once(raw.as_mut()).is_ready());
+        }));
+        let std::task::Poll::Ready(((), facts)) = poll_once(outer.as_mut()) else {
+            panic!("the outer operation finishes in one poll");
+        };
+        assert_eq!(facts.attempts, 1);
+        assert!(channel_is_closed_and_empty());
+    }
+
+    #[test]
+    fn a_poll_that_panics_closes_the_channel_and_drops_the_facts() {
+        let panicked = std::panic::catch_unwind(|| {
+            let mut observed = pin!(observe(async {
+                publish(facts(1));
+                panic!("a panicking operation");
+            }));
+            let _ = poll_once(observed.as_mut());
+        });
+        assert!(panicked.is_err());
+        assert!(channel_is_closed_and_empty());
+        let mut observed = pin!(observe(operation(None, 1)));
+        let std::task::Poll::Ready((_, facts)) = poll_once(observed.as_mut()) else {
+            panic!("the operation finishes in one poll");
+        };
+        assert_eq!(facts.attempts, 0);
+    }
 
     #[test]
     fn plain_http_is_for_loopback_unless_allowed() {
