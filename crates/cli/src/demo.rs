@@ -5,10 +5,11 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use refresh_sandbox::{ExposeSecret, Sandbox};
+use refresh_sandbox::{ExposeSecret, Operation, Sandbox};
 use refresh_sdk::vcf::SessionOptions;
 use refresh_sdk::{
-    ErrorKind, F5Client, F5Config, F5Credentials, VcfClient, VcfConfig, VcfCredentials, VcfSession,
+    AccessTokenSource, ErrorKind, F5Client, F5Config, F5Credentials, VcfClient, VcfConfig,
+    VcfCredentials, VcfSession,
 };
 
 use crate::exit::Failure;
@@ -20,7 +21,9 @@ const SKEW: Duration = Duration::from_secs(1);
 /// Renew 1.5 s before the end of the 3 s the session counts for a 4 s token
 /// (it does not count the second a whole-second `iat` may hide).
 const REFRESH_AHEAD: Duration = Duration::from_millis(1500);
-const STEPS: usize = 7;
+/// Callers asking the pipeline source for a token at once.
+const PIPELINE_CALLERS: usize = 20;
+const STEPS: usize = 8;
 
 pub async fn run(json: bool) -> Result<(), Failure> {
     let report = Report { json };
@@ -56,6 +59,44 @@ pub async fn run(json: bool) -> Result<(), Failure> {
         step,
         &format!(
             "F5 XC refresh_token: pipeline {pipeline:?} got a token, JSON with fields {keys:?}"
+        ),
+    );
+
+    // A service's handlers share one source: however many ask at once, one
+    // POST goes to F5 XC (it answers 429 to requests "happening too
+    // frequently").
+    step += 1;
+    let source = f5.pipeline(&pipeline);
+    let before = sandbox.requests(Operation::F5xcRefreshToken);
+    let handlers: Vec<_> = (0..PIPELINE_CALLERS)
+        .map(|_| {
+            let source = source.clone();
+            tokio::spawn(async move { source.access_token().await })
+        })
+        .collect();
+    let mut tokens = Vec::with_capacity(PIPELINE_CALLERS);
+    for handler in handlers {
+        let token = handler
+            .await
+            .map_err(|e| Failure::Demo(format!("a pipeline handler did not finish: {e}")))??;
+        tokens.push(token);
+    }
+    let posts = sandbox
+        .requests(Operation::F5xcRefreshToken)
+        .saturating_sub(before);
+    ensure(
+        posts == 1
+            && tokens
+                .iter()
+                .all(|t| t.expose_secret() == tokens[0].expose_secret()),
+        &format!(
+            "{PIPELINE_CALLERS} callers of one pipeline source should share one POST and its token; the sandbox saw {posts} POSTs"
+        ),
+    )?;
+    report.done(
+        step,
+        &format!(
+            "F5 XC PipelineTokenSource: {PIPELINE_CALLERS} callers at once shared 1 refresh_token POST and its token"
         ),
     );
 

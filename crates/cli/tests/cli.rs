@@ -395,7 +395,7 @@ async fn demo_walks_every_step_and_exits_zero() {
     );
     let text = stdout(&output);
     let ok_lines = text.lines().filter(|l| l.contains("] ok ")).count();
-    assert_eq!(ok_lines, 7, "{text}");
+    assert_eq!(ok_lines, 8, "{text}");
     assert!(
         text.contains("404"),
         "the last step shows the expected 404: {text}"
@@ -414,7 +414,7 @@ async fn demo_json_is_one_object_per_line() {
         .iter()
         .filter(|o| o["ok"] == true && o["step"].is_u64())
         .count();
-    assert_eq!(steps, 7, "{objects:?}");
+    assert_eq!(steps, 8, "{objects:?}");
     assert_eq!(objects.last().expect("a summary")["spec_clean"], true);
     assert!(objects[0]["sandbox"]["vcf_url"].is_string());
 }
