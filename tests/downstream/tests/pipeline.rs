@@ -21,11 +21,11 @@ async fn handlers_asking_at_once_or_giving_up_share_one_post() {
     let sandbox = Sandbox::start_default().await.expect("the sandbox starts");
     let source: Arc<dyn AccessTokenSource> = Arc::new(pipeline_source(&sandbox));
 
-    // A slow F5 XC: 8 handlers with 100 ms timeouts give up on a 300 ms
+    // A slow F5 XC: 8 handlers with 100 ms timeouts give up on an 800 ms
     // answer, then 20 more ask at once.
     sandbox
         .faults()
-        .delay_next(Operation::F5xcRefreshToken, 1, Duration::from_millis(300));
+        .delay_next(Operation::F5xcRefreshToken, 1, Duration::from_millis(800));
     let mut impatient = Vec::new();
     for _ in 0..8 {
         let source = Arc::clone(&source);
@@ -37,7 +37,7 @@ async fn handlers_asking_at_once_or_giving_up_share_one_post() {
         let outcome = handler.await.expect("the handler ran");
         assert!(
             outcome.is_err(),
-            "a 100 ms handler cannot get a 300 ms answer"
+            "a 100 ms handler cannot get an 800 ms answer"
         );
     }
     let mut patient = Vec::new();
