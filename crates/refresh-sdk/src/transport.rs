@@ -45,8 +45,11 @@ use crate::middleware::policy::unobserved;
 /// the computed delay. Nothing waits past the overall deadline: when the next
 /// wait would end after it, the last error is returned at once, carrying the
 /// server's wait in [`Error::retry_after`]. A deadline too large to represent
-/// (such as `Duration::MAX`) means no deadline; a wait too long to represent
-/// (such as `Retry-After: 18446744073709551615`) is never taken.
+/// (such as `Duration::MAX`) means no deadline; a `Retry-After` longer than
+/// 5 minutes is never waited for, deadline or not (such as
+/// `Retry-After: 18446744073709551615`): the error carries it. A
+/// `Retry-After` date counts from the response's `Date`, so a server whose
+/// clock differs from ours still gets the wait it asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub(crate) max_attempts: u32,

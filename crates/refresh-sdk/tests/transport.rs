@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use common::*;
 use refresh_sdk::{Error, ErrorKind, ExposeSecret, RetryPolicy, SecretString, VcfCredentials};
@@ -253,10 +253,14 @@ async fn retry_after_seconds_is_honoured() {
 }
 
 #[tokio::test]
-async fn retry_after_http_date_is_honoured() {
-    let when = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3));
+async fn retry_after_http_date_counts_from_the_servers_date() {
+    // A server whose clock is 31 years behind ours asks for 2 s by date: the
+    // wait is those 2 s, measured against its `Date`, not zero (the date is
+    // in our past) and not a wait measured by our clock.
     let server = scripted(vec![
-        Reply::json(503, json!("maintenance")).header("retry-after", &when),
+        Reply::json(503, json!("maintenance"))
+            .header("date", "Sun, 06 Nov 1994 08:49:37 GMT")
+            .header("retry-after", "Sun, 06 Nov 1994 08:49:39 GMT"),
     ])
     .await;
     let client = f5_client(&server.url, "token", quick_transport());
@@ -267,11 +271,9 @@ async fn retry_after_http_date_is_honoured() {
     let received = server.received();
     assert_eq!(received.len(), 2);
     let gap = received[1].at - received[0].at;
-    // The date has whole-second precision: 3 s ahead is at least 2 s away,
-    // and at most 3 s.
     assert!(
-        gap >= Duration::from_millis(1900) && gap < Duration::from_millis(3750),
-        "waited {gap:?} for a date 3 s ahead"
+        gap >= Duration::from_millis(1950) && gap < Duration::from_millis(2750),
+        "waited {gap:?} for a date 2 s after the server's"
     );
 }
 
@@ -422,6 +424,55 @@ async fn a_deadline_and_timeouts_of_duration_max_mean_none() {
     assert_eq!(server.hits(), 1);
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(u64::MAX)));
+
+    // Waits that can be represented but would stall the caller (and every
+    // caller sharing a token renewal) for as long as the server says: over
+    // 5 minutes, none is taken without a deadline either.
+    for seconds in [9_999_999_999_u64, 301] {
+        let value = seconds.to_string();
+        let server =
+            serve(move |_| Reply::json(429, json!("later")).header("retry-after", &value)).await;
+        let url = server.url.clone();
+        let call = tokio::spawn(async move { Op::VcfCreate.call(&url, unbounded()).await });
+        let err = tokio::time::timeout(Duration::from_secs(20), call)
+            .await
+            .unwrap_or_else(|_| panic!("Retry-After: {seconds} stalled the call"))
+            .expect("the call does not panic")
+            .expect_err("rate limited");
+        assert_eq!(server.hits(), 1, "Retry-After: {seconds}");
+        assert_eq!(err.kind(), ErrorKind::RateLimited);
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(seconds)));
+        assert!(
+            !err.to_string().contains("deadline"),
+            "no deadline passed: {err}"
+        );
+    }
+}
+
+/// An attempt that fails without an answer after one that was answered: the
+/// error describes the last attempt, not the earlier status and its wait.
+#[tokio::test]
+async fn a_failure_after_a_retried_status_is_reported_as_itself() {
+    let server = scripted(vec![
+        Reply::json(503, json!("busy")).header("retry-after", "0"),
+        ok_reply().after(Duration::from_secs(30)),
+    ])
+    .await;
+    let transport = quick_transport().attempt_timeout(Duration::from_millis(300));
+    let client = f5_client(&server.url, "token", transport);
+    let err = client
+        .refresh_token("pipeline")
+        .await
+        .expect_err("the second attempt times out");
+    assert_eq!(server.hits(), 2);
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(
+        err.status(),
+        None,
+        "no status came with the last attempt: {err}"
+    );
+    assert_eq!(err.retry_after(), None, "{err}");
+    assert!(!err.to_string().contains("503"), "{err}");
 }
 
 #[tokio::test]

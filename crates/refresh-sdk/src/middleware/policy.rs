@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::{Bytes, BytesMut};
 use http::Extensions;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, DATE, HeaderMap, HeaderValue, RETRY_AFTER};
 use tracing::Instrument;
 
 use crate::error::{BodySnippet, Service};
@@ -360,6 +360,11 @@ impl TransportPolicy {
                         connect = err.is_connect(),
                         "attempt failed without a response"
                     );
+                    // What an earlier attempt answered does not describe
+                    // this failure: the error must not read "HTTP 429" when
+                    // the last attempt never reached the server.
+                    facts.status = None;
+                    facts.retry_after = None;
                     if err.is_timeout() && clock.has_passed() {
                         facts.deadline_exceeded = true;
                     }
@@ -392,7 +397,7 @@ impl TransportPolicy {
                     let retryable = retries_status(self.service, operation, &method, status);
                     if let Some(again) = spare.take().filter(|_| retryable) {
                         let delay = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
-                        if clock.allows_wait(delay) {
+                        if delay <= LONGEST_SERVER_WAIT && clock.allows_wait(delay) {
                             request = again;
                             tracing::info!(
                                 attempt,
@@ -404,7 +409,7 @@ impl TransportPolicy {
                             tokio::time::sleep(delay).await;
                             continue;
                         }
-                        if clock.is_bounded() {
+                        if clock.is_bounded() && !clock.allows_wait(delay) {
                             facts.deadline_exceeded = true;
                         }
                     }
@@ -507,6 +512,13 @@ fn spare_copy(request: &reqwest::Request) -> Option<reqwest::Request> {
     *copy.body_mut() = body;
     Some(copy)
 }
+
+/// The longest a server's `Retry-After` is waited for inside one operation,
+/// whatever its deadline: a longer wait (a deadline of `Duration::MAX` and an
+/// answer of `Retry-After: 9999999999`) would stall the caller, and every
+/// caller waiting on the same token renewal, for as long as the server says.
+/// The error carries the wait instead.
+pub(crate) const LONGEST_SERVER_WAIT: Duration = Duration::from_secs(5 * 60);
 
 /// Whether a response with `status` to this request is sent again (see
 /// [`RetryPolicy`]): 429 and 503 say the request was not processed, so every
@@ -612,8 +624,10 @@ impl Deadline {
 }
 
 /// `Retry-After` in either form: delay seconds or an HTTP date. Seconds too
-/// many for a `u64` saturate; a date in the past is no wait; a negative,
-/// empty, non-ASCII or otherwise malformed value is ignored.
+/// many for a `u64` saturate; a date counts from the response's `Date` (from
+/// our clock when it has none or an unreadable one), and one in the past is
+/// no wait; a negative, empty, non-ASCII or otherwise malformed value is
+/// ignored.
 pub(crate) fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
@@ -621,10 +635,15 @@ pub(crate) fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(
-        when.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
+    // The date is on the server's clock, not ours: measured from the
+    // response's own `Date` when it has one, a server whose clock is off by
+    // an hour still gets the wait it asked for.
+    let now = headers
+        .get(DATE)
+        .and_then(|date| date.to_str().ok())
+        .and_then(|date| httpdate::parse_http_date(date).ok())
+        .unwrap_or_else(SystemTime::now);
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// Whether nothing can see `span`: no subscriber enabled it, and tracing's
@@ -774,6 +793,24 @@ mod tests {
         );
         headers.insert(RETRY_AFTER, "soon".parse().expect("header value"));
         assert_eq!(parse_retry_after(&headers), None);
+    }
+
+    #[test]
+    fn a_retry_after_date_counts_from_the_servers_date_not_our_clock() {
+        let header = |value: &str| HeaderValue::from_str(value).expect("header value");
+        // A server whose clock is 31 years behind ours asks for 90 s.
+        let mut headers = HeaderMap::new();
+        headers.insert(DATE, header("Sun, 06 Nov 1994 08:49:37 GMT"));
+        headers.insert(RETRY_AFTER, header("Sun, 06 Nov 1994 08:51:07 GMT"));
+        assert_eq!(parse_retry_after(&headers), Some(Duration::from_secs(90)));
+        // One far ahead of ours asks for no wait at all.
+        headers.insert(DATE, header("Fri, 31 Dec 9999 23:59:59 GMT"));
+        headers.insert(RETRY_AFTER, header("Fri, 31 Dec 9999 23:59:59 GMT"));
+        assert_eq!(parse_retry_after(&headers), Some(Duration::ZERO));
+        // An unreadable `Date` is as none: our clock, so the 1994 date is past.
+        headers.insert(DATE, header("yesterday"));
+        headers.insert(RETRY_AFTER, header("Sun, 06 Nov 1994 08:51:07 GMT"));
+        assert_eq!(parse_retry_after(&headers), Some(Duration::ZERO));
     }
 
     #[test]
