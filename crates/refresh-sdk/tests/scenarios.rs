@@ -764,6 +764,30 @@ fn scenarios() -> Vec<Scenario> {
             .deleted(vec!["RT1"]),
         )
         .options(|o| o.refresh_ahead(Duration::from_secs(20))),
+        row(
+            "row 7: a background refresh that finds its token gone after logout does not log in",
+            script(vec![tok(40)], vec![fail(404).late(2 * S)]),
+            vec![
+                read("a"),
+                Sleep(21 * S),
+                read("b"),
+                Sleep(500),
+                Logout("l", None),
+                read("c"),
+                Sleep(3 * S),
+            ],
+            expect(
+                [1, 1, 0],
+                [1, 1, 1, 1, 0],
+                vec![
+                    ("a", Token("L1")),
+                    ("b", Token("L1")),
+                    ("l", Done),
+                    ("c", Fails(ErrorKind::Closed)),
+                ],
+            ),
+        )
+        .options(|o| o.refresh_ahead(Duration::from_secs(20))),
         // ---- row 8: tokens the server rejects
         row(
             "row 8: invalidate the current token: it is not served again and one refresh starts",

@@ -912,6 +912,12 @@ async fn renew(
         }
         let credentials = {
             let inner = session.upgrade().ok_or_else(closed)?;
+            // A session closed since this renewal started (a refresh that
+            // found its token gone, a login not sent yet) logs in no more:
+            // logout never logs in.
+            if lock(&inner.state).closed {
+                return Err(closed());
+            }
             bump(&inner.counters.logins);
             inner.credentials.clone()
         };
