@@ -4,6 +4,7 @@
 use refresh_sdk::{VcfClient, VcfCredentials, VcfSession};
 
 use crate::exit::Failure;
+use crate::stop::StopSignals;
 
 /// Logs in, sends `method path` through the session's API client (token,
 /// one renewal on 401, the SDK's retries), prints the body, and logs out
@@ -21,11 +22,25 @@ pub async fn call(
         ));
     }
     let body = data.map(read_body).transpose()?;
+    // From before the login: Ctrl-C or SIGTERM during the call still logs
+    // out (waiting for a login already sent), and a second one gives up on
+    // that.
+    let mut signals = StopSignals::listen()
+        .map_err(|e| Failure::usage(format!("cannot listen for Ctrl-C or SIGTERM: {e}")))?;
     let session = VcfSession::new(client, credentials);
-    let outcome = send(&session, method, path, body).await;
+    let outcome = tokio::select! {
+        outcome = send(&session, method, path, body) => outcome,
+        stop = signals.recv() => Err(Failure::Stopped(stop)),
+    };
     // A run that never logged in has nothing to log out of; `logout` sends
     // nothing then.
-    let logout = session.logout().await;
+    let logout = tokio::select! {
+        logout = session.logout() => logout,
+        stop = signals.recv() => {
+            eprintln!("warning: stopped by {} while logging out, a refresh token may stay valid", stop.name());
+            return Err(Failure::Stopped(stop));
+        }
+    };
     match (outcome, logout) {
         (Err(failure), Err(logout)) => {
             eprintln!("warning: could not log out, a refresh token may stay valid: {logout}");

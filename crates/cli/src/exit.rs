@@ -33,6 +33,8 @@ pub enum Failure {
     Status(reqwest::StatusCode),
     /// `refresh vcf api`: no answer (connection, TLS, timeout).
     Transport(String),
+    /// A stop signal ended the command before it finished.
+    Stopped(crate::stop::Stop),
 }
 
 impl Failure {
@@ -51,6 +53,7 @@ impl Failure {
                 crate::exit_code(refresh_sdk::ErrorKind::from_status(*status))
             }
             Failure::Transport(_) => TRANSPORT,
+            Failure::Stopped(stop) => stop.exit_code(),
         }
     }
 }
@@ -73,6 +76,7 @@ impl fmt::Display for Failure {
             Failure::Output(m) => write!(f, "error: {m}"),
             Failure::Status(status) => write!(f, "error: SDDC Manager answered HTTP {status}"),
             Failure::Transport(m) => write!(f, "error: {m}"),
+            Failure::Stopped(stop) => write!(f, "error: stopped by {}", stop.name()),
         }
     }
 }

@@ -22,6 +22,7 @@ mod api;
 mod demo;
 mod exit;
 mod sandbox;
+mod stop;
 
 use exit::Failure;
 
@@ -37,7 +38,8 @@ Exit codes:
   7  timeout or transport failure (connect, TLS, reset)
   8  invalid response (the body could not be decoded)
   9  other rejected request (400, 409)
- 10  stdout could not be written (a full disk, a closed pipe): the value was not delivered";
+ 10  stdout could not be written (a full disk, a closed pipe): the value was not delivered
+130  stopped by Ctrl-C (143: by SIGTERM); `vcf api` logs out first";
 
 /// Get F5 Distributed Cloud pipeline tokens and VMware Cloud Foundation
 /// access tokens.

@@ -5,8 +5,13 @@ use std::net::SocketAddr;
 use refresh_sandbox::{ExposeSecret, Sandbox};
 
 use crate::exit::Failure;
+use crate::stop::StopSignals;
 
 pub async fn serve(json: bool, listen: SocketAddr, tls: bool) -> Result<(), Failure> {
+    // Before anything is printed: a script that reads the addresses and
+    // stops the sandbox at once must not kill it before the CA file is gone.
+    let mut signals = StopSignals::listen()
+        .map_err(|e| Failure::Sandbox(format!("cannot listen for Ctrl-C or SIGTERM: {e}")))?;
     let sandbox = Sandbox::builder().listen(listen).tls(tls).start().await?;
     let credentials = sandbox.credentials();
     // The CA goes to a file so that `--ca-cert` can point at it.
@@ -62,28 +67,10 @@ pub async fn serve(json: bool, listen: SocketAddr, tls: bool) -> Result<(), Fail
         );
         out!("Serving until Ctrl-C (or SIGTERM).");
     }
-    let stopped = stop_signal().await;
+    signals.recv().await;
     sandbox.shutdown().await;
     if let Some(path) = ca_file {
         let _ = std::fs::remove_file(path);
     }
-    stopped.map_err(|e| Failure::Sandbox(format!("cannot wait for a stop signal: {e}")))
-}
-
-/// Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill` and service managers
-/// send): either way the sandbox stops cleanly and removes its CA file.
-async fn stop_signal() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            stopped = tokio::signal::ctrl_c() => stopped,
-            _ = terminate.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
-    }
+    Ok(())
 }

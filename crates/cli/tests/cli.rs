@@ -767,6 +767,54 @@ async fn vcf_api_prints_the_body_and_logs_out() {
     sandbox.assert_spec_clean();
 }
 
+/// Ctrl-C or SIGTERM while `vcf api` waits for its login: the command waits
+/// for the login already sent, invalidates the refresh token it brings, and
+/// exits 130 or 143; killed by the signal instead, it would leave that
+/// refresh token valid for a day.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn vcf_api_stopped_by_a_signal_still_logs_out() {
+    for (signal, expected) in [("-INT", 130), ("-TERM", 143)] {
+        let sandbox = api_sandbox().await;
+        sandbox
+            .faults()
+            .delay_next(Operation::VcfCreateToken, 1, Duration::from_secs(3));
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("refresh"))
+            .env_clear()
+            .envs(sandbox_env(&sandbox))
+            .args(["vcf", "api", "GET", "/v1/domains"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("refresh vcf api starts");
+        // The login has reached the sandbox (counted on arrival, then held
+        // for 3 s): the command is mid-call.
+        while sandbox.requests(Operation::VcfCreateToken) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let pid = child.id().to_string();
+        let output = tokio::task::spawn_blocking(move || {
+            let sent = std::process::Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .expect("kill runs");
+            assert!(sent.success());
+            child.wait_with_output().expect("the command exits")
+        })
+        .await
+        .expect("the command thread finishes");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(expected), "{signal}: {stderr}");
+        assert!(stderr.contains("stopped by"), "{signal}: {stderr}");
+        assert_eq!(
+            sandbox.requests(Operation::VcfInvalidateRefreshToken),
+            1,
+            "{signal}: the login's refresh token was invalidated before exiting"
+        );
+        sandbox.assert_spec_clean();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn vcf_api_renews_a_token_revoked_mid_call_and_sends_the_call_once_more() {
     let sandbox = api_sandbox().await;
