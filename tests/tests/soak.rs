@@ -57,13 +57,19 @@ struct SoakReport {
     elapsed: Duration,
 }
 
+/// Whether a token served to a call made at the given wall-clock time is
+/// one the server would accept.
+type Judge = dyn Fn(&str, SystemTime) -> bool + Send + Sync;
+
 /// Calls `access_token()` from 64 tasks for `duration`, each pausing 2 ms
 /// between calls so the soak loads the session, not the machine. `valid`
-/// judges each token the moment it arrives.
+/// judges each token as it arrives, given the wall-clock time the call was
+/// made (a worker descheduled between the answer and the judgement must not
+/// count against the session).
 async fn soak(
     session: Arc<VcfSession>,
     duration: Duration,
-    valid: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    valid: Arc<Judge>,
 ) -> SoakReport {
     let calls = Arc::new(AtomicU64::new(0));
     let invalid = Arc::new(AtomicU64::new(0));
@@ -76,10 +82,11 @@ async fn soak(
             tokio::spawn(async move {
                 let mut failures = Vec::new();
                 while Instant::now() < stop_at {
+                    let asked = SystemTime::now();
                     match session.access_token().await {
                         Ok(token) => {
                             calls.fetch_add(1, Ordering::Relaxed);
-                            if !valid(token.expose_secret()) {
+                            if !valid(token.expose_secret(), asked) {
                                 invalid.fetch_add(1, Ordering::Relaxed);
                             }
                         }
@@ -167,7 +174,7 @@ async fn soak_against_the_sandbox() {
     let report = soak(
         session,
         duration,
-        Arc::new(move |token| judge.is_valid_access_token(token)),
+        Arc::new(move |token, _| judge.is_valid_access_token(token)),
     )
     .await;
     let refreshes = sandbox.requests(Operation::VcfRefreshAccessToken);
@@ -197,9 +204,9 @@ async fn soak_with_a_200ms_access_token_lifetime() {
     let report = soak(
         session,
         duration,
-        Arc::new(|token| {
-            refresh_sdk::jwt::expiry(token).is_some_and(|exp| exp > SystemTime::now())
-        }),
+        // Unexpired when asked for: the session serves a token only while
+        // at least the skew is left of it.
+        Arc::new(|token, asked| refresh_sdk::jwt::expiry(token).is_some_and(|exp| exp > asked)),
     )
     .await;
     let refreshes = server.requests_to("PATCH", REFRESH_PATH) as u64;

@@ -156,7 +156,9 @@ async fn a_token_another_endpoint_rejects_is_renewed_once() {
 
 #[tokio::test]
 async fn while_sddc_manager_is_down_the_cached_token_is_served_then_renewed() {
-    // 4 s tokens (counted 3 s), renewed 1.5 s before that end.
+    // 4 s tokens (counted 3 s), renewed 1.5 s before that end and served
+    // normally until 0.75 s before it (the skew, cut to a quarter of the
+    // lifetime).
     let sandbox = Sandbox::builder()
         .access_token_ttl(Duration::from_secs(4))
         .start()
@@ -165,7 +167,7 @@ async fn while_sddc_manager_is_down_the_cached_token_is_served_then_renewed() {
     let vcf = good(
         &sandbox,
         SessionOptions::default()
-            .skew(Duration::from_millis(500))
+            .skew(Duration::from_secs(1))
             .refresh_ahead(Duration::from_millis(1500)),
     );
     let first = vcf.access_token().await.expect("a token");
@@ -175,11 +177,12 @@ async fn while_sddc_manager_is_down_the_cached_token_is_served_then_renewed() {
         StatusCode::SERVICE_UNAVAILABLE,
         None,
     );
-    tokio::time::sleep(Duration::from_millis(1700)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     let down = Instant::now();
-    // Until 2.7 s of the 3 s the token is counted: renewals fail, callers
-    // are served.
-    while down.elapsed() < Duration::from_millis(1000) {
+    // From 1.6 s to 2.45 s of the 3 s the token is counted, past the 2.25 s
+    // it would normally be served until: renewals fail, callers are served
+    // the token that is still valid.
+    while down.elapsed() < Duration::from_millis(850) {
         let token = vcf.access_token().await.expect("the cached token");
         assert_eq!(token.expose_secret(), first.expose_secret());
         tokio::time::sleep(Duration::from_millis(20)).await;
