@@ -66,11 +66,7 @@ type Judge = dyn Fn(&str, SystemTime) -> bool + Send + Sync;
 /// judges each token as it arrives, given the wall-clock time the call was
 /// made (a worker descheduled between the answer and the judgement must not
 /// count against the session).
-async fn soak(
-    session: Arc<VcfSession>,
-    duration: Duration,
-    valid: Arc<Judge>,
-) -> SoakReport {
+async fn soak(session: Arc<VcfSession>, duration: Duration, valid: Arc<Judge>) -> SoakReport {
     let calls = Arc::new(AtomicU64::new(0));
     let invalid = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
