@@ -150,4 +150,34 @@ async fn another_origin_gets_no_token() {
         0,
         "no login for it either"
     );
+
+    // A relative URI counts as the origin only while its `Host` header, if
+    // any, names the origin.
+    let authority = |url: &str| {
+        let url = reqwest::Url::parse(url).expect("a sandbox URL");
+        format!(
+            "{}:{}",
+            url.host_str().expect("a host"),
+            url.port().expect("a port")
+        )
+    };
+    let with_host = |host: &str| {
+        let mut request = post("/v1/domains");
+        request
+            .headers_mut()
+            .insert(http::header::HOST, host.parse().expect("a Host value"));
+        request
+    };
+    let response = service
+        .call(with_host(&authority(&theirs.vcf_url())))
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 401, "Host names another origin");
+    assert_eq!(ours.requests(Operation::VcfCreateToken), 0);
+    let response = service
+        .call(with_host(&authority(&ours.vcf_url()).to_uppercase()))
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200, "Host names the origin");
+    vcf.logout().await.expect("logout");
 }

@@ -216,6 +216,26 @@ async fn a_401_reports_the_token_and_sends_the_request_once_more_with_the_renewe
     assert_eq!(source.invalidations.load(Ordering::SeqCst), 1);
 }
 
+/// A redirect to another origin: reqwest drops the token on the way, so
+/// that origin's 401 says nothing about it. The token is not reported and
+/// the request is not sent again.
+#[tokio::test]
+async fn a_401_from_the_origin_a_redirect_led_to_leaves_the_token_alone() {
+    let theirs = serve(guarded(0)).await;
+    let login = format!("{}/login", theirs.url);
+    let ours = serve(move |_| Reply::empty(302).header("location", &login)).await;
+    let source = Arc::new(Rotating::new(Some(ours.url.clone())));
+    let response = stack(BearerAuth::new(source.clone()))
+        .get(format!("{}/v1/domains", ours.url))
+        .send()
+        .await
+        .expect("the request is sent");
+    assert_eq!(response.status(), 401);
+    assert_eq!(theirs.received()[0].header("authorization"), None);
+    assert_eq!(source.invalidations.load(Ordering::SeqCst), 0);
+    assert_eq!(ours.hits(), 1, "not sent again");
+}
+
 #[tokio::test]
 async fn a_second_401_is_returned_not_retried_again() {
     let server = serve(guarded(u32::MAX)).await;

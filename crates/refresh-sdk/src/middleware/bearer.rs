@@ -102,6 +102,29 @@ impl Origin {
             && host.eq_ignore_ascii_case(&self.host)
             && port == self.port
     }
+
+    /// Whether a `Host` header's `host[:port]` names this origin (its scheme
+    /// taken as this origin's, the port defaulting by it); anything that is
+    /// not a plain authority does not.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn is_host(&self, value: &HeaderValue) -> bool {
+        let Some(authority) = value
+            .to_str()
+            .ok()
+            .and_then(|text| text.parse::<http::uri::Authority>().ok())
+        else {
+            return false;
+        };
+        if authority.as_str().contains('@') {
+            return false;
+        }
+        let port = authority.port_u16().or(match self.scheme.as_str() {
+            "https" => Some(443),
+            "http" => Some(80),
+            _ => None,
+        });
+        self.is(&self.scheme, authority.host(), port)
+    }
 }
 
 impl BearerAuth {
@@ -215,7 +238,14 @@ impl reqwest_middleware::Middleware for BearerAuth {
         }
         let spare = request.try_clone();
         let response = next.clone().run(request, &mut *extensions).await?;
-        if response.status() != StatusCode::UNAUTHORIZED {
+        // A 401 from where a redirect led (another origin, which never saw
+        // the token) says nothing about the token.
+        if response.status() != StatusCode::UNAUTHORIZED
+            || !self
+                .origin
+                .as_ref()
+                .is_some_and(|origin| origin.matches(response.url()))
+        {
             return Ok(response);
         }
         // Reported even when the request cannot be sent again: the next one

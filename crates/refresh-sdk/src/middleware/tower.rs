@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, HOST};
 use secrecy::ExposeSecret;
 
 use super::bearer::{Origin, bearer_header, warn_no_origin};
@@ -34,9 +34,13 @@ pub enum NoResend {}
 /// [`AccessTokenSource`], as [`BearerAuth`](super::BearerAuth) does for
 /// reqwest: a sensitive `Authorization: Bearer` header on requests to the
 /// source's origin only (a request URI without a host, as tonic sends,
-/// counts as the origin), and on a 401 the token reported, renewed and the
-/// request sent once more (needs `B: Clone`; else use
-/// [`without_resend`](Self::without_resend)). Feature `tower`.
+/// counts as the origin unless its `Host` header names another: wrap only
+/// services that connect to the origin), and on a 401 the token reported,
+/// renewed and the request sent once more (needs `B: Clone`; else use
+/// [`without_resend`](Self::without_resend)). The re-sent request is rebuilt
+/// from the method, URI, version, headers and body: extensions set by the
+/// caller (tonic's `GrpcMethod`, tracing context) do not travel with it.
+/// Feature `tower`.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -82,7 +86,13 @@ impl Core {
         }
         let uri = request.uri();
         match uri.host() {
-            None => true,
+            // A relative URI goes wherever the inner service connects, which
+            // the layer cannot see: it counts as the origin, unless a `Host`
+            // header names another.
+            None => request
+                .headers()
+                .get(HOST)
+                .is_none_or(|host| origin.is_host(host)),
             Some(host) => {
                 let scheme = uri.scheme_str().unwrap_or("http");
                 let port = uri.port_u16().or(match scheme {
