@@ -2,8 +2,9 @@
 
 use crate::error::{Error, Result, Service};
 
-/// Parses an http(s) URL and returns it without trailing slashes, query or
-/// fragment; with `strip_api`, every trailing `/api` segment goes too.
+/// Parses an http(s) URL and returns it without trailing slashes (a URL
+/// with a query or fragment is refused); with `strip_api`, every trailing
+/// `/api` segment goes too.
 ///
 /// Errors never quote the input: a URL can carry a password, and a value in
 /// the wrong variable may be a token.

@@ -163,24 +163,65 @@ fn ves_p12_content_that_is_base64_but_no_archive_is_named_without_its_value() {
     }
 }
 
+/// Each variable that names a file, given a value that is no file (here a
+/// token pasted into the wrong variable): the error names the variable and
+/// never quotes its value.
 #[test]
-fn a_missing_ca_file_names_the_variable_and_the_path() {
-    let missing = std::env::temp_dir().join(format!(
-        "refresh-sdk-f5-env-{}-no-such-ca.pem",
-        std::process::id()
-    ));
-    let path = missing.to_string_lossy().into_owned();
-    let err = F5Config::from_lookup(lookup(vec![
-        ("VOLT_API_URL", "acme".to_owned()),
-        ("VOLT_API_TOKEN", CANARY.to_owned()),
-        ("VOLT_API_CA_CERT", path.clone()),
+fn a_file_that_cannot_be_read_names_the_variable_not_its_value() {
+    let pasted = format!("{CANARY}-pasted-token");
+    let cert = [
+        ("VOLT_API_CERT", pasted.clone()),
+        ("VOLT_API_KEY", pasted.clone()),
+    ];
+    for (variable, pairs) in [
+        (
+            "VOLT_API_CA_CERT",
+            vec![
+                ("VOLT_API_TOKEN", "token".to_owned()),
+                ("VOLT_API_CA_CERT", pasted.clone()),
+            ],
+        ),
+        ("VOLT_API_CERT", cert.to_vec()),
+        #[cfg(feature = "p12")]
+        (
+            "VOLT_API_P12_FILE",
+            vec![
+                ("VOLT_API_P12_FILE", pasted.clone()),
+                ("VES_P12_PASSWORD", "password".to_owned()),
+            ],
+        ),
+    ] {
+        let mut pairs = pairs;
+        pairs.push(("VOLT_API_URL", "acme".to_owned()));
+        let err = F5Config::from_lookup(lookup(pairs)).expect_err("no such file");
+        assert_eq!(err.kind(), ErrorKind::Config, "{variable}");
+        let shown = everything_shown(&err);
+        assert!(shown.contains(variable), "{variable}: {shown}");
+        assert!(!shown.contains(CANARY), "{variable}: {shown}");
+    }
+}
+
+/// A token pasted with its line's end still attached is sent without it.
+#[tokio::test]
+async fn an_api_token_is_sent_without_surrounding_whitespace() {
+    let server = common::serve(|_| {
+        common::Reply::json(200, serde_json::json!({"result": "{\"token\":\"t\"}"}))
+    })
+    .await;
+    let config = F5Config::from_lookup(lookup(vec![
+        ("VOLT_API_URL", server.url.clone()),
+        ("VOLT_API_TOKEN", " token-1234\n".to_owned()),
     ]))
-    .expect_err("no such CA file");
-    assert_eq!(err.kind(), ErrorKind::Config);
-    let shown = everything_shown(&err);
-    assert!(shown.contains("VOLT_API_CA_CERT"), "{shown}");
-    assert!(shown.contains(&path), "{shown}");
-    assert!(!shown.contains(CANARY), "{shown}");
+    .expect("configured");
+    F5Client::new(config)
+        .expect("a client")
+        .refresh_token("pipeline")
+        .await
+        .expect("a token");
+    assert_eq!(
+        server.received()[0].header("authorization").as_deref(),
+        Some("APIToken token-1234")
+    );
 }
 
 #[test]

@@ -177,6 +177,16 @@ impl ClientCertificate {
     }
 }
 
+/// Reads the file an environment variable names. The error names the
+/// variable, not its value: that may be a secret pasted into the wrong one.
+fn read_named(path: &str, variable: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|err| {
+        Error::config(format!("cannot read the file named by {variable}"))
+            .with_source(err)
+            .for_service(SERVICE)
+    })
+}
+
 fn read_file(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|err| {
         Error::config(format!("cannot read the {what} {}", path.display()))
@@ -272,7 +282,9 @@ impl F5Config {
                 .for_service(SERVICE)
         })?;
         let credentials = if let Some(token) = env_var(lookup, "VOLT_API_TOKEN") {
-            F5Credentials::ApiToken(token.into())
+            // A token pasted with a trailing newline or space would make
+            // every request a puzzling 401.
+            F5Credentials::ApiToken(token.trim().to_owned().into())
         } else if let Some(path) = env_var(lookup, "VOLT_API_P12_FILE") {
             p12_credentials(lookup, P12Variable::File(path))?
         } else if let Some(content) = env_var(lookup, "VES_P12_CONTENT") {
@@ -281,7 +293,10 @@ impl F5Config {
             let key = env_var(lookup, "VOLT_API_KEY").ok_or_else(|| {
                 Error::config("VOLT_API_CERT is set but VOLT_API_KEY is not").for_service(SERVICE)
             })?;
-            F5Credentials::Certificate(ClientCertificate::from_pem_files(cert, key)?)
+            F5Credentials::Certificate(ClientCertificate::from_pem(
+                &read_named(&cert, "VOLT_API_CERT")?,
+                read_named(&key, "VOLT_API_KEY")?.into(),
+            )?)
         } else {
             return Err(Error::config(
                 "no F5 XC credentials: set VOLT_API_TOKEN, or VOLT_API_P12_FILE (or VES_P12_CONTENT) and VES_P12_PASSWORD, or VOLT_API_CERT and VOLT_API_KEY",
@@ -290,13 +305,7 @@ impl F5Config {
         };
         let mut transport = TransportOptions::default();
         if let Some(path) = env_var(lookup, "VOLT_API_CA_CERT") {
-            let pem = std::fs::read(&path).map_err(|err| {
-                Error::config(format!(
-                    "cannot read the CA bundle {path} named by VOLT_API_CA_CERT"
-                ))
-                .with_source(err)
-                .for_service(SERVICE)
-            })?;
+            let pem = read_named(&path, "VOLT_API_CA_CERT")?;
             transport = transport.ca_bundle_pem(pem);
         }
         if let Some(allow) = crate::env::flag(lookup, "VOLT_ALLOW_INSECURE_HTTP", SERVICE)? {
@@ -368,7 +377,9 @@ fn p12_credentials(lookup: &Lookup, p12: P12Variable) -> Result<F5Credentials> {
         })?
         .into();
     let certificate = match p12 {
-        P12Variable::File(path) => ClientCertificate::from_p12_file(path, &password)?,
+        P12Variable::File(path) => {
+            ClientCertificate::from_p12(&read_named(&path, "VOLT_API_P12_FILE")?, &password)?
+        }
         P12Variable::Content(content) => {
             ClientCertificate::from_p12(decode_p12_content(&content)?.expose_secret(), &password)?
         }
