@@ -76,6 +76,8 @@ struct Script {
     /// Every token operation answers 503 until this much virtual time has
     /// passed.
     down_for: Option<Duration>,
+    /// Its answers carry an unreadable `Date` instead of its clock's.
+    no_date: bool,
 }
 
 #[derive(Default)]
@@ -101,6 +103,16 @@ impl Clock {
 
     fn wall(self) -> SystemTime {
         UNIX_EPOCH + Self::BASE + self.origin.elapsed()
+    }
+
+    /// The server's wall clock, `offset` seconds off ours.
+    fn server(self, offset: i64) -> SystemTime {
+        let off = Duration::from_secs(offset.unsigned_abs());
+        if offset < 0 {
+            self.wall() - off
+        } else {
+            self.wall() + off
+        }
     }
 }
 
@@ -281,6 +293,15 @@ async fn start_server(script: Script, clock: Clock) -> Server {
                 r
             };
             *response.status_mut() = StatusCode::from_u16(reply.status).expect("a status");
+            // Its own clock, as an HTTP server dates every answer.
+            let date = if script.no_date {
+                "unknown".to_owned()
+            } else {
+                httpdate::fmt_http_date(clock.server(script.offset))
+            };
+            response
+                .headers_mut()
+                .insert("date", date.parse().expect("a header value"));
             if let Some(wait) = reply.retry_after {
                 response
                     .headers_mut()
@@ -574,11 +595,37 @@ fn scenarios() -> Vec<Scenario> {
             expect([1, 0, 0], [1, 0, 0, 1, 0], vec![("p", Token("L1"))]),
         ),
         row(
-            "row 5: no iat and an exp already past by our clock: kept for the 10 s minimum, not renewed per read",
+            "row 5: no iat, a server clock 2 h behind ours: exp less its Date is the lifetime, no refreshes",
+            Script {
+                login: vec![Ans::Token(Shape::JwtNoIat(3600))],
+                offset: -2 * 3600,
+                ..Script::default()
+            },
+            vec![Poll("p", S, 50)],
+            expect([1, 0, 0], [1, 0, 0, 1, 0], vec![("p", Token("L1"))]),
+        ),
+        row(
+            "row 5: no iat, a server clock a day ahead: a 60 s token is not served past its minute",
+            Script {
+                login: vec![Ans::Token(Shape::JwtNoIat(60))],
+                refresh: vec![Ans::Token(Shape::JwtNoIat(60))],
+                offset: 24 * 3600,
+                ..Script::default()
+            },
+            vec![read("a"), Sleep(61 * S), read("b"), Sleep(S)],
+            expect(
+                [1, 1, 0],
+                [1, 1, 0, 2, 0],
+                vec![("a", Token("L1")), ("b", Token("R1"))],
+            ),
+        ),
+        row(
+            "row 5: no iat, no readable Date and an exp already past by our clock: kept for the 10 s minimum, not renewed per read",
             Script {
                 login: vec![Ans::Token(Shape::JwtNoIat(3600))],
                 refresh: vec![Ans::Token(Shape::JwtNoIat(3600))],
                 offset: -2 * 3600,
+                no_date: true,
                 ..Script::default()
             },
             vec![Poll("p", S, 20)],

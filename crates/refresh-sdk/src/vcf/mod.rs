@@ -19,6 +19,7 @@
 use std::sync::Arc;
 
 use progenitor_client::Error as GeneratedError;
+use reqwest::header::{DATE, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::base_url::normalize_url;
@@ -290,6 +291,17 @@ impl VcfClient {
 
     /// Exchanges credentials for a new token pair (`POST /v1/tokens`).
     pub async fn create_token(&self, credentials: &VcfCredentials) -> Result<TokenPair> {
+        self.create_token_dated(credentials)
+            .await
+            .map(|(pair, _)| pair)
+    }
+
+    /// [`create_token`](Self::create_token) with the response's `Date`: the
+    /// server's clock, which a session needs for a token without `iat`.
+    pub(crate) async fn create_token_dated(
+        &self,
+        credentials: &VcfCredentials,
+    ) -> Result<(TokenPair, Option<HeaderValue>)> {
         const OPERATION: &str = "create_token";
         if credentials.username.trim().is_empty() {
             return Err(
@@ -303,14 +315,18 @@ impl VcfClient {
         };
         let (result, facts) = transport::observe(self.raw.create_token(&spec)).await;
         drop(spec);
-        let pair = match result {
-            Ok(value) => value.into_inner(),
+        let (pair, date) = match result {
+            Ok(value) => {
+                let date = value.headers().get(DATE).cloned();
+                (value.into_inner(), date)
+            }
             // The spec says 201; a server answering 200 with the same body is
             // still a success.
             Err(GeneratedError::UnexpectedResponse(response)) if response.status().is_success() => {
+                let date = response.headers().get(DATE).cloned();
                 // The executor bounded this body by the size cap (and emptied
                 // it when it was over), so it can be read whole.
-                match response
+                let pair = match response
                     .bytes()
                     .await
                     .ok()
@@ -324,7 +340,8 @@ impl VcfClient {
                             "the token pair is not the documented JSON",
                         ));
                     }
-                }
+                };
+                (pair, date)
             }
             Err(err) => return Err(credentials_rejected(map(OPERATION, err, &facts))),
         };
@@ -334,10 +351,13 @@ impl VcfClient {
             .and_then(|r| r.id)
             .filter(|t| !t.is_empty());
         match (access, refresh) {
-            (Some(access), Some(refresh)) => Ok(TokenPair {
-                access_token: access.into(),
-                refresh_token: refresh.into(),
-            }),
+            (Some(access), Some(refresh)) => Ok((
+                TokenPair {
+                    access_token: access.into(),
+                    refresh_token: refresh.into(),
+                },
+                date,
+            )),
             _ => Err(invalid(
                 OPERATION,
                 &facts,
@@ -350,23 +370,41 @@ impl VcfClient {
     /// (`PATCH /v1/tokens/access-token/refresh`). An unknown, expired or
     /// invalidated refresh token is an [`ErrorKind::NotFound`] error.
     pub async fn refresh_access_token(&self, refresh_token: &SecretString) -> Result<SecretString> {
+        self.refresh_access_token_dated(refresh_token)
+            .await
+            .map(|(token, _)| token)
+    }
+
+    /// [`refresh_access_token`](Self::refresh_access_token) with the
+    /// response's `Date`, as [`create_token_dated`](Self::create_token_dated).
+    pub(crate) async fn refresh_access_token_dated(
+        &self,
+        refresh_token: &SecretString,
+    ) -> Result<(SecretString, Option<HeaderValue>)> {
         const OPERATION: &str = "refresh_access_token";
         let (result, facts) =
             transport::observe(self.raw.refresh_access_token(refresh_token.expose_secret())).await;
-        let token = match result {
-            Ok(value) => value.into_inner(),
-            // Some servers send the token as bare text rather than a JSON string.
+        let (token, date) = match result {
+            Ok(value) => {
+                let date = value.headers().get(DATE).cloned();
+                (value.into_inner(), date)
+            }
+            // Some servers send the token as bare text rather than a JSON
+            // string (its headers are not kept: no `Date`).
             Err(GeneratedError::InvalidResponsePayload(body, _))
                 if facts.status.is_some_and(|s| s.is_success()) && looks_like_bare_token(&body) =>
             {
-                String::from_utf8_lossy(body.trim_ascii()).into_owned()
+                (
+                    String::from_utf8_lossy(body.trim_ascii()).into_owned(),
+                    None,
+                )
             }
             Err(err) => return Err(map(OPERATION, err, &facts)),
         };
         if token.is_empty() {
             return Err(invalid(OPERATION, &facts, "the access token is empty"));
         }
-        Ok(token.into())
+        Ok((token.into(), date))
     }
 
     /// Invalidates a refresh token (`DELETE /v1/tokens/refresh-token`).

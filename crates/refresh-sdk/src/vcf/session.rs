@@ -19,8 +19,9 @@
 //!   to 4 s, however many callers ask; while backing off, callers get the
 //!   cached token or the last error at once.
 //! - **Time**: expiry is tracked on tokio's monotonic clock from the moment a
-//!   token is received; the token's lifetime is its `exp − iat`, so a server
-//!   clock that disagrees with ours does not matter.
+//!   token is received; the token's lifetime is its `exp − iat` (without
+//!   `iat`, `exp` less the response's `Date`), so a server clock that
+//!   disagrees with ours does not matter.
 //! - **[`invalidate`](VcfSession::invalidate)** stops serving a token the
 //!   server rejected and starts one renewal; **[`logout`](VcfSession::logout)**
 //!   closes the session for good.
@@ -31,6 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
+use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -134,7 +136,7 @@ impl SessionOptions {
     }
 
     /// How long a token is kept when its claims give it no time left at all,
-    /// such as an `exp` already past by our clock and no `iat` (default 10 s).
+    /// such as an `exp` already past and no `iat` (default 10 s).
     /// Renewing such a token on every call would only load the server; a
     /// token the server does reject is reported with
     /// [`VcfSession::invalidate`].
@@ -151,7 +153,7 @@ impl SessionOptions {
     }
 
     /// The wall clock a token's `exp` is compared with when it has no `iat`
-    /// (default `SystemTime::now`). Tests that run on tokio's paused clock
+    /// and its response no readable `Date` (default `SystemTime::now`). Tests that run on tokio's paused clock
     /// give one that moves with it.
     ///
     /// ```
@@ -182,10 +184,19 @@ impl SessionOptions {
     /// agreement between the server's clock and ours, counted from `sent`:
     /// the token cannot be older than the request. An `iat` in whole seconds
     /// (as JWTs have) may be up to a second early, so that second is not
-    /// counted. Without `iat`, what `exp` leaves by our wall clock counts from
-    /// `received`; without `exp`, the assumed lifetime from `sent`. A token
-    /// left no time at all is kept for the minimum lifetime.
-    fn expiry(&self, token: &str, sent: Instant, received: Instant) -> (Instant, Duration) {
+    /// counted. Without `iat`, what `exp` leaves by the server's clock (the
+    /// response's `Date`, also in whole seconds, so a second less) counts
+    /// from `sent`; without a readable `Date`, what it leaves by our wall
+    /// clock counts from `received`. Without `exp`, the assumed lifetime
+    /// counts from `sent`. A token left no time at all is kept for the
+    /// minimum lifetime.
+    fn expiry(
+        &self,
+        token: &str,
+        sent: Instant,
+        received: Instant,
+        date: Option<&HeaderValue>,
+    ) -> (Instant, Duration) {
         let (from, lifetime) = match jwt::claims(token) {
             Some(jwt::TimeClaims {
                 exp: Some(exp),
@@ -200,10 +211,21 @@ impl SessionOptions {
                         (sent, lifetime)
                     }
                 }
-                _ => (
-                    received,
-                    exp.duration_since(self.now()).unwrap_or(Duration::ZERO),
-                ),
+                _ => match date
+                    .and_then(|date| date.to_str().ok())
+                    .and_then(|date| httpdate::parse_http_date(date).ok())
+                {
+                    Some(server_now) => (
+                        sent,
+                        exp.duration_since(server_now)
+                            .unwrap_or(Duration::ZERO)
+                            .saturating_sub(Duration::from_secs(1)),
+                    ),
+                    None => (
+                        received,
+                        exp.duration_since(self.now()).unwrap_or(Duration::ZERO),
+                    ),
+                },
             },
             _ => (sent, self.assumed_access_lifetime),
         };
@@ -217,8 +239,15 @@ impl SessionOptions {
     }
 
     /// When a token is served, renewed and expired.
-    fn plan(&self, access: AccessToken, sent: Instant, received: Instant) -> Served {
-        let (expires, lifetime) = self.expiry(access.expose_secret(), sent, received);
+    fn plan(
+        &self,
+        access: AccessToken,
+        sent: Instant,
+        received: Instant,
+        date: Option<HeaderValue>,
+    ) -> Served {
+        let (expires, lifetime) =
+            self.expiry(access.expose_secret(), sent, received, date.as_ref());
         let skew = self.skew.min(lifetime / 4);
         // By default a quarter of the lifetime, but at least twice the skew:
         // for a token shorter than four skews both are `L/4`, and a renewal
@@ -820,10 +849,12 @@ impl VcfSession {
                 if state.closed {
                     return Err(closed());
                 }
-                let served =
-                    self.inner
-                        .options
-                        .plan(renewed.access, renewed.sent, renewed.received);
+                let served = self.inner.options.plan(
+                    renewed.access,
+                    renewed.sent,
+                    renewed.received,
+                    renewed.date,
+                );
                 self.inner
                     .ahead_gate
                     .store(self.nanos(served.renew_at), Ordering::Relaxed);
@@ -863,6 +894,8 @@ struct Renewed {
     /// When the request that got it was sent: the token is no older.
     sent: Instant,
     received: Instant,
+    /// The response's `Date`: the server's clock when it answered.
+    date: Option<HeaderValue>,
 }
 
 /// The renewal task. It holds the session only weakly, so that dropping the
@@ -884,14 +917,15 @@ async fn renew(
                 bump(&inner.counters.refreshes);
             }
             let sent = Instant::now();
-            match client.refresh_access_token(&refresh).await {
-                Ok(access) => {
+            match client.refresh_access_token_dated(&refresh).await {
+                Ok((access, date)) => {
                     tracing::debug!("VCF access token refreshed");
                     return Ok(Renewed {
                         access: AccessToken::from(access),
                         refresh: None,
                         sent,
                         received: Instant::now(),
+                        date,
                     });
                 }
                 Err(err) if err.kind() == ErrorKind::NotFound => {
@@ -922,13 +956,14 @@ async fn renew(
             inner.credentials.clone()
         };
         let sent = Instant::now();
-        let pair = client.create_token(&credentials).await?;
+        let (pair, date) = client.create_token_dated(&credentials).await?;
         tracing::debug!("VCF token pair created");
         Ok(Renewed {
             access: AccessToken::from(pair.access_token),
             refresh: Some(pair.refresh_token),
             sent,
             received: Instant::now(),
+            date,
         })
     };
     let renewal = renewal.await;
@@ -973,7 +1008,7 @@ mod tests {
         let options = SessionOptions::default().wall_clock(move || now);
         let sent = Instant::now();
         let received = sent + Duration::from_millis(300);
-        let expiry = |claims: &str| options.expiry(&jwt(claims), sent, received);
+        let expiry = |claims: &str| options.expiry(&jwt(claims), sent, received, None);
         // Server two hours behind: exp is in our past, exp - iat is an hour,
         // less the second a whole-second iat may hide, counted from sending.
         let behind = 1_900_000_000 - 7200;
@@ -987,6 +1022,31 @@ mod tests {
         assert_eq!(at - sent, Duration::from_secs(10));
         // No iat: what exp leaves by our clock, from receipt.
         let (at, _) = expiry(r#"{"exp":1900000100}"#);
+        assert_eq!(at - received, Duration::from_secs(100));
+        // No iat but the response's Date (a server a day ahead): what exp
+        // leaves by the server's clock, less the Date's rounding, from sending.
+        let day_ahead = HeaderValue::from_static("Mon, 18 Mar 2030 17:46:40 GMT");
+        assert_eq!(
+            httpdate::parse_http_date("Mon, 18 Mar 2030 17:46:40 GMT").ok(),
+            Some(UNIX_EPOCH + Duration::from_secs(1_900_000_000 + 86_400))
+        );
+        let (at, life) = options.expiry(
+            &jwt(r#"{"exp":1900086460}"#),
+            sent,
+            received,
+            Some(&day_ahead),
+        );
+        assert_eq!(
+            (at - sent, life),
+            (Duration::from_secs(59), Duration::from_secs(59))
+        );
+        // An unreadable Date is as none.
+        let (at, _) = options.expiry(
+            &jwt(r#"{"exp":1900000100}"#),
+            sent,
+            received,
+            Some(&HeaderValue::from_static("tomorrow")),
+        );
         assert_eq!(at - received, Duration::from_secs(100));
         // No time left at all: the minimum.
         let (at, life) = expiry(r#"{"exp":1800000000}"#);
@@ -1008,7 +1068,7 @@ mod tests {
         let options = SessionOptions::default();
         let at = Instant::now();
         let hour = Duration::from_secs(3600);
-        let plan = options.plan(AccessToken::new("opaque"), at, at);
+        let plan = options.plan(AccessToken::new("opaque"), at, at, None);
         assert_eq!(plan.expires - at, hour);
         assert_eq!(plan.expires - plan.serve_until, Duration::from_secs(60));
         assert_eq!(plan.expires - plan.renew_at, hour / 4);
@@ -1016,7 +1076,7 @@ mod tests {
         let short = options
             .clone()
             .assumed_access_lifetime(Duration::from_secs(3));
-        let plan = short.plan(AccessToken::new("opaque"), at, at);
+        let plan = short.plan(AccessToken::new("opaque"), at, at, None);
         assert_eq!(plan.expires - plan.serve_until, Duration::from_millis(750));
         // ...and the renewal starts before serving stops (twice the skew,
         // capped at half the lifetime), so readers at the rollover need not
@@ -1027,7 +1087,7 @@ mod tests {
         let plan = options
             .clone()
             .assumed_access_lifetime(Duration::from_secs(240))
-            .plan(AccessToken::new("opaque"), at, at);
+            .plan(AccessToken::new("opaque"), at, at, None);
         assert_eq!(plan.expires - plan.serve_until, Duration::from_secs(60));
         assert_eq!(plan.expires - plan.renew_at, Duration::from_secs(120));
         assert!(plan.renew_at < plan.serve_until);
@@ -1035,11 +1095,12 @@ mod tests {
         let plan = options
             .clone()
             .refresh_ahead(Duration::from_secs(24 * 3600))
-            .plan(AccessToken::new("opaque"), at, at);
+            .plan(AccessToken::new("opaque"), at, at, None);
         assert_eq!(plan.expires - plan.renew_at, hour / 2);
-        let plan = options
-            .refresh_ahead(Duration::ZERO)
-            .plan(AccessToken::new("opaque"), at, at);
+        let plan =
+            options
+                .refresh_ahead(Duration::ZERO)
+                .plan(AccessToken::new("opaque"), at, at, None);
         assert_eq!(plan.expires - plan.renew_at, Duration::from_secs(60));
     }
 }
