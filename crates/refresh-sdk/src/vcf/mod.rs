@@ -291,16 +291,18 @@ impl VcfClient {
 
     /// Exchanges credentials for a new token pair (`POST /v1/tokens`).
     pub async fn create_token(&self, credentials: &VcfCredentials) -> Result<TokenPair> {
-        self.create_token_dated(credentials)
+        self.create_token_dated(credentials, false)
             .await
             .map(|(pair, _)| pair)
     }
 
-    /// [`create_token`](Self::create_token) with the response's `Date`: the
-    /// server's clock, which a session needs for a token without `iat`.
+    /// [`create_token`](Self::create_token) with, if `keep_date`, the
+    /// response's `Date`: the server's clock, which a session needs for a
+    /// token without `iat` (looked up only then: a plain call pays nothing).
     pub(crate) async fn create_token_dated(
         &self,
         credentials: &VcfCredentials,
+        keep_date: bool,
     ) -> Result<(TokenPair, Option<HeaderValue>)> {
         const OPERATION: &str = "create_token";
         if credentials.username.trim().is_empty() {
@@ -317,13 +319,13 @@ impl VcfClient {
         drop(spec);
         let (pair, date) = match result {
             Ok(value) => {
-                let date = value.headers().get(DATE).cloned();
+                let date = date_of(keep_date, value.headers());
                 (value.into_inner(), date)
             }
             // The spec says 201; a server answering 200 with the same body is
             // still a success.
             Err(GeneratedError::UnexpectedResponse(response)) if response.status().is_success() => {
-                let date = response.headers().get(DATE).cloned();
+                let date = date_of(keep_date, response.headers());
                 // The executor bounded this body by the size cap (and emptied
                 // it when it was over), so it can be read whole.
                 let pair = match response
@@ -370,23 +372,25 @@ impl VcfClient {
     /// (`PATCH /v1/tokens/access-token/refresh`). An unknown, expired or
     /// invalidated refresh token is an [`ErrorKind::NotFound`] error.
     pub async fn refresh_access_token(&self, refresh_token: &SecretString) -> Result<SecretString> {
-        self.refresh_access_token_dated(refresh_token)
+        self.refresh_access_token_dated(refresh_token, false)
             .await
             .map(|(token, _)| token)
     }
 
-    /// [`refresh_access_token`](Self::refresh_access_token) with the
-    /// response's `Date`, as [`create_token_dated`](Self::create_token_dated).
+    /// [`refresh_access_token`](Self::refresh_access_token) with, if
+    /// `keep_date`, the response's `Date`, as
+    /// [`create_token_dated`](Self::create_token_dated).
     pub(crate) async fn refresh_access_token_dated(
         &self,
         refresh_token: &SecretString,
+        keep_date: bool,
     ) -> Result<(SecretString, Option<HeaderValue>)> {
         const OPERATION: &str = "refresh_access_token";
         let (result, facts) =
             transport::observe(self.raw.refresh_access_token(refresh_token.expose_secret())).await;
         let (token, date) = match result {
             Ok(value) => {
-                let date = value.headers().get(DATE).cloned();
+                let date = date_of(keep_date, value.headers());
                 (value.into_inner(), date)
             }
             // Some servers send the token as bare text rather than a JSON
@@ -452,6 +456,15 @@ fn invalid(operation: &'static str, facts: &CallFacts, message: &str) -> Error {
         .with_status(facts.status)
         .with_attempts(facts.attempts)
         .at(SERVICE, operation)
+}
+
+/// The `Date` of a response's `headers`, when it is wanted.
+fn date_of(keep: bool, headers: &reqwest::header::HeaderMap) -> Option<HeaderValue> {
+    if keep {
+        headers.get(DATE).cloned()
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -917,7 +917,7 @@ async fn renew(
                 bump(&inner.counters.refreshes);
             }
             let sent = Instant::now();
-            match client.refresh_access_token_dated(&refresh).await {
+            match client.refresh_access_token_dated(&refresh, true).await {
                 Ok((access, date)) => {
                     tracing::debug!("VCF access token refreshed");
                     return Ok(Renewed {
@@ -956,7 +956,7 @@ async fn renew(
             inner.credentials.clone()
         };
         let sent = Instant::now();
-        let (pair, date) = client.create_token_dated(&credentials).await?;
+        let (pair, date) = client.create_token_dated(&credentials, true).await?;
         tracing::debug!("VCF token pair created");
         Ok(Renewed {
             access: AccessToken::from(pair.access_token),
