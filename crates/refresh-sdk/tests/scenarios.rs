@@ -584,6 +584,45 @@ fn scenarios() -> Vec<Scenario> {
                 vec![("a", Token("L1")), ("b", Token("L1"))],
             ),
         ),
+        // ---- refused refresh tokens
+        row(
+            "a refresh token refused with 400, 401 or 403 is given up for a login, not retried until it runs out",
+            script(vec![tok(40)], vec![fail(400), fail(401), fail(403)]),
+            vec![
+                read("a"),
+                Sleep(45 * S),
+                read("b"),
+                Sleep(45 * S),
+                read("c"),
+                Sleep(45 * S),
+                read("d"),
+                Sleep(S),
+            ],
+            expect(
+                [4, 3, 0],
+                [4, 3, 0, 4, 0],
+                vec![
+                    ("a", Token("L1")),
+                    ("b", Token("L2")),
+                    ("c", Token("L3")),
+                    ("d", Token("L4")),
+                ],
+            ),
+        ),
+        row(
+            "a refresh answered 429 or 503 keeps its refresh token: the next renewal refreshes again",
+            script(vec![tok(40)], vec![fail(429), tok(40)]),
+            vec![read("a"), Sleep(45 * S), read("b"), Sleep(10 * S), read("c"), Sleep(S)],
+            expect(
+                [1, 2, 0],
+                [1, 2, 1, 3, 0],
+                vec![
+                    ("a", Token("L1")),
+                    ("b", Fails(ErrorKind::RateLimited)),
+                    ("c", Token("R2")),
+                ],
+            ),
+        ),
         // ---- row 5: clocks and lifetimes
         row(
             "row 5: a server clock 2 h behind ours costs no refreshes (lifetime = exp - iat)",

@@ -12,7 +12,8 @@
 //! - **Renewals** run on a spawned task, never on a caller's future: a caller
 //!   cancelled by its own timeout cancels only its wait, and one renewal
 //!   serves every caller. A renewal refreshes with the refresh token and logs
-//!   in again only when that token is unknown (404) or near its end.
+//!   in again only when the server refuses that token (404 unknown, or any
+//!   other 4xx but 408 and 429) or it is near its end.
 //! - **Failures** reach a caller only when no unexpired token exists (static
 //!   stability). After a failure the session backs off, with jitter: refused
 //!   credentials from 1 s doubling to 60 s, anything else from 250 ms doubling
@@ -886,6 +887,14 @@ impl VcfSession {
     }
 }
 
+/// Whether a refresh failed because the server refused the refresh token
+/// (a 4xx other than 408 and 429), so that only a login can renew.
+fn refresh_token_refused(error: &Error) -> bool {
+    error
+        .status()
+        .is_some_and(|status| status.is_client_error() && !matches!(status.as_u16(), 408 | 429))
+}
+
 /// A renewal's new tokens.
 struct Renewed {
     access: AccessToken,
@@ -928,8 +937,16 @@ async fn renew(
                         date,
                     });
                 }
-                Err(err) if err.kind() == ErrorKind::NotFound => {
-                    tracing::info!("VCF refresh token expired or invalidated; logging in again");
+                // 404 is VCF's answer for a refresh token it no longer
+                // knows. Any other refusal of the request itself (400, 401,
+                // 403, 409) will not change either: retrying that refresh
+                // token would wedge the session until its 24 h run out.
+                // Only a transient failure (429, 5xx, transport) keeps it.
+                Err(err) if refresh_token_refused(&err) => {
+                    tracing::info!(
+                        status = err.status().map(|s| s.as_u16()),
+                        "VCF refresh token expired, invalidated or refused; logging in again"
+                    );
                     if let Some(inner) = session.upgrade() {
                         let mut state = lock(&inner.state);
                         if state
