@@ -68,16 +68,23 @@ async fn send(
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
     }
-    let response = request.send().await.map_err(call_failed)?;
+    let mut response = request.send().await.map_err(call_failed)?;
     let status = response.status();
-    let body = response.bytes().await.map_err(|err| {
+    // Streamed to stdout as it arrives: a body of any size (an inventory
+    // dump, a server that never stops) costs one chunk of memory.
+    let mut last = None;
+    while let Some(chunk) = response.chunk().await.map_err(|err| {
         Failure::Transport(format!(
             "the response body could not be read: {}",
             without_url(&err)
         ))
-    })?;
-    crate::emit_bytes(&body)?;
-    if !body.is_empty() && !body.ends_with(b"\n") && status.is_success() {
+    })? {
+        if let Some(&byte) = chunk.last() {
+            last = Some(byte);
+        }
+        crate::emit_bytes(&chunk)?;
+    }
+    if last.is_some_and(|byte| byte != b'\n') && status.is_success() {
         crate::emit_bytes(b"\n")?;
     }
     if status.is_success() {

@@ -767,6 +767,32 @@ async fn vcf_api_prints_the_body_and_logs_out() {
     sandbox.assert_spec_clean();
 }
 
+/// A body far larger than the SDK's 1 MiB cap on token answers reaches
+/// stdout whole, in many chunks, with one newline added at the end.
+#[tokio::test(flavor = "multi_thread")]
+async fn vcf_api_streams_a_large_body_whole() {
+    let big = "x".repeat(8 * 1024 * 1024);
+    let sandbox = Sandbox::builder()
+        .protected_route(
+            refresh_sandbox::Method::GET,
+            "/v1/inventory",
+            serde_json::json!({ "blob": big }),
+        )
+        .start()
+        .await
+        .expect("sandbox");
+    let output = refresh(
+        &["vcf", "api", "GET", "/v1/inventory"],
+        &sandbox_env(&sandbox),
+    )
+    .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.ends_with("}\n") && !text.ends_with("\n\n"));
+    let body: serde_json::Value = serde_json::from_str(&text).expect("JSON on stdout");
+    assert_eq!(body["blob"].as_str().map(str::len), Some(big.len()));
+}
+
 /// Ctrl-C or SIGTERM while `vcf api` waits for its login: the command waits
 /// for the login already sent, invalidates the refresh token it brings, and
 /// exits 130 or 143; killed by the signal instead, it would leave that
