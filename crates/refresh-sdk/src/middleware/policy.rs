@@ -397,7 +397,9 @@ impl TransportPolicy {
                     let retryable = retries_status(self.service, operation, &method, status);
                     if let Some(again) = spare.take().filter(|_| retryable) {
                         let delay = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
-                        if delay <= LONGEST_SERVER_WAIT && clock.allows_wait(delay) {
+                        let server_wait_ok =
+                            retry_after.is_none_or(|wait| wait <= LONGEST_SERVER_WAIT);
+                        if server_wait_ok && clock.allows_wait(delay) {
                             request = again;
                             tracing::info!(
                                 attempt,
