@@ -154,8 +154,8 @@ impl SessionOptions {
     }
 
     /// The wall clock a token's `exp` is compared with when it has no `iat`
-    /// and its response no readable `Date` (default `SystemTime::now`). Tests that run on tokio's paused clock
-    /// give one that moves with it.
+    /// and its response no readable `Date` (default `SystemTime::now`).
+    /// Tests that run on tokio's paused clock give one that moves with it.
     ///
     /// ```
     /// use std::time::SystemTime;
