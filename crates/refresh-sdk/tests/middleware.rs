@@ -236,6 +236,53 @@ async fn a_401_from_the_origin_a_redirect_led_to_leaves_the_token_alone() {
     assert_eq!(ours.hits(), 1, "not sent again");
 }
 
+/// A source that takes a second to hand out its token, like a session
+/// logging in to a slow SDDC Manager.
+#[derive(Debug)]
+struct SlowLogin {
+    origin: String,
+}
+
+impl AccessTokenSource for SlowLogin {
+    fn access_token(&self) -> TokenFuture<'_> {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(AccessToken::new("token-0"))
+        })
+    }
+
+    fn origin(&self) -> Option<String> {
+        Some(self.origin.clone())
+    }
+}
+
+/// The deadline bounds the whole call: 1 s waiting for the token and a
+/// server taking 1 s do not fit in 1.5 s, although each alone would.
+#[tokio::test]
+async fn waiting_for_the_token_counts_against_the_deadline() {
+    let server = serve(|request| guarded(0)(request).after(Duration::from_secs(1))).await;
+    let source = Arc::new(SlowLogin {
+        origin: server.url.clone(),
+    });
+    let policy = TransportOptions::default()
+        .retry(RetryPolicy::no_retries().deadline(Duration::from_millis(1500)));
+    let api = ClientBuilder::new(reqwest::Client::new())
+        .with(BearerAuth::new(source))
+        .with(TransportPolicy::new(&policy))
+        .build();
+    let started = std::time::Instant::now();
+    let outcome = api.get(format!("{}/v1/domains", server.url)).send().await;
+    let elapsed = started.elapsed();
+    match outcome {
+        Err(reqwest_middleware::Error::Reqwest(err)) => assert!(err.is_timeout(), "{err}"),
+        other => panic!("expected a timeout at the deadline, got {other:?}"),
+    }
+    assert!(
+        elapsed < Duration::from_millis(1900),
+        "cut at the 1.5 s deadline, not after the server's answer: {elapsed:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_second_401_is_returned_not_retried_again() {
     let server = serve(guarded(u32::MAX)).await;

@@ -33,9 +33,10 @@ static NO_ORIGIN_WARNING: Once = Once::new();
 /// - It authorizes only requests to the source's
 ///   [`origin`](AccessTokenSource::origin) (scheme, host and port), so a
 ///   token never reaches another host; other requests pass untouched.
-/// - Put it above [`TransportPolicy`](super::TransportPolicy): its re-send
-///   then shares the operation's deadline, and the policy's retries carry the
-///   header.
+/// - Put it above [`TransportPolicy`](super::TransportPolicy): the policy's
+///   deadline then counts from before the token is fetched, so waiting for a
+///   login, the request, its retries and the re-send after a 401 all share
+///   it, and the policy's retries carry the header.
 ///
 /// A failure to get a token is a `reqwest_middleware::Error::Middleware`
 /// holding the SDK's [`Error`](crate::Error) (`downcast_ref::<refresh_sdk::Error>()`).
@@ -231,11 +232,14 @@ impl reqwest_middleware::Middleware for BearerAuth {
         if !self.authorizes(&request) {
             return next.run(request, extensions).await;
         }
-        let token = self.token().await?;
-        authorize(&mut request, &token)?;
+        // Before the token: a slow login spends the operation's time budget
+        // as the renewal after a 401 does, so the caller's deadline bounds
+        // the whole call.
         if extensions.get::<OperationStarted>().is_none() {
             extensions.insert(OperationStarted(Instant::now()));
         }
+        let token = self.token().await?;
+        authorize(&mut request, &token)?;
         let spare = request.try_clone();
         let response = next.clone().run(request, &mut *extensions).await?;
         // A 401 from where a redirect led (another origin, which never saw
