@@ -102,6 +102,15 @@ pub(crate) struct Failure {
     credentials: bool,
 }
 
+/// Whether the server refused the request itself: a 4xx other than 408
+/// (its own timeout) and 429 (too many requests). Sending it again as it is
+/// will not change the answer, so it is not worth a quick retry.
+pub(crate) fn refused(error: &Error) -> bool {
+    error
+        .status()
+        .is_some_and(|status| status.is_client_error() && !matches!(status.as_u16(), 408 | 429))
+}
+
 impl Failure {
     /// The failure that follows `previous` (the one before it, if the last
     /// renewal failed too) at `now`, and the wait it imposes. `credentials`

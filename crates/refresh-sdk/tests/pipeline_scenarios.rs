@@ -342,6 +342,20 @@ fn scenarios() -> Vec<Scenario> {
             ),
         ),
         row(
+            "an unknown pipeline (404) backs off like refused credentials, not every few seconds",
+            vec![fail(404), ok()],
+            vec![read("a"), Sleep(500), read("b"), Sleep(600), read("c"), Sleep(10)],
+            expect(
+                2,
+                [2, 1, 2, 0],
+                vec![
+                    ("a", Fails(ErrorKind::NotFound)),
+                    ("b", Fails(ErrorKind::NotFound)),
+                    ("c", Token("T2")),
+                ],
+            ),
+        ),
+        row(
             "a 403 is refused credentials too",
             vec![fail(403), ok()],
             vec![read("a"), Sleep(500), read("b"), Sleep(600), read("c"), Sleep(10)],

@@ -17,9 +17,10 @@
 //!   first read also starts a POST in the background while every read keeps
 //!   getting the cached token.
 //! - **Failures** reach the callers waiting for the POST that failed. Then
-//!   the source backs off, with jitter: refused credentials (401, 403) from
-//!   1 s doubling to 60 s, anything else from 250 ms doubling to 4 s, a
-//!   server's `Retry-After` (up to 60 s) as a floor. While it backs off,
+//!   the source backs off, with jitter: a refused request (401, 403, 404,
+//!   409: any 4xx but 408 and 429) from 1 s doubling to 60 s, anything else
+//!   from 250 ms doubling to 4 s, a server's `Retry-After` (up to 60 s) as a
+//!   floor. While it backs off,
 //!   callers get the cached token if it is within its reuse period, else the
 //!   last error at once, and nothing is sent. A failed background renewal
 //!   leaves the cached token served until its reuse period ends.
@@ -40,7 +41,7 @@ use tokio::time::Instant;
 
 use super::{F5Client, SERVICE};
 use crate::error::{Error, ErrorKind, Result};
-use crate::renewal::{Failure, Flight, LONGEST_LIFETIME, Outcome, bump, later, lock};
+use crate::renewal::{Failure, Flight, LONGEST_LIFETIME, Outcome, bump, later, lock, refused};
 use crate::source::{AccessToken, AccessTokenSource, TokenFuture};
 
 /// How long a token no caller received is kept for the next caller when
@@ -148,8 +149,9 @@ impl Drop for Inner {
 ///   background before that period ends, and still served while a renewal
 ///   fails.
 /// - After a failed POST the source backs off (250 ms doubling to 4 s; for
-///   401/403, 1 s doubling to 60 s; at least a 429's `Retry-After`, up to
-///   60 s) and callers get the last error at once meanwhile.
+///   a refused request, any 4xx but 408 and 429, 1 s doubling to 60 s; at
+///   least a 429's `Retry-After`, up to 60 s) and callers get the last error
+///   at once meanwhile.
 /// - [`invalidate`](AccessTokenSource::invalidate) with a token the server
 ///   rejected stops serving it.
 ///
@@ -405,11 +407,13 @@ impl PipelineTokenSource {
     /// Counts a failed POST and starts its backoff.
     fn failed(&self, state: &mut State, error: &Error) {
         bump(&self.inner.counters.failed);
-        let credentials = error.kind() == ErrorKind::Auth;
+        // Refused credentials, an unknown pipeline (404), a conflict (409):
+        // sent again as it is, the request gets the same answer, so the
+        // source asks again on the longer scale, not every few seconds.
         let (failure, wait) = Failure::after(
             state.failure.as_ref(),
             error.clone(),
-            credentials,
+            refused(error),
             Instant::now(),
         );
         tracing::warn!(

@@ -42,7 +42,7 @@ use super::{VcfClient, VcfConfig, VcfCredentials};
 use crate::error::{Error, ErrorKind, Result, Service};
 use crate::jwt;
 use crate::middleware::BearerAuth;
-use crate::renewal::{Failure, Flight, LONGEST_LIFETIME, Outcome, bump, later, lock};
+use crate::renewal::{Failure, Flight, LONGEST_LIFETIME, Outcome, bump, later, lock, refused};
 use crate::source::{AccessToken, AccessTokenSource, TokenFuture};
 
 /// When [`VcfSession`] renews, and the clock it reads JWT times against.
@@ -887,14 +887,6 @@ impl VcfSession {
     }
 }
 
-/// Whether a refresh failed because the server refused the refresh token
-/// (a 4xx other than 408 and 429), so that only a login can renew.
-fn refresh_token_refused(error: &Error) -> bool {
-    error
-        .status()
-        .is_some_and(|status| status.is_client_error() && !matches!(status.as_u16(), 408 | 429))
-}
-
 /// A renewal's new tokens.
 struct Renewed {
     access: AccessToken,
@@ -942,7 +934,7 @@ async fn renew(
                 // 403, 409) will not change either: retrying that refresh
                 // token would wedge the session until its 24 h run out.
                 // Only a transient failure (429, 5xx, transport) keeps it.
-                Err(err) if refresh_token_refused(&err) => {
+                Err(err) if refused(&err) => {
                     tracing::info!(
                         status = err.status().map(|s| s.as_u16()),
                         "VCF refresh token expired, invalidated or refused; logging in again"
