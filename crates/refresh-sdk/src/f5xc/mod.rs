@@ -25,6 +25,7 @@ use std::fmt;
 use std::path::Path;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use serde::de::DeserializeOwned;
 
@@ -119,7 +120,6 @@ impl ClientCertificate {
     /// A PKCS#12 (`.p12`) archive, as F5 XC's console downloads them.
     #[cfg(feature = "p12")]
     pub fn from_p12(der: &[u8], password: &SecretString) -> Result<Self> {
-        use base64::Engine as _;
         let wrong = || {
             Error::config("cannot open the .p12 API certificate: wrong password (VES_P12_PASSWORD) or not a PKCS#12 file")
                 .for_service(SERVICE)
@@ -140,21 +140,8 @@ impl ClientCertificate {
                 Error::config("the .p12 API certificate holds no certificate").for_service(SERVICE),
             );
         }
-        let pem_block = |label: &str, der: &[u8]| {
-            let body = base64::engine::general_purpose::STANDARD.encode(der);
-            let mut out = format!("-----BEGIN {label}-----\n");
-            for line in body.as_bytes().chunks(64) {
-                out.push_str(&String::from_utf8_lossy(line));
-                out.push('\n');
-            }
-            out.push_str(&format!("-----END {label}-----\n"));
-            out
-        };
-        let key_pem = pem_block("PRIVATE KEY", chain.key().as_der());
-        let mut identity = key_pem.into_bytes();
-        for cert in chain.certs() {
-            identity.extend_from_slice(pem_block("CERTIFICATE", cert.as_der()).as_bytes());
-        }
+        let certs: Vec<&[u8]> = chain.certs().iter().map(|cert| cert.as_der()).collect();
+        let identity = pem_chain(chain.key().as_der(), &certs);
         let certificate = ClientCertificate {
             identity_pem: identity.into(),
         };
@@ -193,6 +180,47 @@ fn read_file(path: &Path, what: &str) -> Result<Vec<u8>> {
             .with_source(err)
             .for_service(SERVICE)
     })
+}
+
+/// The PEM of a private key and its certificates, written into one buffer
+/// of exactly its final size: it is never reallocated (which would leave a
+/// copy of the key in freed memory) and becomes a secret without a copy.
+#[cfg(feature = "p12")]
+fn pem_chain(key: &[u8], certs: &[&[u8]]) -> Vec<u8> {
+    use base64::Engine as _;
+    const LINE: usize = 64;
+    let base64_len = |der: &[u8]| der.len().div_ceil(3) * 4;
+    let block_len = |label: &str, der: &[u8]| {
+        let body = base64_len(der);
+        "-----BEGIN -----\n-----END -----\n".len() + 2 * label.len() + body + body.div_ceil(LINE)
+    };
+    let block = |out: &mut Vec<u8>, label: &str, der: &[u8]| {
+        let mut body = Zeroizing::new(vec![0; base64_len(der)]);
+        let written = base64::engine::general_purpose::STANDARD
+            .encode_slice(der, &mut body[..])
+            .unwrap_or(0);
+        out.extend_from_slice(b"-----BEGIN ");
+        out.extend_from_slice(label.as_bytes());
+        out.extend_from_slice(b"-----\n");
+        for line in body[..written].chunks(LINE) {
+            out.extend_from_slice(line);
+            out.push(b'\n');
+        }
+        out.extend_from_slice(b"-----END ");
+        out.extend_from_slice(label.as_bytes());
+        out.extend_from_slice(b"-----\n");
+    };
+    let total = block_len("PRIVATE KEY", key)
+        + certs
+            .iter()
+            .map(|cert| block_len("CERTIFICATE", cert))
+            .sum::<usize>();
+    let mut pem = Vec::with_capacity(total);
+    block(&mut pem, "PRIVATE KEY", key);
+    for cert in certs {
+        block(&mut pem, "CERTIFICATE", cert);
+    }
+    pem
 }
 
 /// How F5 XC authenticates the caller.
@@ -412,13 +440,12 @@ fn decode_p12_content(content: &SecretString) -> Result<SecretSlice<u8>> {
         &base64::alphabet::STANDARD,
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
     );
-    let compact: SecretString = content
-        .expose_secret()
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect::<String>()
-        .into();
-    match BASE64.decode(compact.expose_secret()) {
+    // Sized up front, so the archive's text is never reallocated and left
+    // behind in freed memory; zeroized when dropped.
+    let text = content.expose_secret();
+    let mut compact = Zeroizing::new(String::with_capacity(text.len()));
+    compact.extend(text.chars().filter(|c| !c.is_ascii_whitespace()));
+    match BASE64.decode(compact.as_bytes()) {
         Ok(der) if !der.is_empty() => Ok(der.into()),
         _ => Err(Error::config(
             "VES_P12_CONTENT is not base64: it must hold the .p12 file's content, \
@@ -444,13 +471,15 @@ impl F5Client {
         let mut identity = None;
         match &config.credentials {
             F5Credentials::ApiToken(token) => {
-                let mut value =
-                    HeaderValue::from_str(&format!("APIToken {}", token.expose_secret())).map_err(
-                        |_| {
-                            Error::config("the API token holds characters a header cannot carry")
-                                .for_service(SERVICE)
-                        },
-                    )?;
+                // The text on the way to the header value is zeroized.
+                let secret = token.expose_secret();
+                let mut text = Zeroizing::new(String::with_capacity(secret.len() + 9));
+                text.push_str("APIToken ");
+                text.push_str(secret);
+                let mut value = HeaderValue::from_str(&text).map_err(|_| {
+                    Error::config("the API token holds characters a header cannot carry")
+                        .for_service(SERVICE)
+                })?;
                 value.set_sensitive(true);
                 headers.insert(AUTHORIZATION, value);
             }
@@ -586,5 +615,28 @@ impl PipelineToken {
             )
             .at(SERVICE, "refresh_token")
         })
+    }
+}
+
+#[cfg(all(test, feature = "p12"))]
+mod tests {
+    use super::pem_chain;
+
+    #[test]
+    fn the_pem_chain_is_written_at_exactly_its_final_size() {
+        for key_len in 0..70 {
+            for cert_len in [0, 1, 2, 3, 47, 48, 49, 100, 1000] {
+                let (key, cert) = (vec![7u8; key_len], vec![9u8; cert_len]);
+                let pem = pem_chain(&key, &[&cert, &cert]);
+                assert_eq!(pem.len(), pem.capacity(), "key {key_len}, cert {cert_len}");
+                let text = String::from_utf8(pem).expect("PEM is ASCII");
+                assert!(text.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+                assert!(text.ends_with("-----END CERTIFICATE-----\n"));
+                assert!(
+                    text.lines()
+                        .all(|line| line.len() <= 64 || line.starts_with("-----"))
+                );
+            }
+        }
     }
 }
