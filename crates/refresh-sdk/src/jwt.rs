@@ -35,20 +35,16 @@ pub(crate) fn claims(token: &str) -> Option<TimeClaims> {
         return None;
     }
     let payload = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    #[derive(serde::Deserialize)]
-    struct Claims {
-        exp: Option<serde_json::Value>,
-        iat: Option<serde_json::Value>,
-    }
-    let claims = serde_json::from_slice::<Claims>(&payload).ok()?;
-    let iat = claims.iat.as_ref().and_then(instant);
+    // A JSON object: serde would also read a struct from an array.
+    let claims =
+        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&payload).ok()?;
+    let iat = claims.get("iat").and_then(instant);
     Some(TimeClaims {
-        exp: claims.exp.as_ref().and_then(instant),
+        exp: claims.get("exp").and_then(instant),
         iat,
         iat_rounded: iat.is_some()
             && claims
-                .iat
-                .as_ref()
+                .get("iat")
                 .and_then(serde_json::Value::as_f64)
                 .is_some_and(|seconds| seconds.fract() == 0.0),
     })
@@ -116,6 +112,7 @@ mod tests {
             &jwt(r#"{"exp":1e300}"#),
             &jwt(r#"{"exp":null}"#),
             &jwt("not json"),
+            &jwt("[1900000000, 0]"),
             "x.%%%.y",
         ] {
             assert_eq!(expiry(token), None, "{token}");
