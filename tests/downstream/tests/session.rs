@@ -208,6 +208,51 @@ async fn while_sddc_manager_is_down_the_cached_token_is_served_then_renewed() {
 }
 
 #[tokio::test]
+async fn a_refresh_token_sddc_manager_refuses_is_replaced_by_a_login() {
+    // 4 s tokens (counted 3 s), renewed in the background from 1.5 s.
+    let sandbox = Sandbox::builder()
+        .access_token_ttl(Duration::from_secs(4))
+        .start()
+        .await
+        .expect("the sandbox starts");
+    let vcf = good(
+        &sandbox,
+        SessionOptions::default()
+            .skew(Duration::from_secs(1))
+            .refresh_ahead(Duration::from_millis(1500)),
+    );
+    let first = vcf.access_token().await.expect("a token");
+    // VCF documents 400 for the refresh: retrying the same refresh token
+    // would fail until it expires, a day later.
+    sandbox.faults().fail_next(
+        Operation::VcfRefreshAccessToken,
+        1,
+        StatusCode::BAD_REQUEST,
+        None,
+    );
+    let started = Instant::now();
+    loop {
+        let token = vcf.access_token().await.expect("a token throughout");
+        if token.expose_secret() != first.expose_secret() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not renewed after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sandbox.requests(Operation::VcfRefreshAccessToken), 1);
+    assert_eq!(
+        sandbox.requests(Operation::VcfCreateToken),
+        2,
+        "the refused refresh token was replaced by a login"
+    );
+    assert_eq!(vcf.stats().waited, 1, "only the first login was waited for");
+    sandbox.assert_spec_clean();
+}
+
+#[tokio::test]
 async fn at_rollover_no_reader_waits() {
     let sandbox = Sandbox::builder()
         .access_token_ttl(Duration::from_secs(4))
