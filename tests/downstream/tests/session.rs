@@ -154,11 +154,11 @@ async fn a_token_another_endpoint_rejects_is_renewed_once() {
     sandbox.assert_spec_clean();
 }
 
-#[tokio::test]
-async fn while_sddc_manager_is_down_the_cached_token_is_served_then_renewed() {
-    // 4 s tokens (counted 3 s), renewed 1.5 s before that end and served
-    // normally until 0.75 s before it (the skew, cut to a quarter of the
-    // lifetime).
+/// A sandbox issuing 4 s tokens, which the session counts as 3 s (their
+/// claims are whole seconds): renewed 1.5 s before that end, and served
+/// normally until 0.75 s before it (the 1 s skew, cut to a quarter of the
+/// lifetime).
+async fn short_lived() -> (Sandbox, VcfSession) {
     let sandbox = Sandbox::builder()
         .access_token_ttl(Duration::from_secs(4))
         .start()
@@ -170,6 +170,12 @@ async fn while_sddc_manager_is_down_the_cached_token_is_served_then_renewed() {
             .skew(Duration::from_secs(1))
             .refresh_ahead(Duration::from_millis(1500)),
     );
+    (sandbox, vcf)
+}
+
+#[tokio::test]
+async fn while_sddc_manager_is_down_the_cached_token_is_served_then_renewed() {
+    let (sandbox, vcf) = short_lived().await;
     let first = vcf.access_token().await.expect("a token");
     sandbox.faults().fail_next(
         Operation::VcfRefreshAccessToken,
@@ -209,18 +215,7 @@ async fn while_sddc_manager_is_down_the_cached_token_is_served_then_renewed() {
 
 #[tokio::test]
 async fn a_refresh_token_sddc_manager_refuses_is_replaced_by_a_login() {
-    // 4 s tokens (counted 3 s), renewed in the background from 1.5 s.
-    let sandbox = Sandbox::builder()
-        .access_token_ttl(Duration::from_secs(4))
-        .start()
-        .await
-        .expect("the sandbox starts");
-    let vcf = good(
-        &sandbox,
-        SessionOptions::default()
-            .skew(Duration::from_secs(1))
-            .refresh_ahead(Duration::from_millis(1500)),
-    );
+    let (sandbox, vcf) = short_lived().await;
     let first = vcf.access_token().await.expect("a token");
     // VCF documents 400 for the refresh: retrying the same refresh token
     // would fail until it expires, a day later.
