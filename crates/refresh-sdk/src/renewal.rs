@@ -51,8 +51,9 @@ pub(crate) fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
 /// sends (or a caller configures) can overflow an `Instant`.
 pub(crate) const LONGEST_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 
-/// Backoff after refused credentials: from 1 s, doubling, up to 60 s.
-pub(crate) const CREDENTIALS_BACKOFF: (Duration, Duration) =
+/// Backoff after a refused request (refused credentials, an unknown resource; see
+/// [`refused`]): from 1 s, doubling, up to 60 s.
+pub(crate) const REFUSED_BACKOFF: (Duration, Duration) =
     (Duration::from_secs(1), Duration::from_secs(60));
 /// Backoff after any other failed renewal: from 250 ms, doubling, up to 4 s.
 pub(crate) const TRANSIENT_BACKOFF: (Duration, Duration) =
@@ -72,13 +73,9 @@ pub(crate) fn later(at: Instant, by: Duration) -> Instant {
 /// one class: exponential, with jitter between 80 % and 100 % of the step so
 /// that many sources do not retry in lockstep; a server's `Retry-After`
 /// (up to a minute) stretches it.
-pub(crate) fn backoff(
-    credentials: bool,
-    consecutive: u32,
-    retry_after: Option<Duration>,
-) -> Duration {
-    let (base, cap) = if credentials {
-        CREDENTIALS_BACKOFF
+pub(crate) fn backoff(refused: bool, consecutive: u32, retry_after: Option<Duration>) -> Duration {
+    let (base, cap) = if refused {
+        REFUSED_BACKOFF
     } else {
         TRANSIENT_BACKOFF
     };
@@ -99,7 +96,7 @@ pub(crate) struct Failure {
     /// No renewal starts before then.
     pub(crate) retry_at: Instant,
     consecutive: u32,
-    credentials: bool,
+    refused: bool,
 }
 
 /// Whether the server refused the request itself: a 4xx other than 408
@@ -113,27 +110,25 @@ pub(crate) fn refused(error: &Error) -> bool {
 
 impl Failure {
     /// The failure that follows `previous` (the one before it, if the last
-    /// renewal failed too) at `now`, and the wait it imposes. `credentials`
-    /// says the server refused the credentials: those back off on their own,
+    /// renewal failed too) at `now`, and the wait it imposes. `refused` says
+    /// the server refused the request itself: those back off on their own,
     /// longer scale, and a change of class starts the doubling over.
     pub(crate) fn after(
         previous: Option<&Failure>,
         error: Error,
-        credentials: bool,
+        refused: bool,
         now: Instant,
     ) -> (Failure, Duration) {
         let consecutive = match previous {
-            Some(previous) if previous.credentials == credentials => {
-                previous.consecutive.saturating_add(1)
-            }
+            Some(previous) if previous.refused == refused => previous.consecutive.saturating_add(1),
             _ => 1,
         };
-        let wait = backoff(credentials, consecutive, error.retry_after());
+        let wait = backoff(refused, consecutive, error.retry_after());
         let failure = Failure {
             error,
             retry_at: later(now, wait),
             consecutive,
-            credentials,
+            refused,
         };
         (failure, wait)
     }
@@ -152,7 +147,7 @@ mod tests {
     #[test]
     fn backoff_doubles_within_its_band_and_caps() {
         for _ in 0..100 {
-            let step = |credentials, n| backoff(credentials, n, None);
+            let step = |refused, n| backoff(refused, n, None);
             let within = |d: Duration, ceiling: Duration| d >= ceiling.mul_f64(0.8) && d <= ceiling;
             assert!(within(step(true, 1), Duration::from_secs(1)));
             assert!(within(step(true, 2), Duration::from_secs(2)));
