@@ -47,13 +47,18 @@ Exit codes:
 /// Configuration comes from flags or the environment. F5 XC: VOLT_API_URL;
 /// VOLT_API_TOKEN, or VOLT_API_P12_FILE or VES_P12_CONTENT (base64) with
 /// VES_P12_PASSWORD, or VOLT_API_CERT and VOLT_API_KEY; VOLT_API_CA_CERT;
-/// VOLT_ALLOW_INSECURE_HTTP. VCF: VCF_SDDC_MANAGER_HOST,
-/// VCF_SDDC_MANAGER_USERNAME, VCF_SDDC_MANAGER_PASSWORD, VCF_REFRESH_TOKEN,
-/// VCF_ALLOW_UNVERIFIED_TLS, VCF_ALLOW_INSECURE_HTTP (plain http:// is
-/// refused for any host but loopback unless this is true). Passwords and API
-/// tokens are read from the environment only, never from flags, so they stay
-/// out of shell history and `ps`; refresh token ids too unless given with
-/// --refresh-token ID.
+/// VOLT_ALLOW_INSECURE_HTTP. VCF: VCF_SDDC_MANAGER_HOST; one kind of
+/// credentials: VCF_SDDC_MANAGER_USERNAME with VCF_SDDC_MANAGER_PASSWORD, or
+/// VCF_SDDC_MANAGER_API_KEY, or VCF_SDDC_MANAGER_ID_TOKEN; VCF_REFRESH_TOKEN;
+/// VCF_ALLOW_UNVERIFIED_TLS; VCF_ALLOW_INSECURE_HTTP (plain http:// is
+/// refused for any host but loopback unless this is true). Each secret may
+/// instead be in a file named by the same variable with _FILE appended
+/// (VOLT_API_TOKEN_FILE, VES_P12_PASSWORD_FILE,
+/// VCF_SDDC_MANAGER_PASSWORD_FILE, VCF_SDDC_MANAGER_API_KEY_FILE,
+/// VCF_SDDC_MANAGER_ID_TOKEN_FILE), such as a mounted secret; one trailing
+/// newline is dropped. Passwords and API tokens are read from the
+/// environment only, never from flags, so they stay out of shell history and
+/// `ps`; refresh token ids too unless given with --refresh-token ID.
 #[derive(Parser, Debug)]
 #[command(name = "refresh", version, after_help = EXIT_CODES)]
 struct Cli {
@@ -131,7 +136,7 @@ enum VcfCommand {
     CreateToken {
         #[command(flatten)]
         host: VcfHost,
-        /// The user [env: VCF_SDDC_MANAGER_USERNAME]; the password is read from VCF_SDDC_MANAGER_PASSWORD.
+        /// The user [env: VCF_SDDC_MANAGER_USERNAME]; the password is read from VCF_SDDC_MANAGER_PASSWORD (or _FILE). Not with an API key or ID token.
         #[arg(long)]
         username: Option<String>,
     },
@@ -168,7 +173,7 @@ enum VcfCommand {
         data: Option<String>,
         #[command(flatten)]
         host: VcfHost,
-        /// The user [env: VCF_SDDC_MANAGER_USERNAME]; the password is read from VCF_SDDC_MANAGER_PASSWORD.
+        /// The user [env: VCF_SDDC_MANAGER_USERNAME]; the password is read from VCF_SDDC_MANAGER_PASSWORD (or _FILE). Not with an API key or ID token.
         #[arg(long)]
         username: Option<String>,
     },

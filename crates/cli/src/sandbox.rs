@@ -35,6 +35,8 @@ pub async fn serve(json: bool, listen: SocketAddr, tls: bool) -> Result<(), Fail
                 "f5xc_pipelines": credentials.f5xc_pipelines,
                 "vcf_username": credentials.vcf_username,
                 "vcf_password": credentials.vcf_password.expose_secret(),
+                "vcf_api_key": credentials.vcf_api_key.expose_secret(),
+                "vcf_id_token": credentials.vcf_id_token.expose_secret(),
                 "ca_cert": ca_file.as_ref().map(|p| p.display().to_string()),
             })
         );
@@ -64,6 +66,17 @@ pub async fn serve(json: bool, listen: SocketAddr, tls: bool) -> Result<(), Fail
         out!(
             "  export VCF_SDDC_MANAGER_PASSWORD={}",
             credentials.vcf_password.expose_secret()
+        );
+        // Commented out: the SDK takes one kind of credentials, so pasting
+        // the whole block still configures the username and password.
+        out!("  # or, instead of the username and password, one of:");
+        out!(
+            "  # export VCF_SDDC_MANAGER_API_KEY={}",
+            credentials.vcf_api_key.expose_secret()
+        );
+        out!(
+            "  # export VCF_SDDC_MANAGER_ID_TOKEN={}",
+            credentials.vcf_id_token.expose_secret()
         );
         out!("Serving until Ctrl-C (or SIGTERM).");
     }

@@ -549,6 +549,11 @@ async fn the_sandbox_says_its_credentials_are_for_it_only() {
         "{shown}"
     );
     assert!(shown.contains("VCF_SDDC_MANAGER_PASSWORD="), "{shown}");
+    // The other kinds, commented out so that pasting the block configures
+    // one kind only.
+    for name in ["VCF_SDDC_MANAGER_API_KEY=", "VCF_SDDC_MANAGER_ID_TOKEN="] {
+        assert!(shown.contains(&format!("# export {name}")), "{shown}");
+    }
 }
 
 /// Runs `refresh` with stdout going to `stdout` (a full device, a pipe whose
@@ -1244,4 +1249,150 @@ async fn the_canary_never_reaches_stderr_whatever_the_exit_code() {
         11,
         "every exit code 0-10 was exercised: {seen:?}"
     );
+}
+
+/// A secret file in the temp directory, removed when dropped.
+struct SecretFile(std::path::PathBuf);
+
+impl SecretFile {
+    fn new(name: &str, content: &str) -> SecretFile {
+        let path = std::env::temp_dir().join(format!("refresh-cli-{}-{name}", std::process::id()));
+        std::fs::write(&path, content).expect("write a secret file");
+        SecretFile(path)
+    }
+
+    fn path(&self) -> String {
+        self.0.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `vcf create-token` and `vcf api` log in with an API key or an identity
+/// token from the environment, given as the value or in a `_FILE`; a wrong
+/// one is refused like a wrong password (exit 3) and never shown.
+#[tokio::test(flavor = "multi_thread")]
+async fn vcf_commands_log_in_with_an_api_key_or_an_id_token_from_the_environment() {
+    let sandbox = api_sandbox().await;
+    let credentials = sandbox.credentials();
+    let key = credentials.vcf_api_key.expose_secret().to_owned();
+    let id_token = credentials.vcf_id_token.expose_secret().to_owned();
+    let key_file = SecretFile::new("api-key", &format!("{key}\n"));
+    let id_file = SecretFile::new("id-token", &format!("{id_token}\r\n"));
+    let host = ("VCF_SDDC_MANAGER_HOST", sandbox.vcf_url());
+    for env in [
+        vec![host.clone(), ("VCF_SDDC_MANAGER_API_KEY", key.clone())],
+        vec![
+            host.clone(),
+            ("VCF_SDDC_MANAGER_API_KEY_FILE", key_file.path()),
+        ],
+        vec![
+            host.clone(),
+            ("VCF_SDDC_MANAGER_ID_TOKEN", id_token.clone()),
+        ],
+        vec![
+            host.clone(),
+            ("VCF_SDDC_MANAGER_ID_TOKEN_FILE", id_file.path()),
+        ],
+    ] {
+        let created = refresh(&["vcf", "create-token"], &env).await;
+        assert_eq!(code(&created), 0, "{env:?}: {}", stderr(&created));
+        let access = stdout(&created)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(sandbox.is_valid_access_token(&access), "{env:?}");
+
+        let called = refresh(&["vcf", "api", "GET", "/v1/domains"], &env).await;
+        assert_eq!(code(&called), 0, "{env:?}: {}", stderr(&called));
+        let body: serde_json::Value = serde_json::from_str(&stdout(&called)).expect("JSON");
+        assert_eq!(body["elements"][0]["name"], "sfo-m01");
+    }
+
+    let canary = "canary-api-key-5e1f";
+    for name in ["VCF_SDDC_MANAGER_API_KEY", "VCF_SDDC_MANAGER_ID_TOKEN"] {
+        let output = refresh(
+            &["-vv", "vcf", "create-token"],
+            &[host.clone(), (name, canary.to_owned())],
+        )
+        .await;
+        assert_eq!(code(&output), 3, "{name}: {}", stderr(&output));
+        let message = stderr(&output);
+        assert!(message.contains("TOKEN_CREATION_FAILED"), "{message}");
+        assert!(message.contains(name), "the hint names {name}: {message}");
+        assert!(!message.contains(canary), "{message}");
+        assert!(!stdout(&output).contains(canary));
+    }
+    sandbox.assert_spec_clean();
+}
+
+/// Two kinds of credentials, or one secret given both as a value and as a
+/// file, is a configuration error (exit 2) that names the variables, never
+/// their values, and sends nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn conflicting_credentials_are_a_configuration_error_naming_the_variables() {
+    let sandbox = Sandbox::start_default().await.expect("sandbox");
+    let canary = "canary-conflict-77ab";
+    let file = SecretFile::new("conflict", canary);
+    let host = ("VCF_SDDC_MANAGER_HOST", sandbox.vcf_url());
+    for (env, named) in [
+        (
+            vec![
+                host.clone(),
+                ("VCF_SDDC_MANAGER_USERNAME", "admin".to_owned()),
+                ("VCF_SDDC_MANAGER_PASSWORD", canary.to_owned()),
+                ("VCF_SDDC_MANAGER_API_KEY", canary.to_owned()),
+            ],
+            vec!["VCF_SDDC_MANAGER_PASSWORD", "VCF_SDDC_MANAGER_API_KEY"],
+        ),
+        (
+            vec![
+                host.clone(),
+                ("VCF_SDDC_MANAGER_ID_TOKEN", canary.to_owned()),
+                ("VCF_SDDC_MANAGER_ID_TOKEN_FILE", file.path()),
+            ],
+            vec![
+                "VCF_SDDC_MANAGER_ID_TOKEN",
+                "VCF_SDDC_MANAGER_ID_TOKEN_FILE",
+            ],
+        ),
+        (
+            vec![
+                host.clone(),
+                (
+                    "VCF_SDDC_MANAGER_API_KEY_FILE",
+                    "/nonexistent/api-key".to_owned(),
+                ),
+            ],
+            vec!["VCF_SDDC_MANAGER_API_KEY_FILE"],
+        ),
+        (
+            vec![
+                ("VOLT_API_URL", sandbox.f5xc_url()),
+                ("VOLT_API_TOKEN", canary.to_owned()),
+                ("VOLT_API_TOKEN_FILE", file.path()),
+            ],
+            vec!["VOLT_API_TOKEN", "VOLT_API_TOKEN_FILE"],
+        ),
+    ] {
+        let args: &[&str] = if env[0].0 == "VOLT_API_URL" {
+            &["f5xc", "refresh-token", "--product-name", "example"]
+        } else {
+            &["vcf", "create-token"]
+        };
+        let output = refresh(args, &env).await;
+        let message = stderr(&output);
+        assert_eq!(code(&output), 2, "{env:?}: {message}");
+        for name in named {
+            assert!(message.contains(name), "{name}: {message}");
+        }
+        assert!(!message.contains(canary), "{message}");
+    }
+    assert_eq!(sandbox.requests(Operation::VcfCreateToken), 0);
+    assert_eq!(sandbox.requests(Operation::F5xcRefreshToken), 0);
 }

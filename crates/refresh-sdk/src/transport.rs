@@ -678,7 +678,7 @@ pub(crate) fn hint(service: Service, operation: &str, kind: ErrorKind) -> &'stat
             "Check the product name and the tenant in VOLT_API_URL"
         }
         (Service::Vcf, "create_token", ErrorKind::Auth) => {
-            "Check VCF_SDDC_MANAGER_USERNAME and VCF_SDDC_MANAGER_PASSWORD"
+            "Check VCF_SDDC_MANAGER_USERNAME and VCF_SDDC_MANAGER_PASSWORD (or its _FILE); SDDC Manager locks an account after 3 failed logins"
         }
         (Service::Vcf, "create_token", ErrorKind::NotFound) => {
             "No token API at this address: check that VCF_SDDC_MANAGER_HOST names the SDDC Manager itself, without a path"

@@ -239,3 +239,131 @@ fn a_token_with_a_ca_file_is_configured_and_blank_p12_content_is_unset() {
     assert_eq!(config.base_url(), "https://acme.console.ves.volterra.io");
     assert!(!format!("{config:?}").contains(CANARY));
 }
+
+/// `VOLT_API_TOKEN_FILE`: the token is read from the file once, when the
+/// configuration is read, without one trailing line break; rewriting the
+/// file later does not change what the client sends.
+#[tokio::test]
+async fn an_api_token_file_is_read_once_without_its_trailing_line_break() {
+    let server = common::serve(|_| {
+        common::Reply::json(200, serde_json::json!({"result": "{\"token\":\"t\"}"}))
+    })
+    .await;
+    let file = TempFile::new("token-file", b"token-from-file\r\n");
+    let config = F5Config::from_lookup(lookup(vec![
+        ("VOLT_API_URL", server.url.clone()),
+        ("VOLT_API_TOKEN_FILE", file.path()),
+    ]))
+    .expect("configured");
+    assert!(!format!("{config:?}").contains("token-from-file"));
+    std::fs::write(&file.0, "rotated-token").expect("rewrite");
+    let client = F5Client::new(config).expect("a client");
+    client.refresh_token("pipeline").await.expect("a token");
+    client.refresh_token("pipeline").await.expect("a token");
+    let received = server.received();
+    for request in &received {
+        assert_eq!(
+            request.header("authorization").as_deref(),
+            Some("APIToken token-from-file"),
+            "read once, when configured"
+        );
+    }
+    assert_eq!(received.len(), 2);
+
+    // A new configuration reads the rotated token.
+    let config = F5Config::from_lookup(lookup(vec![
+        ("VOLT_API_URL", server.url.clone()),
+        ("VOLT_API_TOKEN_FILE", file.path()),
+    ]))
+    .expect("configured");
+    F5Client::new(config)
+        .expect("a client")
+        .refresh_token("pipeline")
+        .await
+        .expect("a token");
+    assert_eq!(
+        server.received()[2].header("authorization").as_deref(),
+        Some("APIToken rotated-token")
+    );
+}
+
+/// A secret given both as a value and as a file is an error naming both
+/// variables and neither value; an unreadable `_FILE` names its variable.
+#[test]
+fn a_secret_and_its_file_both_set_or_an_unreadable_file_is_named() {
+    let file = TempFile::new("both", CANARY.as_bytes());
+    for (plain, file_variable, extra) in [
+        ("VOLT_API_TOKEN", "VOLT_API_TOKEN_FILE", None),
+        (
+            "VES_P12_PASSWORD",
+            "VES_P12_PASSWORD_FILE",
+            Some(("VES_P12_CONTENT", "AAAA".to_owned())),
+        ),
+    ] {
+        let mut env = vec![
+            ("VOLT_API_URL", "acme".to_owned()),
+            (plain, CANARY.to_owned()),
+            (file_variable, file.path()),
+        ];
+        env.extend(extra);
+        let err = F5Config::from_lookup(lookup(env)).expect_err("both set");
+        assert_eq!(err.kind(), ErrorKind::Config);
+        let shown = everything_shown(&err);
+        assert!(
+            shown.contains(&format!("both {plain} and {file_variable} are set")),
+            "{shown}"
+        );
+        assert!(!shown.contains(CANARY), "{shown}");
+        assert!(!shown.contains(&file.path()), "{shown}");
+    }
+
+    let pasted = format!("/nonexistent/{CANARY}");
+    for (variable, extra) in [
+        ("VOLT_API_TOKEN_FILE", None),
+        #[cfg(feature = "p12")]
+        (
+            "VES_P12_PASSWORD_FILE",
+            Some(("VES_P12_CONTENT", "AAAA".to_owned())),
+        ),
+    ] {
+        let mut env = vec![
+            ("VOLT_API_URL", "acme".to_owned()),
+            (variable, pasted.clone()),
+        ];
+        env.extend(extra);
+        let err = F5Config::from_lookup(lookup(env)).expect_err("no such file");
+        assert_eq!(err.kind(), ErrorKind::Config, "{variable}");
+        let shown = everything_shown(&err);
+        assert!(
+            shown.contains(&format!("the file named by {variable}")),
+            "{shown}"
+        );
+        assert!(!shown.contains(CANARY), "{shown}");
+    }
+}
+
+/// `VES_P12_PASSWORD_FILE` opens a `.p12` as `VES_P12_PASSWORD` does: the
+/// archive's password, less one trailing line break, and a wrong one fails.
+#[cfg(feature = "p12")]
+#[test]
+fn a_p12_password_file_opens_the_archive() {
+    use base64::Engine as _;
+    let pki = pki();
+    let p12 = p12_archive(&pki, "p12-password");
+    let content = base64::engine::general_purpose::STANDARD.encode(&p12);
+    let file = TempFile::new("p12-password", b"p12-password\n");
+    let env = |path: String| {
+        lookup(vec![
+            ("VOLT_API_URL", "acme".to_owned()),
+            ("VES_P12_CONTENT", content.clone()),
+            ("VES_P12_PASSWORD_FILE", path),
+        ])
+    };
+    let config = F5Config::from_lookup(env(file.path())).expect("the password opens it");
+    assert!(!format!("{config:?}").contains("p12-password"));
+
+    std::fs::write(&file.0, "p12-password\n\n").expect("rewrite");
+    let err = F5Config::from_lookup(env(file.path())).expect_err("a second line break is kept");
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("VES_P12_PASSWORD"), "{err}");
+}

@@ -90,15 +90,34 @@ impl Signer {
                 .into_uuid()
                 .to_string(),
         };
+        let token = self.sign(&claims)?;
+        Ok((token, claims))
+    }
+
+    /// The signed token of `claims`.
+    fn sign(&self, claims: &Claims) -> Result<String, crate::Error> {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-        let payload = serde_json::to_vec(&claims).map_err(|_| crate::Error::Random)?;
+        let payload = serde_json::to_vec(claims).map_err(|_| crate::Error::Random)?;
         let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
         let signature = hmac::sign(&self.key, signing_input.as_bytes());
-        let token = format!(
+        Ok(format!(
             "{signing_input}.{}",
             URL_SAFE_NO_PAD.encode(signature.as_ref())
-        );
-        Ok((token, claims))
+        ))
+    }
+
+    /// The token of `claims` issued `ago` earlier: the same id and subject,
+    /// `iat` and `exp` both moved back (`iat` not before the epoch).
+    pub(crate) fn backdate(&self, claims: &Claims, ago: Duration) -> Result<String, crate::Error> {
+        let iat = claims.iat.saturating_sub(ago.as_secs());
+        let backdated = Claims {
+            iss: claims.iss.clone(),
+            sub: claims.sub.clone(),
+            iat,
+            exp: iat.saturating_add(claims.exp.saturating_sub(claims.iat)),
+            jti: claims.jti.clone(),
+        };
+        self.sign(&backdated)
     }
 
     /// The claims of `token` when this signer issued it; `None` for anything

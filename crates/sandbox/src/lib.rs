@@ -41,12 +41,14 @@
 //!
 //! # Semantics
 //!
-//! - VCF `createToken` with the configured username and password answers
-//!   `201` with a [`TokenPair`](vcf_tokens::types::TokenPair): a JWT access
-//!   token (HS256, signed with a key random per sandbox, `exp` = now + the
-//!   access TTL, default 1 h) and a refresh token id (a UUID, valid for the
-//!   refresh TTL, default 24 h). Other credentials, an API key or an identity
-//!   token get `400` with an `Error` body.
+//! - VCF `createToken` with the configured username and password, API key
+//!   (`apiKey`) or identity token (`idToken`), exactly one of the three,
+//!   answers `201` with a [`TokenPair`](vcf_tokens::types::TokenPair): a JWT
+//!   access token (HS256, signed with a key random per sandbox, `exp` = now +
+//!   the access TTL, default 1 h) and a refresh token id (a UUID, valid for
+//!   the refresh TTL, default 24 h). Other credentials, or more than one
+//!   kind in one request, get `400` `TOKEN_CREATION_FAILED` with an `Error`
+//!   body, as SDDC Manager answers a wrong password.
 //! - `refreshAccessToken` answers `200` with a new access token, or `404`
 //!   with an `Error` body for an unknown, expired or invalidated id.
 //! - `invalidateRefreshToken` answers `204`, known id or not, and the
@@ -65,7 +67,8 @@
 //!
 //! [`Sandbox::faults`] queues faults per [`Operation`], consumed in order by
 //! its next requests: a status (with `Retry-After`), a delay, a malformed
-//! body, a dropped connection. See [`Faults`].
+//! body, a dropped connection, an access token replaced by any text or
+//! backdated. See [`Faults`].
 //!
 //! # Protected routes
 //!
@@ -290,6 +293,12 @@ pub struct Credentials {
     pub vcf_username: String,
     /// The VCF password `createToken` accepts.
     pub vcf_password: SecretString,
+    /// The VCF API key `createToken` accepts (`apiKey`), instead of the
+    /// username and password; its tokens are the demo user's.
+    pub vcf_api_key: SecretString,
+    /// The VCF identity token `createToken` accepts (`idToken`), instead of
+    /// the username and password; its tokens are the demo user's.
+    pub vcf_id_token: SecretString,
     /// The F5 XC API token, sent as `Authorization: APIToken <token>`.
     pub f5xc_api_token: SecretString,
     /// The F5 pipelines (`product_name`) the sandbox knows.
@@ -299,6 +308,8 @@ pub struct Credentials {
 /// The demo username.
 pub const DEFAULT_VCF_USERNAME: &str = "administrator@vsphere.local";
 const DEFAULT_VCF_PASSWORD: &str = "sandbox-Passw0rd!";
+const DEFAULT_VCF_API_KEY: &str = "sandbox-vcf-api-key";
+const DEFAULT_VCF_ID_TOKEN: &str = "sandbox-vcf-id-token";
 const DEFAULT_F5XC_API_TOKEN: &str = "sandbox-api-token";
 /// The demo pipeline, the spec's example `product_name`.
 pub const DEFAULT_F5XC_PIPELINE: &str = "example";
@@ -327,6 +338,8 @@ impl Default for SandboxBuilder {
             credentials: Credentials {
                 vcf_username: DEFAULT_VCF_USERNAME.to_owned(),
                 vcf_password: DEFAULT_VCF_PASSWORD.into(),
+                vcf_api_key: DEFAULT_VCF_API_KEY.into(),
+                vcf_id_token: DEFAULT_VCF_ID_TOKEN.into(),
                 f5xc_api_token: DEFAULT_F5XC_API_TOKEN.into(),
                 f5xc_pipelines: vec![DEFAULT_F5XC_PIPELINE.to_owned()],
             },
@@ -352,6 +365,18 @@ impl SandboxBuilder {
     /// The VCF password `createToken` accepts.
     pub fn vcf_password(mut self, password: impl Into<String>) -> Self {
         self.credentials.vcf_password = SecretString::from(password.into());
+        self
+    }
+
+    /// The VCF API key `createToken` accepts as `apiKey`.
+    pub fn vcf_api_key(mut self, key: impl Into<String>) -> Self {
+        self.credentials.vcf_api_key = SecretString::from(key.into());
+        self
+    }
+
+    /// The VCF identity token `createToken` accepts as `idToken`.
+    pub fn vcf_id_token(mut self, token: impl Into<String>) -> Self {
+        self.credentials.vcf_id_token = SecretString::from(token.into());
         self
     }
 
@@ -625,7 +650,11 @@ impl Sandbox {
     /// `VcfSession::from_lookup(sandbox.vcf_env())` (refresh-sdk).
     ///
     /// The values are this sandbox's demo credentials, good for this
-    /// sandbox only. With [TLS](SandboxBuilder::tls) on, the host is an
+    /// sandbox only. The demo API key and identity token are not part of it,
+    /// as the SDK takes one kind of credentials at a time: to log in with
+    /// one, give `VCF_SDDC_MANAGER_API_KEY` or `VCF_SDDC_MANAGER_ID_TOKEN`
+    /// from [`credentials`](Sandbox::credentials) instead of the username and
+    /// password. With [TLS](SandboxBuilder::tls) on, the host is an
     /// `https://` URL and the certificate to trust
     /// ([`ca_pem`](Sandbox::ca_pem)) is not part of the environment:
     /// configure the client with it.
@@ -935,6 +964,10 @@ pub(crate) enum Fault {
         status: StatusCode,
         body: serde_json::Value,
     },
+    /// A token answer whose access token is this text instead.
+    AccessToken(SecretString),
+    /// A token answer whose access token was issued this long ago.
+    Backdated(Duration),
 }
 
 impl Faults {
@@ -1088,6 +1121,57 @@ impl Faults {
             .faults
             .get(&operation)
             .map_or(0, VecDeque::len)
+    }
+
+    /// The next `n` requests of `operation` are answered normally, except
+    /// that when the answer carries an access token (`createToken`'s pair,
+    /// `refreshAccessToken`'s string) it is `text` instead of the token the
+    /// sandbox issued: one with a control character or a space, say, that
+    /// no client should put in a header. The rest of the answer is real: a
+    /// pair's refresh token id is issued and works. A request answered
+    /// without a token (refused credentials, an unknown refresh token, a
+    /// violation), or of another operation, is answered as usual and still
+    /// uses up one of the `n`.
+    ///
+    /// ```
+    /// # fn run(sandbox: refresh_sandbox::Sandbox) {
+    /// use refresh_sandbox::Operation;
+    /// sandbox
+    ///     .faults()
+    ///     .access_token_next(Operation::VcfCreateToken, 1, "eyJ\u{1}broken");
+    /// # }
+    /// ```
+    pub fn access_token_next(&self, operation: Operation, n: usize, text: impl Into<String>) {
+        let text = SecretString::from(text.into());
+        self.push(operation, n, Fault::AccessToken(text));
+    }
+
+    /// The next `n` requests of `operation` are answered normally, except
+    /// that the access token they carry (`createToken`'s pair,
+    /// `refreshAccessToken`'s string) claims to have been issued `ago`
+    /// (whole seconds) before now: its `iat` and `exp` are both that much
+    /// earlier, so it has only the access TTL less `ago` left (nothing when
+    /// `ago` is at least the TTL), as a token an SDDC Manager had cached and
+    /// handed out again. The sandbox judges it by that `exp` too: a protected
+    /// route accepts it until then and [`Sandbox::is_valid_access_token`]
+    /// agrees. The response's `Date` is the real one. A request answered
+    /// without a token, or of another operation, is answered as usual and
+    /// still uses up one of the `n`.
+    ///
+    /// ```
+    /// # fn run(sandbox: refresh_sandbox::Sandbox) {
+    /// use std::time::Duration;
+    /// use refresh_sandbox::Operation;
+    /// // An hour's token with 5 s left.
+    /// sandbox.faults().backdate_next(
+    ///     Operation::VcfRefreshAccessToken,
+    ///     1,
+    ///     Duration::from_secs(3600 - 5),
+    /// );
+    /// # }
+    /// ```
+    pub fn backdate_next(&self, operation: Operation, n: usize, ago: Duration) {
+        self.push(operation, n, Fault::Backdated(ago));
     }
 }
 

@@ -154,6 +154,21 @@ async fn handle(
             tokio::time::sleep(delay).await;
             answer(&shared, op, &parts.headers, checked).into()
         }
+        Some(Fault::AccessToken(text)) => {
+            let response = answer(&shared, op, &parts.headers, checked);
+            replace_access_token(op, response, |_| Some(text.expose_secret().to_owned()))
+                .await
+                .into()
+        }
+        Some(Fault::Backdated(ago)) => {
+            let response = answer(&shared, op, &parts.headers, checked);
+            replace_access_token(op, response, |token| {
+                let claims = shared.signer.verify(token)?;
+                shared.signer.backdate(&claims, ago).ok()
+            })
+            .await
+            .into()
+        }
         None => answer(&shared, op, &parts.headers, checked).into(),
     };
 
@@ -303,6 +318,49 @@ fn malformed(op: &OperationSpec) -> Response {
     response
 }
 
+/// A token answer of `op` (`createToken`'s pair, `refreshAccessToken`'s
+/// string) with its access token replaced by what `replace` makes of it
+/// (`None` keeps it); any other answer as it is.
+async fn replace_access_token(
+    op: &OperationSpec,
+    response: Response,
+    replace: impl FnOnce(&str) -> Option<String>,
+) -> Response {
+    let field = match op.operation {
+        Operation::VcfCreateToken => Some("accessToken"),
+        Operation::VcfRefreshAccessToken => None,
+        Operation::VcfInvalidateRefreshToken | Operation::F5xcRefreshToken => return response,
+    };
+    if !response.status().is_success() {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return error_response(
+            true,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The sandbox failed to issue a token.",
+        );
+    };
+    let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let slot = match field {
+        Some(name) => value.get_mut(name),
+        None => Some(&mut value),
+    };
+    if let Some(slot) = slot
+        && let Some(replaced) = slot.as_str().and_then(replace)
+    {
+        *slot = Value::String(replaced);
+    }
+    let Ok(body) = serde_json::to_vec(&value) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
 fn secrets_equal(given: &str, expected: &str) -> bool {
     aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), expected.as_bytes()).is_ok()
 }
@@ -372,26 +430,43 @@ fn f5xc_refresh_token(
 fn vcf_create_token(shared: &Shared, body: Value) -> Result<Response, crate::Error> {
     let spec: vcf_tokens::types::TokenCreationSpec =
         serde_json::from_value(body).unwrap_or_default();
-    if spec.api_key.is_some() || spec.id_token.is_some() {
-        return Ok(vcf_error(
-            StatusCode::BAD_REQUEST,
-            "TOKEN_CREATION_FAILED",
-            "The sandbox accepts only a username and password.",
-            "Send the sandbox's username and password.",
-        ));
-    }
     let credentials = &shared.credentials;
-    let valid = spec.username.as_deref() == Some(credentials.vcf_username.as_str())
-        && spec
-            .password
-            .as_deref()
-            .is_some_and(|p| secrets_equal(p, credentials.vcf_password.expose_secret()));
+    // Exactly one kind of credentials, as the spec describes them: a
+    // request mixing kinds is refused like wrong credentials.
+    let (valid, message, remediation) = match (
+        &spec.username,
+        &spec.password,
+        &spec.api_key,
+        &spec.id_token,
+    ) {
+        (username, Some(password), None, None) => (
+            username.as_deref() == Some(credentials.vcf_username.as_str())
+                && secrets_equal(password, credentials.vcf_password.expose_secret()),
+            "Failed to create a token: the username or password is incorrect.",
+            "Check the username and password and try again.",
+        ),
+        (None, None, Some(key), None) => (
+            secrets_equal(key, credentials.vcf_api_key.expose_secret()),
+            "Failed to create a token: the API key is incorrect.",
+            "Check the API key and try again.",
+        ),
+        (None, None, None, Some(token)) => (
+            secrets_equal(token, credentials.vcf_id_token.expose_secret()),
+            "Failed to create a token: the identity token is incorrect.",
+            "Check the identity token and try again.",
+        ),
+        _ => (
+            false,
+            "Failed to create a token: send a username and password, an API key or an identity token.",
+            "Send exactly one kind of credentials.",
+        ),
+    };
     if !valid {
         return Ok(vcf_error(
             StatusCode::BAD_REQUEST,
             "TOKEN_CREATION_FAILED",
-            "Failed to create a token: the username or password is incorrect.",
-            "Check the username and password and try again.",
+            message,
+            remediation,
         ));
     }
     let (access_ttl, refresh_ttl) = {

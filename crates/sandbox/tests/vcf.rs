@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{create_pair, error_status, good_credentials, vcf};
-use refresh_sandbox::{Operation, Sandbox, ViolationKind};
+use refresh_sandbox::{ExposeSecret, Operation, Sandbox, ViolationKind};
 use vcf_tokens::Error;
 
 fn jwt_claims(token: &str) -> serde_json::Value {
@@ -107,6 +107,65 @@ async fn wrong_credentials_get_400_with_a_vcf_error_body() {
         other => panic!("expected a documented 400 Error, got {other:?}"),
     }
     // Wrong credentials are a valid request: not a spec violation.
+    sandbox.assert_spec_clean();
+}
+
+/// `createToken` takes an API key or an identity token instead of a username
+/// and password; a wrong one, or two kinds in one request, is refused as a
+/// wrong password is.
+#[tokio::test]
+async fn an_api_key_or_an_id_token_logs_in_and_a_wrong_or_mixed_one_gets_400() {
+    let sandbox = Sandbox::builder()
+        .vcf_api_key("key-1")
+        .vcf_id_token("id-1")
+        .start()
+        .await
+        .expect("sandbox starts");
+    let credentials = sandbox.credentials();
+    assert_eq!(credentials.vcf_api_key.expose_secret(), "key-1");
+    assert_eq!(credentials.vcf_id_token.expose_secret(), "id-1");
+    let spec =
+        |api_key: Option<&str>, id_token: Option<&str>| vcf_tokens::types::TokenCreationSpec {
+            api_key: api_key.map(str::to_owned),
+            id_token: id_token.map(str::to_owned),
+            ..Default::default()
+        };
+    for good in [spec(Some("key-1"), None), spec(None, Some("id-1"))] {
+        let pair = vcf(&sandbox)
+            .create_token(&good)
+            .await
+            .unwrap_or_else(|e| panic!("{good:?} is accepted: {e:?}"))
+            .into_inner();
+        let access = pair.access_token.expect("an access token");
+        assert!(sandbox.is_valid_access_token(&access));
+        assert_eq!(
+            jwt_claims(&access)["sub"],
+            credentials.vcf_username.as_str(),
+            "the demo user's token"
+        );
+    }
+    let mut mixed = good_credentials(&sandbox);
+    mixed.api_key = Some("key-1".into());
+    for bad in [
+        spec(Some("key-2"), None),
+        spec(None, Some("id-2")),
+        spec(Some("id-1"), None),
+        spec(None, Some("key-1")),
+        spec(Some("key-1"), Some("id-1")),
+        mixed,
+    ] {
+        match vcf(&sandbox).create_token(&bad).await {
+            Err(Error::ErrorResponse(response)) => {
+                assert_eq!(response.status().as_u16(), 400, "{bad:?}");
+                assert_eq!(
+                    response.into_inner().error_code.as_deref(),
+                    Some("TOKEN_CREATION_FAILED"),
+                    "{bad:?}"
+                );
+            }
+            other => panic!("{bad:?}: expected a documented 400 Error, got {other:?}"),
+        }
+    }
     sandbox.assert_spec_clean();
 }
 

@@ -223,7 +223,10 @@ fn pem_chain(key: &[u8], certs: &[&[u8]]) -> Vec<u8> {
     pem
 }
 
-/// How F5 XC authenticates the caller.
+/// How F5 XC authenticates the caller. A client keeps its credentials for
+/// its whole life (files such as `VOLT_API_TOKEN_FILE` names are read once,
+/// when the configuration is read): for a rotated token, build a new
+/// [`F5Client`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum F5Credentials {
@@ -264,12 +267,14 @@ impl F5Config {
     ///
     /// - `VOLT_API_URL`: the tenant name or console URL;
     /// - the credentials, the first of these that is set:
-    ///   - `VOLT_API_TOKEN`: an API token;
+    ///   - `VOLT_API_TOKEN`: an API token, or `VOLT_API_TOKEN_FILE`: the path
+    ///     of a file that holds it;
     ///   - `VOLT_API_P12_FILE`: the path of a `.p12` API certificate, with its
-    ///     password in `VES_P12_PASSWORD` (feature `p12`);
+    ///     password in `VES_P12_PASSWORD` or in the file
+    ///     `VES_P12_PASSWORD_FILE` names (feature `p12`);
     ///   - `VES_P12_CONTENT`: the `.p12` file's content, base64-encoded (line
-    ///     breaks allowed), with its password in `VES_P12_PASSWORD` (feature
-    ///     `p12`);
+    ///     breaks allowed), with its password as for `VOLT_API_P12_FILE`
+    ///     (feature `p12`);
     ///   - `VOLT_API_CERT` and `VOLT_API_KEY`: PEM certificate and key files;
     /// - `VOLT_API_CA_CERT` (optional): a PEM file of CA certificates to trust
     ///   in addition to the bundled roots, as
@@ -280,6 +285,13 @@ impl F5Config {
     ///
     /// Without the `p12` feature, a `.p12` variable is an error that says
     /// how to turn the feature on. No error quotes a variable's value.
+    ///
+    /// The files of `VOLT_API_TOKEN_FILE` and `VES_P12_PASSWORD_FILE` (one
+    /// trailing line break, `\n` or `\r\n`, is not part of the secret) are
+    /// read here, once: F5 XC credentials are fixed for the life of the
+    /// configuration and of the [`F5Client`] built from it, so a rotated
+    /// token takes a new client. Setting both a variable and its `_FILE`
+    /// form is an error naming both.
     pub fn from_env() -> Result<Self> {
         F5Config::from_lookup(env::process(SERVICE, &F5Config::VARIABLES)?)
     }
@@ -290,12 +302,14 @@ impl F5Config {
     /// ```
     /// assert!(refresh_sdk::F5Config::VARIABLES.contains(&"VOLT_API_URL"));
     /// ```
-    pub const VARIABLES: [&str; 9] = [
+    pub const VARIABLES: [&str; 11] = [
         "VOLT_API_URL",
         "VOLT_API_TOKEN",
+        "VOLT_API_TOKEN_FILE",
         "VOLT_API_P12_FILE",
         "VES_P12_CONTENT",
         "VES_P12_PASSWORD",
+        "VES_P12_PASSWORD_FILE",
         "VOLT_API_CERT",
         "VOLT_API_KEY",
         "VOLT_API_CA_CERT",
@@ -309,14 +323,22 @@ impl F5Config {
             Error::config("VOLT_API_URL is not set; set it to the tenant name or console URL")
                 .for_service(SERVICE)
         })?;
-        let credentials = if let Some(token) = env_var(lookup, "VOLT_API_TOKEN") {
-            // A token pasted with a trailing newline or space would make
-            // every request a puzzling 401.
-            F5Credentials::ApiToken(token.trim().to_owned().into())
+        let token = env::secret_var(lookup, "VOLT_API_TOKEN", "VOLT_API_TOKEN_FILE", SERVICE)?;
+        let p12_password =
+            env::secret_var(lookup, "VES_P12_PASSWORD", "VES_P12_PASSWORD_FILE", SERVICE)?;
+        let credentials = if let Some(token) = token {
+            F5Credentials::ApiToken(match token {
+                // A token pasted with a trailing newline or space would make
+                // every request a puzzling 401.
+                env::SecretVar::Value(token) => token.expose_secret().trim().to_owned().into(),
+                env::SecretVar::File(path) => {
+                    env::read_secret_file(&path, "the file named by VOLT_API_TOKEN_FILE", SERVICE)?
+                }
+            })
         } else if let Some(path) = env_var(lookup, "VOLT_API_P12_FILE") {
-            p12_credentials(lookup, P12Variable::File(path))?
+            p12_credentials(p12_password, P12Variable::File(path))?
         } else if let Some(content) = env_var(lookup, "VES_P12_CONTENT") {
-            p12_credentials(lookup, P12Variable::Content(content.into()))?
+            p12_credentials(p12_password, P12Variable::Content(content.into()))?
         } else if let Some(cert) = env_var(lookup, "VOLT_API_CERT") {
             let key = env_var(lookup, "VOLT_API_KEY").ok_or_else(|| {
                 Error::config("VOLT_API_CERT is set but VOLT_API_KEY is not").for_service(SERVICE)
@@ -327,7 +349,7 @@ impl F5Config {
             )?)
         } else {
             return Err(Error::config(
-                "no F5 XC credentials: set VOLT_API_TOKEN, or VOLT_API_P12_FILE (or VES_P12_CONTENT) and VES_P12_PASSWORD, or VOLT_API_CERT and VOLT_API_KEY",
+                "no F5 XC credentials: set VOLT_API_TOKEN (or VOLT_API_TOKEN_FILE), or VOLT_API_P12_FILE (or VES_P12_CONTENT) and VES_P12_PASSWORD (or VES_P12_PASSWORD_FILE), or VOLT_API_CERT and VOLT_API_KEY",
             )
             .for_service(SERVICE));
         };
@@ -395,15 +417,22 @@ impl P12Variable {
 }
 
 /// The `.p12` API certificate the environment names, opened with the
-/// password in `VES_P12_PASSWORD`.
+/// password in `VES_P12_PASSWORD` or the file `VES_P12_PASSWORD_FILE` names.
 #[cfg(feature = "p12")]
-fn p12_credentials(lookup: &Lookup, p12: P12Variable) -> Result<F5Credentials> {
-    let password: SecretString = env_var(lookup, "VES_P12_PASSWORD")
-        .ok_or_else(|| {
-            Error::config(format!("{} is set but VES_P12_PASSWORD is not", p12.name()))
-                .for_service(SERVICE)
-        })?
-        .into();
+fn p12_credentials(password: Option<env::SecretVar>, p12: P12Variable) -> Result<F5Credentials> {
+    let password = match password {
+        Some(env::SecretVar::Value(password)) => password,
+        Some(env::SecretVar::File(path)) => {
+            env::read_secret_file(&path, "the file named by VES_P12_PASSWORD_FILE", SERVICE)?
+        }
+        None => {
+            return Err(Error::config(format!(
+                "{} is set but VES_P12_PASSWORD is not (nor VES_P12_PASSWORD_FILE)",
+                p12.name()
+            ))
+            .for_service(SERVICE));
+        }
+    };
     let certificate = match p12 {
         P12Variable::File(path) => {
             ClientCertificate::from_p12(&read_named(&path, "VOLT_API_P12_FILE")?, &password)?
@@ -418,7 +447,7 @@ fn p12_credentials(lookup: &Lookup, p12: P12Variable) -> Result<F5Credentials> {
 /// Without the `p12` feature: an error that says how to turn it on, before
 /// anything else (a missing password is not the problem).
 #[cfg(not(feature = "p12"))]
-fn p12_credentials(_lookup: &Lookup, p12: P12Variable) -> Result<F5Credentials> {
+fn p12_credentials(_password: Option<env::SecretVar>, p12: P12Variable) -> Result<F5Credentials> {
     Err(Error::config(format!(
         "{} is set, but this build of refresh-sdk reads .p12 API certificates only with its \
          `p12` feature: depend on it with `refresh-sdk = {{ features = [\"p12\"] }}` in \
