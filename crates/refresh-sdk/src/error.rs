@@ -532,6 +532,15 @@ impl Error {
         self.0.retry_after
     }
 
+    /// Whether the server refused the request itself: a 4xx other than 408
+    /// (its own timeout) and 429 (too many requests). Sent again as it is,
+    /// it gets the same answer.
+    pub(crate) fn is_refusal(&self) -> bool {
+        self.0
+            .status
+            .is_some_and(|status| status.is_client_error() && !matches!(status.as_u16(), 408 | 429))
+    }
+
     /// What the caller can do about it, fitted to the operation, such as
     /// "Check VCF_SDDC_MANAGER_USERNAME and VCF_SDDC_MANAGER_PASSWORD".
     /// Kept out of `Display`, which is one line saying what happened, so a

@@ -84,12 +84,12 @@
 
 mod base_url;
 #[cfg(any(feature = "f5xc", feature = "vcf"))]
+mod cache;
+#[cfg(any(feature = "f5xc", feature = "vcf"))]
 mod env;
 pub mod error;
 pub mod jwt;
 pub mod middleware;
-#[cfg(any(feature = "f5xc", feature = "vcf"))]
-mod renewal;
 mod source;
 pub mod transport;
 

@@ -84,6 +84,8 @@ struct Script {
 struct Seen {
     requests: [usize; 3],
     login_times: Vec<Duration>,
+    /// When logins answered 400, 401 or 403 arrived.
+    refused_times: Vec<Duration>,
     live: HashSet<String>,
     deleted: Vec<String>,
 }
@@ -196,6 +198,9 @@ fn answer(script: &Script, clock: Clock, seen: &mut Seen, op: usize, body: &Byte
     )
     .expect("seconds fit")
         + script.offset;
+    if op == LOGIN && matches!(ans, Ans::Fail(400 | 401 | 403, _)) {
+        seen.refused_times.push(clock.origin.elapsed());
+    }
     let (status, body) = match ans {
         Ans::Fail(status, _) => (
             status,
@@ -355,6 +360,8 @@ enum Out {
     Done,
     /// Polls fail until a first token, which arrives by this virtual time.
     FirstTokenBy(u64),
+    /// Every read fails, whatever the error.
+    NoToken,
 }
 
 use Out::{Cancelled, Done, Error as Fails, Token};
@@ -370,6 +377,11 @@ struct Expect {
     deleted: Vec<&'static str>,
     /// The longest time between two login requests.
     max_login_gap: Option<u64>,
+    /// The shortest time between two login requests.
+    min_login_gap: Option<u64>,
+    /// Refused logins (those answered 400, 401 or 403) at least this far
+    /// apart, and at most 2 in any window of the second length.
+    refused_gaps: Option<(u64, u64)>,
 }
 
 #[derive(Clone)]
@@ -510,7 +522,7 @@ fn scenarios() -> Vec<Scenario> {
         .retries(),
         // ---- row 4: static stability
         row(
-            "row 4: refreshes failing with 503 reach no caller while the token lives, then the error does",
+            "row 4: refreshes failing with 503 reach no caller while the token lives; once it has expired, the next renewal is a login, and the refresh token it supersedes is invalidated",
             script(vec![tok(40)], vec![fail(503)]),
             vec![
                 read("a"),
@@ -523,15 +535,16 @@ fn scenarios() -> Vec<Scenario> {
                 Sleep(S),
             ],
             expect(
-                [1, 3, 0],
-                [1, 3, 3, 4, 0],
+                [2, 2, 1],
+                [2, 2, 2, 4, 0],
                 vec![
                     ("a", Token("L1")),
                     ("b", Token("L1")),
                     ("c", Token("L1")),
-                    ("d", Fails(ErrorKind::Server)),
+                    ("d", Token("L2")),
                 ],
-            ),
+            )
+            .deleted(vec!["RT1"]        ),
         ),
         row(
             "row 4: while the session backs off, a stale token is served at once and nothing is sent",
@@ -610,18 +623,19 @@ fn scenarios() -> Vec<Scenario> {
             ),
         ),
         row(
-            "a refresh answered 429 or 503 keeps its refresh token: the next renewal refreshes again",
+            "a refresh answered 429 keeps its refresh token: the next renewal refreshes again (readers past the skew wait up to max_wait for each, and get the cached token when one fails)",
             script(vec![tok(40)], vec![fail(429), tok(40)]),
-            vec![read("a"), Sleep(45 * S), read("b"), Sleep(10 * S), read("c"), Sleep(S)],
+            vec![read("a"), Sleep(31 * S), read("b"), Sleep(2 * S), read("c"), Sleep(S), read("d"), Sleep(S)],
             expect(
                 [1, 2, 0],
                 [1, 2, 1, 3, 0],
                 vec![
                     ("a", Token("L1")),
-                    ("b", Fails(ErrorKind::RateLimited)),
+                    ("b", Token("L1")),
                     ("c", Token("R2")),
+                    ("d", Token("R2")),
                 ],
-            ),
+                    ),
         ),
         // ---- row 5: clocks and lifetimes
         row(
@@ -735,14 +749,39 @@ fn scenarios() -> Vec<Scenario> {
                 vec![("c", Fails(ErrorKind::Auth)), ("d", Fails(ErrorKind::Auth))],
             ),
         ),
+        row(
+            "issue 15 row 1: a wrong password, read every 100 ms for 40 s: one refused login, the same password not tried again for 5 min, every caller gets the Auth error at once",
+            script(vec![fail(400)], vec![]),
+            vec![Poll("p", 100, 400)],
+            expect([1, 0, 0], [1, 0, 1, 1, 0], vec![("p", Fails(ErrorKind::Auth))]),
+        ),
         {
             let mut row = row(
-                "row 6: refused credentials back off from 1 s doubling to 60 s, however often callers ask",
+                "issue 15 row 1: at most 2 refused logins in any 15 min, 5 min apart, however often callers ask (30 min of reads)",
                 script(vec![fail(401)], vec![]),
-                vec![Poll("p", 100, 1300)],
-                expect([8, 0, 0], [8, 0, 8, 8, 0], vec![("p", Fails(ErrorKind::Auth))]),
+                vec![Poll("p", S, 30 * 60)],
+                // At 0, 5, 15 and 20 min: each 5 min after the last, none
+                // while two fall in the last 15 min.
+                expect([4, 0, 0], [4, 0, 4, 4, 0], vec![("p", Fails(ErrorKind::Auth))]),
             );
-            row.expect.max_login_gap = Some(60 * S + 100);
+            row.expect.min_login_gap = Some(5 * MIN);
+            row.expect.refused_gaps = Some((5 * MIN, 15 * MIN));
+            row
+        },
+        {
+            let mut row = row(
+                "issue 15 row 2: 503s between the refusals neither reset nor shorten the refused backoff or the limit",
+                script(
+                    vec![fail(400), fail(503), fail(503), fail(400), fail(503), fail(400)],
+                    vec![],
+                ),
+                vec![Poll("p", S, 20 * 60)],
+                // 400 at 0; 503, 503, 400 from 5 min; 503, 400 from 15 min;
+                // the next only at 20 min, when the one after 5 min leaves
+                // the window.
+                expect([6, 0, 0], [6, 0, 6, 6, 0], vec![("p", Out::NoToken)]),
+            );
+            row.expect.refused_gaps = Some((5 * MIN, 15 * MIN));
             row
         },
         row(
@@ -750,8 +789,8 @@ fn scenarios() -> Vec<Scenario> {
             script(vec![fail(403)], vec![]),
             vec![read("a"), Sleep(500), read("b"), Sleep(600), read("c"), Sleep(10)],
             expect(
-                [2, 0, 0],
-                [2, 0, 2, 2, 0],
+                [1, 0, 0],
+                [1, 0, 1, 1, 0],
                 vec![
                     ("a", Fails(ErrorKind::Auth)),
                     ("b", Fails(ErrorKind::Auth)),
@@ -963,7 +1002,7 @@ fn scenarios() -> Vec<Scenario> {
             "a refresh token near its end is replaced by a login",
             Script::default(),
             vec![Poll("p", 10 * MIN, 30)],
-            expect([2, 4, 0], [2, 4, 0, 1, 0], vec![("p", Token("*"))]),
+            expect([2, 4, 1], [2, 4, 0, 1, 0], vec![("p", Token("*"))]).deleted(vec!["RT1"]),
         )
         .options(|o| o.refresh_token_lifetime(Duration::from_secs(2 * 3600))),
         row(
@@ -1144,6 +1183,38 @@ fn check(
             problems.push(format!("deleted {:?}, expected {want:?}", seen.deleted));
         }
     }
+    if let Some(gap) = expect.min_login_gap {
+        let shortest = seen
+            .login_times
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .min()
+            .unwrap_or(Duration::MAX);
+        if shortest < Duration::from_millis(gap) {
+            problems.push(format!(
+                "logins {shortest:?} apart, expected at least {gap} ms"
+            ));
+        }
+    }
+    if let Some((gap, window)) = expect.refused_gaps {
+        let refused = &seen.refused_times;
+        if refused
+            .windows(2)
+            .any(|w| w[1] - w[0] < Duration::from_millis(gap))
+        {
+            problems.push(format!(
+                "refused logins at {refused:?}, expected {gap} ms apart"
+            ));
+        }
+        if refused
+            .windows(3)
+            .any(|w| w[2] - w[0] < Duration::from_millis(window))
+        {
+            problems.push(format!(
+                "refused logins at {refused:?}: 3 inside {window} ms"
+            ));
+        }
+    }
     if let Some(gap) = expect.max_login_gap {
         let longest = seen
             .login_times
@@ -1187,6 +1258,11 @@ fn check(
                         got[i].0
                     )),
                     None => problems.push(format!("{who}: never got a token: {:?}", got.last())),
+                }
+            }
+            Out::NoToken => {
+                if let Some((at, out)) = got.iter().find(|(_, out)| !matches!(out, Out::Error(_))) {
+                    problems.push(format!("{who}: {out:?} at {at:?}, expected no token"));
                 }
             }
             Out::Token("*") => {

@@ -322,7 +322,7 @@ async fn the_canary_never_appears() {
         "the session's failed renewals were traced"
     );
     assert!(
-        traces.contains("F5 XC pipeline token request failed"),
+        traces.contains("F5 XC token renewal failed"),
         "the pipeline source's failed requests were traced"
     );
     for (i, text) in seen.0.iter().enumerate() {

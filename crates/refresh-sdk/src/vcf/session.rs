@@ -1,48 +1,26 @@
-//! [`VcfSession`], the token lifecycle engine: one valid access token for a
-//! whole service, renewed ahead of expiry by a task the session owns.
+//! [`VcfSession`]: one valid VCF access token for a whole service, kept by
+//! the SDK's token cache with SDDC Manager as its loader.
 //!
-//! How it behaves, in the order a reader meets it:
-//!
-//! - **Reads** load the served token without a lock or an allocation. Until
-//!   `exp − s` (`s = min(skew, L/4)` for a token of lifetime `L`) it is served
-//!   as is; from `exp − ahead` (a quarter of `L` by default, at least `2s`
-//!   and at most `L/2`) the first read
-//!   also starts a renewal in the background, and every read keeps getting
-//!   the cached token meanwhile.
-//! - **Renewals** run on a spawned task, never on a caller's future: a caller
-//!   cancelled by its own timeout cancels only its wait, and one renewal
-//!   serves every caller. A renewal refreshes with the refresh token and logs
-//!   in again only when the server refuses that token (404 unknown, or any
-//!   other 4xx but 408 and 429) or it is near its end.
-//! - **Failures** reach a caller only when no unexpired token exists (static
-//!   stability). After a failure the session backs off, with jitter: refused
-//!   credentials from 1 s doubling to 60 s, anything else from 250 ms doubling
-//!   to 4 s, however many callers ask; while backing off, callers get the
-//!   cached token or the last error at once.
-//! - **Time**: expiry is tracked on tokio's monotonic clock from the moment a
-//!   token is received; the token's lifetime is its `exp − iat` (without
-//!   `iat`, `exp` less the response's `Date`), so a server clock that
-//!   disagrees with ours does not matter.
-//! - **[`invalidate`](VcfSession::invalidate)** stops serving a token the
-//!   server rejected and starts one renewal; **[`logout`](VcfSession::logout)**
-//!   closes the session for good.
+//! What is VCF's here: the options, how long a token lives (from its JWT
+//! claims and the response's `Date`), what counts as refused (a login
+//! answered 400, 401 or 403; a refresh token answered any 4xx but 408 and
+//! 429), the refresh-token bookkeeping and `logout`. The cache's rules are in
+//! [`crate::cache::policy`].
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use arc_swap::ArcSwapOption;
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{VcfClient, VcfConfig, VcfCredentials};
-use crate::error::{Error, ErrorKind, Result, Service};
+use super::{Login, VcfClient, VcfConfig, VcfCredentials};
+use crate::cache::policy::LONGEST_LIFETIME;
+use crate::cache::{Backoff, Cache, Class, Counters, Kind, Life, Loader, Rules, Step};
+use crate::error::{ErrorKind, Result, Service};
 use crate::jwt;
 use crate::middleware::BearerAuth;
-use crate::renewal::{Failure, Flight, LONGEST_LIFETIME, Outcome, bump, later, lock, refused};
 use crate::source::{AccessToken, AccessTokenSource, TokenFuture};
 
 /// When [`VcfSession`] renews, and the clock it reads JWT times against.
@@ -63,6 +41,9 @@ pub struct SessionOptions {
     assumed_access_lifetime: Duration,
     min_lifetime: Duration,
     refresh_token_lifetime: Duration,
+    max_wait: Duration,
+    refused_logins: (u32, Duration),
+    refused_login_backoff: Duration,
     wall_clock: Option<Arc<dyn Fn() -> SystemTime + Send + Sync>>,
 }
 
@@ -74,6 +55,9 @@ impl Default for SessionOptions {
             assumed_access_lifetime: Duration::from_secs(60 * 60),
             min_lifetime: Duration::from_secs(10),
             refresh_token_lifetime: Duration::from_secs(24 * 60 * 60),
+            max_wait: Duration::from_secs(1),
+            refused_logins: (2, Duration::from_secs(15 * 60)),
+            refused_login_backoff: Duration::from_secs(5 * 60),
             wall_clock: None,
         }
     }
@@ -87,6 +71,9 @@ impl fmt::Debug for SessionOptions {
             .field("assumed_access_lifetime", &self.assumed_access_lifetime)
             .field("min_lifetime", &self.min_lifetime)
             .field("refresh_token_lifetime", &self.refresh_token_lifetime)
+            .field("max_wait", &self.max_wait)
+            .field("refused_logins", &self.refused_logins)
+            .field("refused_login_backoff", &self.refused_login_backoff)
             .field("wall_clock", &self.wall_clock.as_ref().map(|_| "custom"))
             .finish()
     }
@@ -105,6 +92,9 @@ impl PartialEq for SessionOptions {
             && self.assumed_access_lifetime == other.assumed_access_lifetime
             && self.min_lifetime == other.min_lifetime
             && self.refresh_token_lifetime == other.refresh_token_lifetime
+            && self.max_wait == other.max_wait
+            && self.refused_logins == other.refused_logins
+            && self.refused_login_backoff == other.refused_login_backoff
     }
 }
 
@@ -153,6 +143,32 @@ impl SessionOptions {
         self
     }
 
+    /// The longest a caller that finds a still-valid token waits for a
+    /// renewal that is due (default 1 s); it never waits past the token's
+    /// expiry, and once a renewal has run this long, later callers get the
+    /// cached token at once.
+    pub fn max_wait(mut self, wait: Duration) -> Self {
+        self.max_wait = wait;
+        self
+    }
+
+    /// At most `max` refused logins in any `window` (default 2 in 15
+    /// minutes). SDDC Manager locks a local account for 24 hours after 3
+    /// failed logins; the count is kept per session, so per process.
+    pub fn refused_logins(mut self, max: u32, window: Duration) -> Self {
+        self.refused_logins = (max, window);
+        self
+    }
+
+    /// How long after a refused login the same credentials are tried again
+    /// (default 5 minutes). Credentials that changed (a rotated
+    /// `VCF_SDDC_MANAGER_PASSWORD_FILE`) are tried at once if
+    /// [`refused_logins`](Self::refused_logins) leaves an attempt.
+    pub fn refused_login_backoff(mut self, backoff: Duration) -> Self {
+        self.refused_login_backoff = backoff;
+        self
+    }
+
     /// The wall clock a token's `exp` is compared with when it has no `iat`
     /// and its response no readable `Date` (default `SystemTime::now`).
     /// Tests that run on tokio's paused clock give one that moves with it.
@@ -177,99 +193,98 @@ impl SessionOptions {
             None => SystemTime::now(),
         }
     }
+    /// The cache's rules for these options.
+    fn rules(&self) -> Rules {
+        let seconds = Duration::from_secs;
+        Rules {
+            service: Service::Vcf,
+            skew: self.skew,
+            refresh_ahead: self.refresh_ahead,
+            max_wait: self.max_wait,
+            transient: Backoff {
+                base: Duration::from_millis(250),
+                cap: seconds(4),
+            },
+            refused: Backoff {
+                base: self.refused_login_backoff,
+                cap: self.refused_login_backoff,
+            },
+            refused_limit: Some(self.refused_logins),
+            retry_after_cap: seconds(60),
+            quick_report: seconds(5),
+            reported: Backoff {
+                base: seconds(5),
+                cap: seconds(60),
+            },
+            unclaimed_hold: seconds(30),
+            grant_lifetime: self.refresh_token_lifetime,
+            min_lifetime: self.min_lifetime,
+        }
+    }
 
-    /// When a token whose renewal was sent at `sent` and received at
-    /// `received` expires, on the monotonic clock, and its lifetime.
+    /// How long a token whose renewal was sent at `sent` and received at
+    /// `received` lives, and from when, on the monotonic clock.
     ///
     /// With `exp` and `iat`, the lifetime is `exp − iat`, which needs no
     /// agreement between the server's clock and ours, counted from `sent`:
-    /// the token cannot be older than the request. An `iat` in whole seconds
-    /// (as JWTs have) may be up to a second early, so that second is not
-    /// counted. Without `iat`, what `exp` leaves by the server's clock (the
-    /// response's `Date`, also in whole seconds, so a second less) counts
-    /// from `sent`; without a readable `Date`, what it leaves by our wall
-    /// clock counts from `received`. Without `exp`, the assumed lifetime
-    /// counts from `sent`. A token left no time at all is kept for the
-    /// minimum lifetime.
-    fn expiry(
+    /// the token cannot be older than the request. When the response has a
+    /// `Date` (the server's clock as it answered), what `exp` leaves by it
+    /// caps that, so an old token handed back is not served for a lifetime
+    /// it no longer has. `iat` and `Date` are in whole seconds, so a second
+    /// is not counted. Without either, what `exp` leaves by our wall clock
+    /// counts from `received`; without `exp`, the assumed lifetime counts
+    /// from `sent`. A token left no time at all is kept for the minimum
+    /// lifetime (the cache's rule).
+    fn life(
         &self,
         token: &str,
         sent: Instant,
         received: Instant,
         date: Option<&HeaderValue>,
-    ) -> (Instant, Duration) {
-        let (from, lifetime) = match jwt::claims(token) {
-            Some(jwt::TimeClaims {
-                exp: Some(exp),
-                iat,
-                iat_rounded,
-            }) => match iat.and_then(|iat| exp.duration_since(iat).ok()) {
-                Some(lifetime) if !lifetime.is_zero() => {
-                    let second = Duration::from_secs(1);
-                    if iat_rounded && lifetime > second {
-                        (sent, lifetime - second)
-                    } else {
-                        (sent, lifetime)
-                    }
+    ) -> Life {
+        let second = Duration::from_secs(1);
+        let Some(jwt::TimeClaims {
+            exp: Some(exp),
+            iat,
+            iat_rounded,
+        }) = jwt::claims(token)
+        else {
+            return Life::Lasts {
+                from: sent,
+                lifetime: self.assumed_access_lifetime,
+            };
+        };
+        let issued = iat
+            .and_then(|iat| exp.duration_since(iat).ok())
+            .filter(|lifetime| !lifetime.is_zero())
+            .map(|lifetime| {
+                if iat_rounded {
+                    lifetime.saturating_sub(second)
+                } else {
+                    lifetime
                 }
-                _ => match date
-                    .and_then(|date| date.to_str().ok())
-                    .and_then(|date| httpdate::parse_http_date(date).ok())
-                {
-                    Some(server_now) => (
-                        sent,
-                        exp.duration_since(server_now)
-                            .unwrap_or(Duration::ZERO)
-                            .saturating_sub(Duration::from_secs(1)),
-                    ),
-                    None => (
-                        received,
-                        exp.duration_since(self.now()).unwrap_or(Duration::ZERO),
-                    ),
-                },
-            },
-            _ => (sent, self.assumed_access_lifetime),
+            });
+        let left_by_date = date
+            .and_then(|date| date.to_str().ok())
+            .and_then(|date| httpdate::parse_http_date(date).ok())
+            .map(|server_now| {
+                exp.duration_since(server_now)
+                    .unwrap_or(Duration::ZERO)
+                    .saturating_sub(second)
+            });
+        let (from, lifetime) = match (issued, left_by_date) {
+            (Some(issued), Some(left)) => (sent, issued.min(left)),
+            (Some(lifetime), None) | (None, Some(lifetime)) => (sent, lifetime),
+            (None, None) => (
+                received,
+                exp.duration_since(self.now()).unwrap_or(Duration::ZERO),
+            ),
         };
-        let (from, lifetime) = if lifetime.is_zero() {
-            (received, self.min_lifetime)
-        } else {
-            (from, lifetime)
-        };
-        let lifetime = lifetime.min(LONGEST_LIFETIME);
-        (later(from, lifetime), lifetime)
-    }
-
-    /// When a token is served, renewed and expired.
-    fn plan(
-        &self,
-        access: AccessToken,
-        sent: Instant,
-        received: Instant,
-        date: Option<HeaderValue>,
-    ) -> Served {
-        let (expires, lifetime) =
-            self.expiry(access.expose_secret(), sent, received, date.as_ref());
-        let skew = self.skew.min(lifetime / 4);
-        // By default a quarter of the lifetime, but at least twice the skew:
-        // for a token shorter than four skews both are `L/4`, and a renewal
-        // that started only when serving stops would make every reader at
-        // the rollover wait for it.
-        let ahead = self
-            .refresh_ahead
-            .unwrap_or_else(|| (lifetime / 4).max(skew.saturating_mul(2)))
-            .min(lifetime / 2)
-            .max(skew);
-        Served {
-            access,
-            expires,
-            serve_until: earlier(expires, skew, received),
-            renew_at: earlier(expires, ahead, received),
+        Life::Lasts {
+            from,
+            lifetime: lifetime.min(LONGEST_LIFETIME),
         }
     }
-}
-
-fn earlier(at: Instant, by: Duration, floor: Instant) -> Instant {
-    at.checked_sub(by).unwrap_or(floor).max(floor)
 }
 
 /// What a [`VcfSession`] has done, for dashboards, tests and benchmarks.
@@ -299,62 +314,142 @@ pub struct SessionStats {
     pub invalidations: u64,
 }
 
-#[derive(Default)]
-struct Counters {
-    logins: AtomicU64,
-    refreshes: AtomicU64,
-    failed_renewals: AtomicU64,
-    waited: AtomicU64,
-    invalidations: AtomicU64,
-}
-
-/// The token readers see, with its schedule. Replaced whole, never edited.
-struct Served {
-    access: AccessToken,
-    /// The token's end: served as a last resort until then.
-    expires: Instant,
-    /// Served without waiting until then (`exp − s`).
-    serve_until: Instant,
-    /// A read from then on starts a background renewal.
-    renew_at: Instant,
-}
-
-struct RefreshToken {
-    id: SecretString,
-    expires: Instant,
-}
-
-#[derive(Default)]
-struct State {
-    closed: bool,
-    refresh: Option<RefreshToken>,
-    flight: Option<Flight>,
-    failure: Option<Failure>,
-    flights: u64,
-}
-
-struct Inner {
+/// SDDC Manager as the cache's loader.
+#[derive(Clone)]
+struct Sddc {
     client: VcfClient,
     credentials: VcfCredentials,
     options: SessionOptions,
-    /// Written only with `state` locked; read without any lock.
-    served: ArcSwapOption<Served>,
-    /// Nanoseconds after `epoch` from which a read in the refresh-ahead
-    /// window starts a renewal: `u64::MAX` while one runs, the end of the
-    /// backoff after one failed. Lets those reads stay lock-free too.
-    ahead_gate: AtomicU64,
-    epoch: Instant,
-    state: Mutex<State>,
-    counters: Counters,
+    /// The credentials last presented, and their generation.
+    presented: Arc<Mutex<Option<(Login, u64)>>>,
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // No renewal outlives the last handle of its session.
-        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
-        if let Some(flight) = state.flight.take() {
-            flight.task.abort();
+impl Sddc {
+    /// The generation of `login`: the last one's, or the next if they differ.
+    fn generation(&self, login: &Login) -> u64 {
+        let mut presented = self
+            .presented
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let generation = match presented.as_ref() {
+            Some((last, generation)) if last.same_as(login) => return *generation,
+            Some((_, generation)) => generation.saturating_add(1),
+            None => 0,
+        };
+        *presented = Some((login.clone(), generation));
+        generation
+    }
+
+    fn generation_now(&self) -> u64 {
+        self.presented
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .map_or(0, |(_, generation)| *generation)
+    }
+
+    async fn login(&self) -> Step {
+        let login = match self.credentials.login() {
+            Ok(login) => login,
+            Err(error) => {
+                return Step {
+                    result: Err((error, Class::Transient)),
+                    grant: None,
+                    credentials: self.generation_now(),
+                };
+            }
+        };
+        let credentials = self.generation(&login);
+        let sent = Instant::now();
+        match self.client.create_token_login(&login, true).await {
+            Ok((pair, date)) => {
+                tracing::debug!("VCF token pair created");
+                let access = AccessToken::from(pair.access_token);
+                let life =
+                    self.options
+                        .life(access.expose_secret(), sent, Instant::now(), date.as_ref());
+                Step {
+                    result: Ok((access, life)),
+                    grant: Some(pair.refresh_token),
+                    credentials,
+                }
+            }
+            Err(error) => {
+                // SDDC Manager answers wrong credentials with 400
+                // TOKEN_CREATION_FAILED, and may answer 401 or 403; three
+                // in a row lock a local account for 24 hours.
+                let refused = error.kind() == ErrorKind::Auth
+                    && error
+                        .status()
+                        .is_some_and(|s| matches!(s.as_u16(), 400 | 401 | 403));
+                let class = if refused {
+                    Class::Refused
+                } else {
+                    Class::Transient
+                };
+                Step {
+                    result: Err((error, class)),
+                    grant: None,
+                    credentials,
+                }
+            }
         }
+    }
+
+    async fn refresh(&self, grant: SecretString) -> Step {
+        let sent = Instant::now();
+        let result = match self.client.refresh_access_token_dated(&grant, true).await {
+            Ok((access, date)) => {
+                tracing::debug!("VCF access token refreshed");
+                let access = AccessToken::from(access);
+                let life =
+                    self.options
+                        .life(access.expose_secret(), sent, Instant::now(), date.as_ref());
+                Ok((access, life))
+            }
+            // 404 is VCF's answer for a refresh token it no longer knows;
+            // any other refusal of the request itself (400, 401, 403, 409)
+            // will not change either. Only a transient failure (429, 5xx,
+            // transport) keeps it.
+            Err(error) if error.is_refusal() => {
+                tracing::info!(
+                    status = error.status().map(|s| s.as_u16()),
+                    "VCF refresh token expired, invalidated or refused; logging in again"
+                );
+                Err((error, Class::GrantRefused))
+            }
+            Err(error) => Err((error, Class::Transient)),
+        };
+        Step {
+            result,
+            grant: None,
+            credentials: self.generation_now(),
+        }
+    }
+}
+
+impl Loader for Sddc {
+    async fn load(&self, kind: Kind, grant: Option<SecretString>) -> Step {
+        match (kind, grant) {
+            (Kind::Refresh, Some(grant)) => self.refresh(grant).await,
+            _ => self.login().await,
+        }
+    }
+
+    async fn retire(&self, grant: SecretString) {
+        if let Err(error) = self.client.invalidate_refresh_token(&grant).await {
+            tracing::debug!(error = %error, "could not invalidate a superseded VCF refresh token");
+        }
+    }
+
+    fn recheck(&self) -> Option<u64> {
+        if !self.credentials.is_file_backed() {
+            return None;
+        }
+        let before = self.generation_now();
+        let login = self.credentials.login().ok()?;
+        let after = self.generation(&login);
+        (after != before).then_some(after)
     }
 }
 
@@ -363,17 +458,37 @@ impl Drop for Inner {
 ///
 /// - A read of a fresh token takes no lock and allocates nothing.
 /// - Renewal starts in the background when a quarter of the token's life is
-///   left (15 minutes of VCF's hour), so callers do not wait at rollover;
-///   only a caller that finds no usable token waits, and all such callers
-///   share one renewal, run by the session: a caller's timeout cancels only
-///   its own wait.
-/// - When SDDC Manager is down or slow, callers keep getting the cached token
+///   left (15 minutes of VCF's hour), so callers do not wait at rollover. A
+///   caller that finds its token due and a renewal running waits for it at
+///   most [`max_wait`](SessionOptions::max_wait) (1 s), never past the
+///   token's expiry; only a caller that finds no valid token waits for the
+///   renewal, and all such callers share one, run by the session: a
+///   caller's timeout cancels only its own wait.
+/// - **SDDC Manager slow or down**: callers keep getting the cached token
 ///   until it expires; errors reach them only when no unexpired token is
-///   left. Renewals are retried with backoff (refused credentials from 1 s up
-///   to 60 s, so a wrong password cannot lock the account; other failures up
-///   to 4 s), as reads come in: a session nobody reads sends nothing.
-/// - A token SDDC Manager rejects anyway (a 401 on another endpoint) is
-///   reported with [`invalidate`](Self::invalidate).
+///   left. Failed renewals are retried with backoff (250 ms doubling to
+///   4 s, or a server's `Retry-After` up to a minute) as reads come in: a
+///   session nobody reads sends nothing. A refresh token whose refreshes
+///   keep failing is not waited on once the access token has expired: the
+///   next renewal logs in, and the old refresh token is invalidated.
+/// - **A wrong password cannot lock the account.** SDDC Manager locks a
+///   local account for 24 hours after 3 failed logins. After a refused
+///   login the same credentials are tried again only after 5 minutes, and
+///   at most 2 logins are refused in any 15 minutes
+///   ([`SessionOptions::refused_logins`]); meanwhile callers get the
+///   [`ErrorKind::Auth`] error, with SDDC Manager's message, at once. The
+///   count is per session, so per process: run one session per account.
+///   Credentials read from a file (`VCF_SDDC_MANAGER_PASSWORD_FILE`) are
+///   read again before each login and, while logins wait, once a second:
+///   a rotated password is tried at once if the limit leaves an attempt.
+/// - **A server that rejects every token**: a token reported with
+///   [`invalidate`](Self::invalidate) is renewed at once; when the server
+///   also rejects its successor within 5 s, reports are not acted on for
+///   5 s (doubling to a minute), so a misbehaving endpoint cannot make
+///   every call cost a renewal.
+/// - A token that is empty or not a valid header value is never served;
+///   the renewal counts as failed and the refresh token that came with it
+///   is kept.
 /// - [`logout`](Self::logout) invalidates the refresh token and closes the
 ///   session.
 ///
@@ -400,27 +515,20 @@ impl Drop for Inner {
 /// ```
 #[derive(Clone)]
 pub struct VcfSession {
-    inner: Arc<Inner>,
+    cache: Cache<Sddc>,
 }
 
 impl fmt::Debug for VcfSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sddc = self.cache.loader();
         f.debug_struct("VcfSession")
-            .field("client", &self.inner.client)
-            .field("credentials", &self.inner.credentials)
-            .field("options", &self.inner.options)
-            .field("has_token", &self.inner.served.load().is_some())
+            .field("client", &sddc.client)
+            .field("credentials", &sddc.credentials)
+            .field("options", &sddc.options)
+            .field("has_token", &self.cache.has_token())
             .field("stats", &self.stats())
             .finish()
     }
-}
-
-fn closed() -> Error {
-    Error::new(
-        ErrorKind::Closed,
-        "the session was logged out; build a new VcfSession to log in again",
-    )
-    .for_service(Service::Vcf)
 }
 
 impl VcfSession {
@@ -431,38 +539,28 @@ impl VcfSession {
     }
 
     fn build(client: VcfClient, credentials: VcfCredentials, options: SessionOptions) -> Self {
+        let rules = options.rules();
+        let sddc = Sddc {
+            client,
+            credentials,
+            options,
+            presented: Arc::default(),
+        };
         VcfSession {
-            inner: Arc::new(Inner {
-                client,
-                credentials,
-                options,
-                served: ArcSwapOption::empty(),
-                ahead_gate: AtomicU64::new(u64::MAX),
-                epoch: Instant::now(),
-                state: Mutex::new(State::default()),
-                counters: Counters::default(),
-            }),
+            cache: Cache::new(sddc, rules),
         }
     }
 
-    /// Replaces the renewal timing; meant for a session not used yet (one
-    /// already shared with clones is rebuilt, without its tokens).
-    pub fn with_options(mut self, options: SessionOptions) -> Self {
-        match Arc::get_mut(&mut self.inner) {
-            Some(inner) => {
-                inner.options = options;
-                self
-            }
-            None => VcfSession::build(
-                self.inner.client.clone(),
-                self.inner.credentials.clone(),
-                options,
-            ),
-        }
+    /// Replaces the renewal timing; meant for a session not used yet (the
+    /// session is rebuilt, without its tokens, and clones made before keep
+    /// the old one).
+    pub fn with_options(self, options: SessionOptions) -> Self {
+        let sddc = self.cache.loader();
+        VcfSession::build(sddc.client.clone(), sddc.credentials.clone(), options)
     }
 
-    /// Builds a session from `VCF_SDDC_MANAGER_HOST`,
-    /// `VCF_SDDC_MANAGER_USERNAME`, `VCF_SDDC_MANAGER_PASSWORD` and
+    /// Builds a session from `VCF_SDDC_MANAGER_HOST`, the credentials'
+    /// variables (see [`VcfCredentials::from_lookup`]) and
     /// `VCF_ALLOW_UNVERIFIED_TLS`. Nothing is sent until the first
     /// [`access_token`](Self::access_token).
     pub fn from_env() -> Result<Self> {
@@ -480,13 +578,13 @@ impl VcfSession {
 
     /// The client the session uses.
     pub fn client(&self) -> &VcfClient {
-        &self.inner.client
+        &self.cache.loader().client
     }
 
     /// The SDDC Manager's base URL (`https://host`), to build the URLs of
     /// other calls on.
     pub fn base_url(&self) -> &str {
-        self.inner.client.base_url()
+        self.client().base_url()
     }
 
     /// A client for the rest of the SDDC Manager API: the session's own
@@ -508,7 +606,7 @@ impl VcfSession {
     /// # }
     /// ```
     pub fn api_client(&self) -> reqwest_middleware::ClientWithMiddleware {
-        let client = &self.inner.client;
+        let client = self.client();
         let layers: Vec<Arc<dyn reqwest_middleware::Middleware>> = vec![
             Arc::new(BearerAuth::new(Arc::new(self.clone()))),
             Arc::new(client.policy()),
@@ -535,13 +633,13 @@ impl VcfSession {
 
     /// What the session has done so far.
     pub fn stats(&self) -> SessionStats {
-        let c = &self.inner.counters;
+        let c = self.cache.counters();
         SessionStats {
-            logins: c.logins.load(Ordering::Relaxed),
-            refreshes: c.refreshes.load(Ordering::Relaxed),
-            failed_renewals: c.failed_renewals.load(Ordering::Relaxed),
-            waited: c.waited.load(Ordering::Relaxed),
-            invalidations: c.invalidations.load(Ordering::Relaxed),
+            logins: Counters::get(&c.logins),
+            refreshes: Counters::get(&c.refreshes),
+            failed_renewals: Counters::get(&c.failed),
+            waited: Counters::get(&c.waited),
+            invalidations: Counters::get(&c.invalidations),
         }
     }
 
@@ -568,17 +666,7 @@ impl VcfSession {
     /// # }
     /// ```
     pub async fn access_token(&self) -> Result<AccessToken> {
-        {
-            // `load` borrows through arc-swap's per-thread slot; `load_full`
-            // would write the shared reference count on every read.
-            let served = self.inner.served.load();
-            if let Some(served) = served.as_deref()
-                && self.servable(served)
-            {
-                return Ok(served.access.clone());
-            }
-        }
-        self.renewed().await
+        self.cache.token().await
     }
 
     /// Calls `f` with a valid access token's text and returns what it
@@ -598,154 +686,7 @@ impl VcfSession {
     /// # }
     /// ```
     pub async fn with_access_token<R>(&self, f: impl FnOnce(&str) -> R) -> Result<R> {
-        {
-            let served = self.inner.served.load();
-            if let Some(served) = served.as_deref()
-                && self.servable(served)
-            {
-                return Ok(f(served.access.expose_secret()));
-            }
-        }
-        Ok(f(self.renewed().await?.expose_secret()))
-    }
-
-    /// Whether `served` can be handed out without waiting; starts a
-    /// background renewal when it is due.
-    #[inline]
-    fn servable(&self, served: &Served) -> bool {
-        let now = Instant::now();
-        if now >= served.serve_until {
-            return false;
-        }
-        if now >= served.renew_at
-            && self.nanos(now) >= self.inner.ahead_gate.load(Ordering::Relaxed)
-        {
-            self.renew_ahead();
-        }
-        true
-    }
-
-    fn nanos(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.inner.epoch).as_nanos()).unwrap_or(u64::MAX)
-    }
-
-    fn state(&self) -> MutexGuard<'_, State> {
-        lock(&self.inner.state)
-    }
-
-    /// Starts a renewal in the background if none runs and no backoff holds.
-    fn renew_ahead(&self) {
-        let mut state = self.state();
-        let now = Instant::now();
-        if state.closed || state.flight.as_ref().is_some_and(|f| !f.is_dead()) {
-            return;
-        }
-        if let Some(failure) = &state.failure
-            && failure.holds(now)
-        {
-            self.inner
-                .ahead_gate
-                .store(self.nanos(failure.retry_at), Ordering::Relaxed);
-            return;
-        }
-        // A background renewal has no caller to report to; it fails quietly
-        // and the next due read tries again.
-        let _ = self.start(&mut state);
-    }
-
-    /// The slow path: wait for a renewal (joining the one in flight), or get
-    /// the cached token or the last error while the session backs off.
-    async fn renewed(&self) -> Result<AccessToken> {
-        let (id, mut done) = {
-            let mut state = self.state();
-            if state.closed {
-                return Err(closed());
-            }
-            let now = Instant::now();
-            let served = self.inner.served.load_full();
-            if let Some(served) = &served
-                && now < served.serve_until
-            {
-                // A renewal landed between the lock-free read and here.
-                return Ok(served.access.clone());
-            }
-            match &state.flight {
-                Some(flight) if !flight.is_dead() => (flight.id, flight.done.clone()),
-                _ => {
-                    if let Some(failure) = &state.failure
-                        && failure.holds(now)
-                    {
-                        return match served {
-                            Some(served) if now < served.expires => Ok(served.access.clone()),
-                            _ => Err(failure.error.clone()),
-                        };
-                    }
-                    self.start(&mut state)?
-                }
-            }
-        };
-        bump(&self.inner.counters.waited);
-        let outcome = match done.wait_for(Option::is_some).await {
-            Ok(outcome) => outcome.clone(),
-            Err(_) => None,
-        };
-        match outcome {
-            Some(Ok(token)) => Ok(token),
-            Some(Err(error)) => self.fallback(error),
-            None => {
-                // The renewal's task ended without an outcome (its runtime
-                // shut down): forget it, and count it as a failure so the next
-                // read starts another after a backoff, not in a loop.
-                let error = Error::new(
-                    ErrorKind::Transport,
-                    "the token renewal was abandoned (its tokio runtime shut down)",
-                )
-                .for_service(Service::Vcf);
-                if self.state().flight.as_ref().is_some_and(|f| f.id == id) {
-                    let _ = self.finish(id, Err(error.clone()));
-                }
-                self.fallback(error)
-            }
-        }
-    }
-
-    /// After a failed renewal: the cached token while it has not expired.
-    fn fallback(&self, error: Error) -> Result<AccessToken> {
-        if error.kind() != ErrorKind::Closed
-            && let Some(served) = self.inner.served.load_full()
-            && Instant::now() < served.expires
-        {
-            return Ok(served.access.clone());
-        }
-        Err(error)
-    }
-
-    /// Spawns a renewal; the caller holds the state lock.
-    fn start(&self, state: &mut State) -> Result<(u64, watch::Receiver<Outcome>)> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            Error::config("VcfSession renews tokens on a tokio runtime, and none is running")
-                .for_service(Service::Vcf)
-        })?;
-        let now = Instant::now();
-        let refresh = state
-            .refresh
-            .as_ref()
-            .filter(|r| {
-                now.checked_add(self.inner.options.skew)
-                    .is_some_and(|soon| soon < r.expires)
-            })
-            .map(|r| r.id.clone());
-        state.flights += 1;
-        let id = state.flights;
-        let (tx, done) = watch::channel(None);
-        let task = runtime.spawn(renew(Arc::downgrade(&self.inner), id, refresh, tx));
-        state.flight = Some(Flight {
-            id,
-            done: done.clone(),
-            task: task.abort_handle(),
-        });
-        self.inner.ahead_gate.store(u64::MAX, Ordering::Relaxed);
-        Ok((id, done))
+        self.cache.with_token(f).await
     }
 
     /// Reports that SDDC Manager rejected `rejected` (a 401 on another
@@ -753,7 +694,10 @@ impl VcfSession {
     /// one renewal starts (a refresh, or a login when the refresh token is
     /// gone). A report of any other token, or of one already reported, does
     /// nothing, so every request that failed with the same token can report
-    /// it.
+    /// it. When SDDC Manager rejects a token within 5 s of issuing it, right
+    /// after rejecting the one before, reports are not acted on for a while
+    /// (5 s, doubling to a minute): the token is kept, and a 401 reaches
+    /// its caller instead of costing a renewal per call.
     ///
     /// ```no_run
     /// # async fn run(vcf: refresh_sdk::VcfSession, status: u16) -> refresh_sdk::Result<()> {
@@ -768,23 +712,7 @@ impl VcfSession {
     /// # }
     /// ```
     pub fn invalidate(&self, rejected: &AccessToken) {
-        let mut state = self.state();
-        if state.closed {
-            return;
-        }
-        let Some(served) = self.inner.served.load_full() else {
-            return;
-        };
-        if served.access.expose_secret() != rejected.expose_secret() {
-            return;
-        }
-        self.inner.served.store(None);
-        bump(&self.inner.counters.invalidations);
-        tracing::info!("VCF access token rejected by the server; renewing");
-        if state.flight.as_ref().is_none_or(Flight::is_dead) {
-            // Without a runtime the next read starts the renewal instead.
-            let _ = self.start(&mut state);
-        }
+        self.cache.invalidate(rejected);
     }
 
     /// Closes the session and invalidates its refresh token.
@@ -796,191 +724,18 @@ impl VcfSession {
     /// fails (or this future is cancelled), the refresh token is kept and
     /// `logout` can be called again.
     pub async fn logout(&self) -> Result<()> {
-        let in_flight = {
-            let mut state = self.state();
-            state.closed = true;
-            self.inner.served.store(None);
-            self.inner.ahead_gate.store(u64::MAX, Ordering::Relaxed);
-            state
-                .flight
-                .as_ref()
-                .filter(|f| !f.is_dead())
-                .map(|f| f.done.clone())
-        };
-        if let Some(mut done) = in_flight {
-            // Ends with the renewal, which files any new refresh token first.
-            let _ = done.wait_for(Option::is_some).await;
-        }
-        let Some(id) = self.state().refresh.as_ref().map(|r| r.id.clone()) else {
+        self.cache.close().await;
+        let Some(id) = self.cache.grant() else {
             return Ok(());
         };
-        match self.inner.client.invalidate_refresh_token(&id).await {
+        match self.client().invalidate_refresh_token(&id).await {
             Ok(()) => {}
             Err(err) if err.kind() == ErrorKind::NotFound => {}
             Err(err) => return Err(err),
         }
-        let mut state = self.state();
-        if state
-            .refresh
-            .as_ref()
-            .is_some_and(|r| r.id.expose_secret() == id.expose_secret())
-        {
-            state.refresh = None;
-        }
+        self.cache.forget_grant(&id);
         Ok(())
     }
-
-    /// Files what a renewal ended with and tells its waiters.
-    fn finish(&self, id: u64, renewal: Result<Renewed>) -> Result<AccessToken> {
-        let mut state = self.state();
-        if state.flight.as_ref().is_some_and(|f| f.id == id) {
-            state.flight = None;
-        }
-        let now = Instant::now();
-        match renewal {
-            Ok(renewed) => {
-                if let Some(refresh) = renewed.refresh {
-                    // Filed even when closed: logout invalidates it.
-                    state.refresh = Some(RefreshToken {
-                        id: refresh,
-                        expires: later(renewed.sent, self.inner.options.refresh_token_lifetime),
-                    });
-                }
-                state.failure = None;
-                if state.closed {
-                    return Err(closed());
-                }
-                let served = self.inner.options.plan(
-                    renewed.access,
-                    renewed.sent,
-                    renewed.received,
-                    renewed.date,
-                );
-                self.inner
-                    .ahead_gate
-                    .store(self.nanos(served.renew_at), Ordering::Relaxed);
-                let token = served.access.clone();
-                self.inner.served.store(Some(Arc::new(served)));
-                Ok(token)
-            }
-            Err(error) => {
-                bump(&self.inner.counters.failed_renewals);
-                let credentials =
-                    error.kind() == ErrorKind::Auth && error.operation() == Some("create_token");
-                let (failure, wait) =
-                    Failure::after(state.failure.as_ref(), error.clone(), credentials, now);
-                let retry_at = failure.retry_at;
-                tracing::warn!(
-                    error = %error,
-                    retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                    "VCF token renewal failed"
-                );
-                state.failure = Some(failure);
-                if !state.closed {
-                    self.inner
-                        .ahead_gate
-                        .store(self.nanos(retry_at), Ordering::Relaxed);
-                }
-                Err(error)
-            }
-        }
-    }
-}
-
-/// A renewal's new tokens.
-struct Renewed {
-    access: AccessToken,
-    /// A new refresh token, when the renewal logged in.
-    refresh: Option<SecretString>,
-    /// When the request that got it was sent: the token is no older.
-    sent: Instant,
-    received: Instant,
-    /// The response's `Date`: the server's clock when it answered.
-    date: Option<HeaderValue>,
-}
-
-/// The renewal task. It holds the session only weakly, so that dropping the
-/// last handle drops the session (and aborts this task).
-async fn renew(
-    session: Weak<Inner>,
-    id: u64,
-    refresh: Option<SecretString>,
-    done: watch::Sender<Outcome>,
-) {
-    let Some(inner) = session.upgrade() else {
-        return;
-    };
-    let client = inner.client.clone();
-    drop(inner);
-    let renewal = async {
-        if let Some(refresh) = refresh {
-            if let Some(inner) = session.upgrade() {
-                bump(&inner.counters.refreshes);
-            }
-            let sent = Instant::now();
-            match client.refresh_access_token_dated(&refresh, true).await {
-                Ok((access, date)) => {
-                    tracing::debug!("VCF access token refreshed");
-                    return Ok(Renewed {
-                        access: AccessToken::from(access),
-                        refresh: None,
-                        sent,
-                        received: Instant::now(),
-                        date,
-                    });
-                }
-                // 404 is VCF's answer for a refresh token it no longer
-                // knows. Any other refusal of the request itself (400, 401,
-                // 403, 409) will not change either: retrying that refresh
-                // token would wedge the session until its 24 h run out.
-                // Only a transient failure (429, 5xx, transport) keeps it.
-                Err(err) if refused(&err) => {
-                    tracing::info!(
-                        status = err.status().map(|s| s.as_u16()),
-                        "VCF refresh token expired, invalidated or refused; logging in again"
-                    );
-                    if let Some(inner) = session.upgrade() {
-                        let mut state = lock(&inner.state);
-                        if state
-                            .refresh
-                            .as_ref()
-                            .is_some_and(|r| r.id.expose_secret() == refresh.expose_secret())
-                        {
-                            state.refresh = None;
-                        }
-                    }
-                }
-                Err(err) => return Err(err),
-            }
-        }
-        let credentials = {
-            let inner = session.upgrade().ok_or_else(closed)?;
-            // A session closed since this renewal started (a refresh that
-            // found its token gone, a login not sent yet) logs in no more:
-            // logout never logs in.
-            if lock(&inner.state).closed {
-                return Err(closed());
-            }
-            bump(&inner.counters.logins);
-            inner.credentials.clone()
-        };
-        let sent = Instant::now();
-        let (pair, date) = client.create_token_dated(&credentials, true).await?;
-        tracing::debug!("VCF token pair created");
-        Ok(Renewed {
-            access: AccessToken::from(pair.access_token),
-            refresh: Some(pair.refresh_token),
-            sent,
-            received: Instant::now(),
-            date,
-        })
-    };
-    let renewal = renewal.await;
-    let Some(inner) = session.upgrade() else {
-        return;
-    };
-    let outcome = VcfSession { inner }.finish(id, renewal);
-    done.send_replace(Some(outcome));
 }
 
 impl AccessTokenSource for VcfSession {
@@ -1012,104 +767,66 @@ mod tests {
     }
 
     #[test]
-    fn expiry_comes_from_the_claims_not_from_clock_agreement() {
+    fn a_lifetime_comes_from_the_claims_and_the_servers_date_not_our_clock() {
         let now = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
         let options = SessionOptions::default().wall_clock(move || now);
         let sent = Instant::now();
         let received = sent + Duration::from_millis(300);
-        let expiry = |claims: &str| options.expiry(&jwt(claims), sent, received, None);
+        let date = |at: u64| {
+            HeaderValue::from_str(&httpdate::fmt_http_date(
+                UNIX_EPOCH + Duration::from_secs(at),
+            ))
+            .expect("an HTTP date")
+        };
+        let life = |claims: &str, date: Option<HeaderValue>| match options.life(
+            &jwt(claims),
+            sent,
+            received,
+            date.as_ref(),
+        ) {
+            Life::Lasts { from, lifetime } => (from == sent, lifetime.as_secs_f64()),
+            Life::Once => panic!("a VCF token always has a lifetime"),
+        };
         // Server two hours behind: exp is in our past, exp - iat is an hour,
         // less the second a whole-second iat may hide, counted from sending.
         let behind = 1_900_000_000 - 7200;
-        let (at, life) = expiry(&format!(r#"{{"iat":{behind},"exp":{}}}"#, behind + 3600));
-        assert_eq!(
-            (at - sent, life),
-            (Duration::from_secs(3599), Duration::from_secs(3599))
-        );
+        let claims = format!(r#"{{"iat":{behind},"exp":{}}}"#, behind + 3600);
+        assert_eq!(life(&claims, None), (true, 3599.0));
+        // ... and its Date agrees with its iat: the same.
+        assert_eq!(life(&claims, Some(date(behind))), (true, 3599.0));
+        // An old token handed back (issued an hour and 50 s ago by the
+        // server's own Date): what exp leaves by that Date, not exp - iat.
+        assert_eq!(life(&claims, Some(date(behind + 3590))), (true, 9.0));
+        // ... and one already past its exp by the Date: nothing left (the
+        // cache then keeps it the minimum lifetime).
+        assert_eq!(life(&claims, Some(date(behind + 4000))), (true, 0.0));
         // A fractional iat is exact.
-        let (at, _) = expiry(r#"{"iat":1899999999.5,"exp":1900000009.5}"#);
-        assert_eq!(at - sent, Duration::from_secs(10));
+        assert_eq!(
+            life(r#"{"iat":1899999999.5,"exp":1900000009.5}"#, None),
+            (true, 10.0)
+        );
         // No iat: what exp leaves by our clock, from receipt.
-        let (at, _) = expiry(r#"{"exp":1900000100}"#);
-        assert_eq!(at - received, Duration::from_secs(100));
+        assert_eq!(life(r#"{"exp":1900000100}"#, None), (false, 100.0));
         // No iat but the response's Date (a server a day ahead): what exp
         // leaves by the server's clock, less the Date's rounding, from sending.
-        let day_ahead = HeaderValue::from_static("Mon, 18 Mar 2030 17:46:40 GMT");
         assert_eq!(
-            httpdate::parse_http_date("Mon, 18 Mar 2030 17:46:40 GMT").ok(),
-            Some(UNIX_EPOCH + Duration::from_secs(1_900_000_000 + 86_400))
-        );
-        let (at, life) = options.expiry(
-            &jwt(r#"{"exp":1900086460}"#),
-            sent,
-            received,
-            Some(&day_ahead),
-        );
-        assert_eq!(
-            (at - sent, life),
-            (Duration::from_secs(59), Duration::from_secs(59))
+            life(r#"{"exp":1900086460}"#, Some(date(1_900_086_400))),
+            (true, 59.0)
         );
         // An unreadable Date is as none.
-        let (at, _) = options.expiry(
-            &jwt(r#"{"exp":1900000100}"#),
-            sent,
-            received,
-            Some(&HeaderValue::from_static("tomorrow")),
-        );
-        assert_eq!(at - received, Duration::from_secs(100));
-        // No time left at all: the minimum.
-        let (at, life) = expiry(r#"{"exp":1800000000}"#);
         assert_eq!(
-            (at - received, life),
-            (Duration::from_secs(10), Duration::from_secs(10))
+            life(
+                r#"{"exp":1900000100}"#,
+                Some(HeaderValue::from_static("tomorrow"))
+            ),
+            (false, 100.0)
         );
-        // No exp: the assumed hour; a far exp is capped, never overflows.
-        assert_eq!(expiry(r#"{"iat":1}"#).1, Duration::from_secs(3600));
+        // No exp, or not a JWT: the assumed hour; a far exp is capped.
+        assert_eq!(life(r#"{"iat":1}"#, None), (true, 3600.0));
+        assert_eq!(life(r#"{"iat":0,"exp":1e300}"#, None), (true, 3600.0));
         assert_eq!(
-            expiry(r#"{"iat":0,"exp":1e300}"#).1,
-            Duration::from_secs(3600)
+            life(r#"{"iat":0,"exp":1e18}"#, None).1,
+            LONGEST_LIFETIME.as_secs_f64()
         );
-        assert_eq!(expiry(r#"{"iat":0,"exp":1e18}"#).1, LONGEST_LIFETIME);
-    }
-
-    #[test]
-    fn the_plan_follows_the_lifetime() {
-        let options = SessionOptions::default();
-        let at = Instant::now();
-        let hour = Duration::from_secs(3600);
-        let plan = options.plan(AccessToken::new("opaque"), at, at, None);
-        assert_eq!(plan.expires - at, hour);
-        assert_eq!(plan.expires - plan.serve_until, Duration::from_secs(60));
-        assert_eq!(plan.expires - plan.renew_at, hour / 4);
-        // A 3 s token: the skew shrinks to a quarter of it.
-        let short = options
-            .clone()
-            .assumed_access_lifetime(Duration::from_secs(3));
-        let plan = short.plan(AccessToken::new("opaque"), at, at, None);
-        assert_eq!(plan.expires - plan.serve_until, Duration::from_millis(750));
-        // ...and the renewal starts before serving stops (twice the skew,
-        // capped at half the lifetime), so readers at the rollover need not
-        // wait.
-        assert_eq!(plan.expires - plan.renew_at, Duration::from_millis(1500));
-        // A 4 min token: the skew is the whole 60 s, the renewal starts 2 min
-        // before expiry rather than at the same moment serving stops.
-        let plan = options
-            .clone()
-            .assumed_access_lifetime(Duration::from_secs(240))
-            .plan(AccessToken::new("opaque"), at, at, None);
-        assert_eq!(plan.expires - plan.serve_until, Duration::from_secs(60));
-        assert_eq!(plan.expires - plan.renew_at, Duration::from_secs(120));
-        assert!(plan.renew_at < plan.serve_until);
-        // refresh_ahead is kept between the skew and half the lifetime.
-        let plan = options
-            .clone()
-            .refresh_ahead(Duration::from_secs(24 * 3600))
-            .plan(AccessToken::new("opaque"), at, at, None);
-        assert_eq!(plan.expires - plan.renew_at, hour / 2);
-        let plan =
-            options
-                .refresh_ahead(Duration::ZERO)
-                .plan(AccessToken::new("opaque"), at, at, None);
-        assert_eq!(plan.expires - plan.renew_at, Duration::from_secs(60));
     }
 }

@@ -1,0 +1,422 @@
+//! The token cache behind [`VcfSession`](crate::vcf::VcfSession) and F5's
+//! [`PipelineTokenSource`](crate::f5xc::PipelineTokenSource): one engine,
+//! generic over what loads a token ([`Loader`]), whose rules are a pure
+//! function ([`policy`]).
+//!
+//! The mechanism here does what the policy cannot: it reads the clock, draws
+//! the jitter, runs renewals on a task it spawns (never on a caller's
+//! future, so a caller's timeout cancels only its own wait), tells waiters
+//! through a `watch` channel, and publishes an immutable snapshot that fresh
+//! reads load without a lock or an allocation.
+
+pub(crate) mod policy;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::source::AccessToken;
+use policy::{After, Answer, Reported, Start, State};
+pub(crate) use policy::{Backoff, Class, Kind, Life, Rules, Step};
+
+/// What loads tokens for a cache: a vendor's requests and what counts as
+/// refused.
+pub(crate) trait Loader: Clone + Send + Sync + 'static {
+    /// Runs one renewal step: a login, or a refresh with `grant`.
+    fn load(&self, kind: Kind, grant: Option<SecretString>) -> impl Future<Output = Step> + Send;
+
+    /// Invalidates a grant a login superseded, best effort.
+    fn retire(&self, grant: SecretString) -> impl Future<Output = ()> + Send {
+        let _ = grant;
+        async {}
+    }
+
+    /// Looks for changed credentials (a rotated secret file): their new
+    /// generation, if they changed. Called at most once a second, and only
+    /// while logins wait because the current ones were refused.
+    fn recheck(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// What a cache has done, for its owner's stats.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) logins: AtomicU64,
+    pub(crate) refreshes: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) waited: AtomicU64,
+    pub(crate) invalidations: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The token fresh reads take without a lock, and until when.
+struct Snapshot {
+    token: AccessToken,
+    until: Instant,
+}
+
+/// A flight's outcome, `None` until it ends.
+type Outcome = Option<Result<AccessToken>>;
+
+struct Running {
+    id: u64,
+    done: watch::Receiver<Outcome>,
+    task: tokio::task::AbortHandle,
+}
+
+#[derive(Default)]
+struct Slot {
+    policy: State,
+    running: Option<Running>,
+    next_recheck: Option<Instant>,
+}
+
+struct Shared<L> {
+    loader: L,
+    rules: Rules,
+    /// Written only with `slot` locked, from the policy's state.
+    snapshot: ArcSwapOption<Snapshot>,
+    slot: Mutex<Slot>,
+    counters: Counters,
+}
+
+impl<L> Drop for Shared<L> {
+    fn drop(&mut self) {
+        // No renewal outlives the last handle of its cache.
+        let slot = self.slot.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(running) = slot.running.take() {
+            running.task.abort();
+        }
+    }
+}
+
+/// A cache of one token, shared by clones.
+pub(crate) struct Cache<L> {
+    shared: Arc<Shared<L>>,
+}
+
+impl<L> Clone for Cache<L> {
+    fn clone(&self) -> Self {
+        Cache {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<L: Loader> Cache<L> {
+    pub(crate) fn new(loader: L, rules: Rules) -> Self {
+        Cache {
+            shared: Arc::new(Shared {
+                loader,
+                rules,
+                snapshot: ArcSwapOption::empty(),
+                slot: Mutex::new(Slot::default()),
+                counters: Counters::default(),
+            }),
+        }
+    }
+
+    pub(crate) fn loader(&self) -> &L {
+        &self.shared.loader
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+
+    /// Whether a token is cached now.
+    pub(crate) fn has_token(&self) -> bool {
+        self.shared.snapshot.load().is_some()
+    }
+
+    /// A valid token: the published one while it is fresh, else what the
+    /// policy says.
+    pub(crate) async fn token(&self) -> Result<AccessToken> {
+        {
+            // `load` borrows through arc-swap's per-thread slot; `load_full`
+            // would write the shared reference count on every read.
+            let snapshot = self.shared.snapshot.load();
+            if let Some(snapshot) = snapshot.as_deref()
+                && Instant::now() < snapshot.until
+            {
+                return Ok(snapshot.token.clone());
+            }
+        }
+        self.ask().await
+    }
+
+    /// Calls `f` with a valid token's text, in place when it is fresh.
+    pub(crate) async fn with_token<R>(&self, f: impl FnOnce(&str) -> R) -> Result<R> {
+        {
+            let snapshot = self.shared.snapshot.load();
+            if let Some(snapshot) = snapshot.as_deref()
+                && Instant::now() < snapshot.until
+            {
+                return Ok(f(snapshot.token.expose_secret()));
+            }
+        }
+        Ok(f(self.ask().await?.expose_secret()))
+    }
+
+    fn slot(&self) -> MutexGuard<'_, Slot> {
+        // The slot is consistent at every unlock, so a panic elsewhere while
+        // it was held cannot have left it half-written.
+        self.shared
+            .slot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The slow path: the policy decides; a wait ends with the renewal or at
+    /// the policy's deadline, and then the policy is asked again.
+    async fn ask(&self) -> Result<AccessToken> {
+        let mut counted = false;
+        loop {
+            self.recheck();
+            let (answer, done) = {
+                let mut slot = self.slot();
+                let (answer, start) = slot.policy.read(&self.shared.rules, Instant::now());
+                let answer = match start {
+                    Some(start) => match self.spawn(&mut slot, start) {
+                        Ok(()) => answer,
+                        Err(error) => match answer {
+                            Answer::Wait(_) => Answer::Fail(error),
+                            served => served,
+                        },
+                    },
+                    None => answer,
+                };
+                self.publish(&slot);
+                let done = slot.running.as_ref().map(|r| (r.id, r.done.clone()));
+                (answer, done)
+            };
+            let (until, (id, mut done)) = match (answer, done) {
+                (Answer::Serve(token), _) => return Ok(token),
+                (Answer::Fail(error), _) => return Err(error),
+                (Answer::Wait(until), Some(done)) => (until, done),
+                (Answer::Wait(_), None) => return Err(abandoned()),
+            };
+            if !counted {
+                bump(&self.shared.counters.waited);
+                counted = true;
+            }
+            let ended = done.wait_for(Option::is_some);
+            let outcome = match until {
+                Some(until) => match tokio::time::timeout_at(until, ended).await {
+                    Ok(outcome) => outcome.map(|o| o.clone()),
+                    // The most this caller waits: ask again.
+                    Err(_) => continue,
+                },
+                None => ended.await.map(|o| o.clone()),
+            };
+            return match outcome {
+                Ok(Some(Ok(token))) => Ok(token),
+                Ok(Some(Err(error))) => self.slot().policy.fallback(Instant::now(), error),
+                Ok(None) | Err(_) => {
+                    // The task ended without a word (its runtime shut down).
+                    let mut slot = self.slot();
+                    slot.policy.abandoned(id);
+                    if slot.running.as_ref().is_some_and(|r| r.id == id) {
+                        slot.running = None;
+                    }
+                    self.publish(&slot);
+                    slot.policy.fallback(Instant::now(), abandoned())
+                }
+            };
+        }
+    }
+
+    /// While logins wait because the current credentials were refused,
+    /// looks for new ones at most once a second.
+    fn recheck(&self) {
+        let now = Instant::now();
+        {
+            let mut slot = self.slot();
+            if !slot.policy.login_held_for_credentials(now)
+                || slot.next_recheck.is_some_and(|next| now < next)
+            {
+                return;
+            }
+            slot.next_recheck = Some(policy::later(now, Duration::from_secs(1)));
+        }
+        // Outside the lock: it may read a file.
+        if let Some(generation) = self.shared.loader.recheck() {
+            self.slot().policy.credentials_changed(generation);
+        }
+    }
+
+    /// Reports that the server rejected `rejected`.
+    pub(crate) fn invalidate(&self, rejected: &AccessToken) {
+        let mut slot = self.slot();
+        match slot
+            .policy
+            .invalidate(&self.shared.rules, Instant::now(), rejected)
+        {
+            Reported::Ignored => return,
+            Reported::Held => {
+                tracing::warn!(
+                    "the server rejected a token issued moments ago, as it did the one before; \
+                     not renewing again for now"
+                );
+            }
+            Reported::Renew(start) => {
+                bump(&self.shared.counters.invalidations);
+                tracing::info!("access token rejected by the server; renewing");
+                if let Some(start) = start
+                    && self.spawn(&mut slot, start).is_err()
+                {
+                    // No runtime: the next read starts the renewal instead.
+                }
+            }
+        }
+        self.publish(&slot);
+    }
+
+    /// Closes the cache for good and waits for a renewal already sent, so
+    /// that the grant it brings is filed. Cancel-safe.
+    pub(crate) async fn close(&self) {
+        let done = {
+            let mut slot = self.slot();
+            let running = slot.policy.close();
+            self.publish(&slot);
+            running
+                .then(|| slot.running.as_ref().map(|r| r.done.clone()))
+                .flatten()
+        };
+        if let Some(mut done) = done {
+            let _ = done.wait_for(Option::is_some).await;
+        }
+    }
+
+    /// The grant held, if any.
+    pub(crate) fn grant(&self) -> Option<SecretString> {
+        self.slot().policy.grant()
+    }
+
+    /// Forgets `grant` if it is still the one held.
+    pub(crate) fn forget_grant(&self, grant: &SecretString) {
+        self.slot().policy.forget_grant(grant);
+    }
+
+    /// Publishes what fresh reads may take; the caller holds the slot.
+    fn publish(&self, slot: &Slot) {
+        let snapshot = slot
+            .policy
+            .published()
+            .map(|(token, until)| Arc::new(Snapshot { token, until }));
+        self.shared.snapshot.store(snapshot);
+    }
+
+    /// Spawns flight `start`; the caller holds the slot.
+    fn spawn(&self, slot: &mut Slot, start: Start) -> Result<()> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            slot.policy.abandoned(start.id);
+            return Err(Error::config(
+                "tokens are renewed on a tokio runtime, and none is running",
+            )
+            .for_service(self.shared.rules.service));
+        };
+        let (tx, done) = watch::channel(None);
+        let task = runtime.spawn(fly(Arc::downgrade(&self.shared), start, tx));
+        slot.running = Some(Running {
+            id: start.id,
+            done,
+            task: task.abort_handle(),
+        });
+        Ok(())
+    }
+}
+
+fn abandoned() -> Error {
+    Error::new(
+        ErrorKind::Transport,
+        "the token renewal was abandoned (its tokio runtime shut down)",
+    )
+}
+
+/// A flight: the steps the policy asks for, then its outcome to the waiters.
+/// It holds the cache only weakly, so dropping the last handle drops the
+/// cache (and aborts this task).
+async fn fly<L: Loader>(shared: Weak<Shared<L>>, start: Start, done: watch::Sender<Outcome>) {
+    let mut kind = start.kind;
+    loop {
+        let (loader, grant) = {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            let cache = Cache { shared };
+            let counters = cache.counters();
+            bump(match kind {
+                Kind::Login => &counters.logins,
+                Kind::Refresh => &counters.refreshes,
+            });
+            let grant = match kind {
+                Kind::Refresh => cache.grant(),
+                Kind::Login => None,
+            };
+            (cache.shared.loader.clone(), grant)
+        };
+        let step = loader.load(kind, grant).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let cache = Cache { shared };
+        let (after, retired) = {
+            let mut slot = cache.slot();
+            // The slot's own receiver is one; any other is a waiting caller.
+            let claimed = done.receiver_count() > 1;
+            let (after, retired) = slot.policy.finished(
+                &cache.shared.rules,
+                start.id,
+                Instant::now(),
+                fastrand::f64(),
+                step,
+                claimed,
+            );
+            if matches!(after, After::Done(_))
+                && slot.running.as_ref().is_some_and(|r| r.id == start.id)
+            {
+                slot.running = None;
+            }
+            cache.publish(&slot);
+            (after, retired)
+        };
+        if let Some(grant) = retired {
+            let loader = loader.clone();
+            tokio::spawn(async move { loader.retire(grant).await });
+        }
+        match after {
+            After::Next(next) => kind = next,
+            After::Done(outcome) => {
+                if let Err(error) = &outcome
+                    && error.kind() != ErrorKind::Closed
+                {
+                    bump(&cache.counters().failed);
+                    let service = cache.shared.rules.service;
+                    tracing::warn!(error = %error, "{service} token renewal failed");
+                }
+                done.send_replace(Some(outcome));
+                return;
+            }
+        }
+    }
+}
