@@ -74,6 +74,26 @@ impl Backoff {
     }
 }
 
+/// After a transient failure: 250 ms doubling to 4 s.
+const TRANSIENT: Backoff = Backoff {
+    base: Duration::from_millis(250),
+    cap: Duration::from_secs(4),
+};
+/// The longest a server's `Retry-After` holds renewals back.
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// A token reported within this long of its arrival, after the token
+/// before it was reported too, says the server rejects every token...
+const QUICK_REPORT: Duration = Duration::from_secs(5);
+/// ...and then reports are not acted on for 5 s, doubling to a minute.
+const REPORTED: Backoff = Backoff {
+    base: Duration::from_secs(5),
+    cap: Duration::from_secs(60),
+};
+/// How long a token of unknown lifetime that no caller received is kept for
+/// the next caller: long enough for a caller that timed out to come back,
+/// short enough that it is not handed out stale.
+const UNCLAIMED_HOLD: Duration = Duration::from_secs(30);
+
 /// The rules a cache follows: its vendor's timing and limits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Rules {
@@ -87,22 +107,10 @@ pub(crate) struct Rules {
     pub(crate) refresh_ahead: Option<Duration>,
     /// The longest a caller that has a valid token waits for a renewal.
     pub(crate) max_wait: Duration,
-    /// After a transient failure.
-    pub(crate) transient: Backoff,
     /// After refused credentials, before the same ones are tried again.
     pub(crate) refused: Backoff,
     /// At most this many refused logins in any window of this length.
     pub(crate) refused_limit: Option<(u32, Duration)>,
-    /// The longest a server's `Retry-After` holds renewals back.
-    pub(crate) retry_after_cap: Duration,
-    /// A token reported within this long of its arrival, after the token
-    /// before it was reported too, says the server rejects every token.
-    pub(crate) quick_report: Duration,
-    /// Then reports are not acted on for this long, doubling.
-    pub(crate) reported: Backoff,
-    /// How long a token of unknown lifetime that no caller received is kept
-    /// for the next caller.
-    pub(crate) unclaimed_hold: Duration,
     /// How long a grant lives.
     pub(crate) grant_lifetime: Duration,
     /// How long a token whose lifetime is already over on arrival is kept:
@@ -343,7 +351,7 @@ impl State {
         }
         if let Some(old) = &self.cached
             && !old.reported
-            && now >= later(old.arrived, rules.quick_report)
+            && now >= later(old.arrived, QUICK_REPORT)
         {
             // It lived long enough without a report: the server takes tokens.
             self.reports = 0;
@@ -352,15 +360,10 @@ impl State {
         self.cached = match life {
             Life::Lasts { from, lifetime } => Some(plan(rules, token.clone(), from, lifetime, now)),
             Life::Once if claimed => None,
+            // Read before its schedule: served once, until it expires.
             Life::Once => Some(Cached {
-                token: token.clone(),
-                arrived: now,
-                expires: later(now, rules.unclaimed_hold),
-                serve_until: later(now, rules.unclaimed_hold),
-                renew_at: later(now, rules.unclaimed_hold),
                 once: true,
-                after_report: false,
-                reported: false,
+                ..plan(rules, token.clone(), now, UNCLAIMED_HOLD, now)
             }),
         }
         .map(|cached| Cached {
@@ -423,8 +426,8 @@ impl State {
                 self.transient = self.transient.saturating_add(1);
                 let asked = error
                     .retry_after()
-                    .map_or(Duration::ZERO, |asked| asked.min(rules.retry_after_cap));
-                let wait = rules.transient.step(self.transient, jitter).max(asked);
+                    .map_or(Duration::ZERO, |asked| asked.min(LONGEST_RETRY_AFTER));
+                let wait = TRANSIENT.step(self.transient, jitter).max(asked);
                 self.retry_at = Some(later(now, wait));
                 if flight.kind == Kind::Refresh {
                     self.stale_grant = true;
@@ -451,7 +454,6 @@ impl State {
         now: Instant,
         rejected: &AccessToken,
     ) -> Reported {
-        let quick_report = rules.quick_report;
         let Some(cached) = self
             .cached
             .as_mut()
@@ -462,7 +464,7 @@ impl State {
         if self.closed {
             return Reported::Ignored;
         }
-        let quick = now < later(cached.arrived, quick_report);
+        let quick = now < later(cached.arrived, QUICK_REPORT);
         if self.report_hold.is_some_and(|hold| now < hold) {
             cached.reported = true;
             return Reported::Held;
@@ -473,7 +475,7 @@ impl State {
         if cached.after_report && quick && !cached.reported {
             cached.reported = true;
             self.reports = self.reports.saturating_add(1);
-            self.report_hold = Some(later(now, rules.reported.step(self.reports, 1.0)));
+            self.report_hold = Some(later(now, REPORTED.step(self.reports, 1.0)));
             return Reported::Held;
         }
         self.cached = None;

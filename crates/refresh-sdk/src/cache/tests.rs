@@ -26,22 +26,11 @@ fn vcf() -> Rules {
         skew: seconds(60),
         refresh_ahead: None,
         max_wait: seconds(1),
-        transient: Backoff {
-            base: Duration::from_millis(250),
-            cap: seconds(4),
-        },
         refused: Backoff {
             base: seconds(300),
             cap: seconds(300),
         },
         refused_limit: Some((2, seconds(900))),
-        retry_after_cap: seconds(60),
-        quick_report: seconds(5),
-        reported: Backoff {
-            base: seconds(5),
-            cap: seconds(60),
-        },
-        unclaimed_hold: seconds(30),
         grant_lifetime: seconds(24 * 3600),
         min_lifetime: seconds(10),
     }

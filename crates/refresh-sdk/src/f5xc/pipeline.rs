@@ -92,24 +92,11 @@ fn rules() -> Rules {
         skew: Duration::ZERO,
         refresh_ahead: None,
         max_wait: Duration::ZERO,
-        transient: Backoff {
-            base: Duration::from_millis(250),
-            cap: seconds(4),
-        },
         refused: Backoff {
             base: seconds(1),
             cap: seconds(60),
         },
         refused_limit: None,
-        retry_after_cap: seconds(60),
-        quick_report: seconds(5),
-        reported: Backoff {
-            base: seconds(5),
-            cap: seconds(60),
-        },
-        // Long enough for a caller that timed out to come back, short
-        // enough that a token of unknown lifetime is not handed out stale.
-        unclaimed_hold: seconds(30),
         grant_lifetime: Duration::ZERO,
         min_lifetime: Duration::ZERO,
     }

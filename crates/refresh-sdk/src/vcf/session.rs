@@ -34,7 +34,7 @@ use crate::source::{AccessToken, AccessTokenSource, TokenFuture};
 ///     .refresh_ahead(Duration::from_secs(10 * 60));
 /// # let _ = options;
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionOptions {
     skew: Duration,
     refresh_ahead: Option<Duration>,
@@ -44,7 +44,7 @@ pub struct SessionOptions {
     max_wait: Duration,
     refused_logins: (u32, Duration),
     refused_login_backoff: Duration,
-    wall_clock: Option<Arc<dyn Fn() -> SystemTime + Send + Sync>>,
+    wall_clock: WallClock,
 }
 
 impl Default for SessionOptions {
@@ -58,47 +58,32 @@ impl Default for SessionOptions {
             max_wait: Duration::from_secs(1),
             refused_logins: (2, Duration::from_secs(15 * 60)),
             refused_login_backoff: Duration::from_secs(5 * 60),
-            wall_clock: None,
+            wall_clock: WallClock(None),
         }
     }
 }
 
-impl fmt::Debug for SessionOptions {
+/// `SystemTime::now`, or the clock a test gives.
+#[derive(Clone)]
+struct WallClock(Option<Arc<dyn Fn() -> SystemTime + Send + Sync>>);
+
+impl fmt::Debug for WallClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionOptions")
-            .field("skew", &self.skew)
-            .field("refresh_ahead", &self.refresh_ahead)
-            .field("assumed_access_lifetime", &self.assumed_access_lifetime)
-            .field("min_lifetime", &self.min_lifetime)
-            .field("refresh_token_lifetime", &self.refresh_token_lifetime)
-            .field("max_wait", &self.max_wait)
-            .field("refused_logins", &self.refused_logins)
-            .field("refused_login_backoff", &self.refused_login_backoff)
-            .field("wall_clock", &self.wall_clock.as_ref().map(|_| "custom"))
-            .finish()
+        f.write_str(if self.0.is_some() { "custom" } else { "system" })
     }
 }
 
-impl PartialEq for SessionOptions {
+impl PartialEq for WallClock {
     fn eq(&self, other: &Self) -> bool {
-        let same_clock = match (&self.wall_clock, &other.wall_clock) {
+        match (&self.0, &other.0) {
             (None, None) => true,
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             _ => false,
-        };
-        same_clock
-            && self.skew == other.skew
-            && self.refresh_ahead == other.refresh_ahead
-            && self.assumed_access_lifetime == other.assumed_access_lifetime
-            && self.min_lifetime == other.min_lifetime
-            && self.refresh_token_lifetime == other.refresh_token_lifetime
-            && self.max_wait == other.max_wait
-            && self.refused_logins == other.refused_logins
-            && self.refused_login_backoff == other.refused_login_backoff
+        }
     }
 }
 
-impl Eq for SessionOptions {}
+impl Eq for WallClock {}
 
 impl SessionOptions {
     /// How long before its expiry a token stops being served without waiting
@@ -183,40 +168,28 @@ impl SessionOptions {
     /// # let _ = options;
     /// ```
     pub fn wall_clock(mut self, now: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
-        self.wall_clock = Some(Arc::new(now));
+        self.wall_clock = WallClock(Some(Arc::new(now)));
         self
     }
 
     fn now(&self) -> SystemTime {
-        match &self.wall_clock {
+        match &self.wall_clock.0 {
             Some(clock) => clock(),
             None => SystemTime::now(),
         }
     }
     /// The cache's rules for these options.
     fn rules(&self) -> Rules {
-        let seconds = Duration::from_secs;
         Rules {
             service: Service::Vcf,
             skew: self.skew,
             refresh_ahead: self.refresh_ahead,
             max_wait: self.max_wait,
-            transient: Backoff {
-                base: Duration::from_millis(250),
-                cap: seconds(4),
-            },
             refused: Backoff {
                 base: self.refused_login_backoff,
                 cap: self.refused_login_backoff,
             },
             refused_limit: Some(self.refused_logins),
-            retry_after_cap: seconds(60),
-            quick_report: seconds(5),
-            reported: Backoff {
-                base: seconds(5),
-                cap: seconds(60),
-            },
-            unclaimed_hold: seconds(30),
             grant_lifetime: self.refresh_token_lifetime,
             min_lifetime: self.min_lifetime,
         }
