@@ -151,6 +151,17 @@ impl<L: Loader> Cache<L> {
     /// A valid token: the published one while it is fresh, else what the
     /// policy says.
     pub(crate) async fn token(&self) -> Result<AccessToken> {
+        self.with(AccessToken::clone).await
+    }
+
+    /// Calls `f` with a valid token's text, in place when it is fresh.
+    pub(crate) async fn with_token<R>(&self, f: impl FnOnce(&str) -> R) -> Result<R> {
+        self.with(|token| f(token.expose_secret())).await
+    }
+
+    /// Calls `f` with a valid token: on a fresh one in place, without a lock,
+    /// an allocation or a write to memory other threads read.
+    async fn with<R>(&self, f: impl FnOnce(&AccessToken) -> R) -> Result<R> {
         {
             // `load` borrows through arc-swap's per-thread slot; `load_full`
             // would write the shared reference count on every read.
@@ -158,23 +169,10 @@ impl<L: Loader> Cache<L> {
             if let Some(snapshot) = snapshot.as_deref()
                 && Instant::now() < snapshot.until
             {
-                return Ok(snapshot.token.clone());
+                return Ok(f(&snapshot.token));
             }
         }
-        self.ask().await
-    }
-
-    /// Calls `f` with a valid token's text, in place when it is fresh.
-    pub(crate) async fn with_token<R>(&self, f: impl FnOnce(&str) -> R) -> Result<R> {
-        {
-            let snapshot = self.shared.snapshot.load();
-            if let Some(snapshot) = snapshot.as_deref()
-                && Instant::now() < snapshot.until
-            {
-                return Ok(f(snapshot.token.expose_secret()));
-            }
-        }
-        Ok(f(self.ask().await?.expose_secret()))
+        Ok(f(&self.ask().await?))
     }
 
     fn slot(&self) -> MutexGuard<'_, Slot> {
@@ -359,27 +357,22 @@ fn abandoned() -> Error {
 async fn fly<L: Loader>(shared: Weak<Shared<L>>, start: Start, done: watch::Sender<Outcome>) {
     let mut kind = start.kind;
     loop {
-        let (loader, grant) = {
-            let Some(shared) = shared.upgrade() else {
-                return;
-            };
-            let cache = Cache { shared };
-            let counters = cache.counters();
-            bump(match kind {
-                Kind::Login => &counters.logins,
-                Kind::Refresh => &counters.refreshes,
-            });
-            let grant = match kind {
-                Kind::Refresh => cache.grant(),
-                Kind::Login => None,
-            };
-            (cache.shared.loader.clone(), grant)
-        };
-        let step = loader.load(kind, grant).await;
-        let Some(shared) = shared.upgrade() else {
+        let Some(cache) = shared.upgrade().map(|shared| Cache { shared }) else {
             return;
         };
-        let cache = Cache { shared };
+        let counters = cache.counters();
+        bump(match kind {
+            Kind::Login => &counters.logins,
+            Kind::Refresh => &counters.refreshes,
+        });
+        let grant = (kind == Kind::Refresh).then(|| cache.grant()).flatten();
+        let loader = cache.shared.loader.clone();
+        // Held only weakly while the step runs.
+        drop(cache);
+        let step = loader.load(kind, grant).await;
+        let Some(cache) = shared.upgrade().map(|shared| Cache { shared }) else {
+            return;
+        };
         let (after, retired) = {
             let mut slot = cache.slot();
             // The slot's own receiver is one; any other is a waiting caller.

@@ -34,9 +34,11 @@ use crate::error::{
 use crate::middleware::TransportPolicy;
 use crate::transport::{self, CallFacts, Transport, TransportOptions};
 
+mod options;
 mod session;
 
-pub use session::{SessionOptions, SessionStats, VcfSession};
+pub use options::SessionOptions;
+pub use session::{SessionStats, VcfSession};
 
 /// The generated VCF Tokens client, for callers who need the raw operations.
 pub use vcf_tokens as client;
