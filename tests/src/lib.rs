@@ -1,161 +1,92 @@
-//! Helpers for the workspace-level tests: a loopback HTTP server that
-//! records each request and answers with a scripted response, so the
-//! generated clients are tested over real HTTP rather than against a mock of
-//! themselves.
+//! Helpers for the workspace-level tests: test JWTs, a minimal SDDC Manager
+//! for the loopback fake (`refresh_loopback`), the process's memory, and the
+//! generated types compared with the specs ([`schema_drift`]).
 
 #![deny(missing_docs)]
 
-pub mod faulty;
 pub mod schema_drift;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Response, StatusCode, Uri};
+use base64::Engine as _;
+use refresh_loopback::{Reply, Request, Step};
 
-/// A request as the server received it.
-#[derive(Clone, Debug)]
-pub struct Recorded {
-    /// The HTTP method.
-    pub method: Method,
-    /// The path and query.
-    pub uri: Uri,
-    /// All request headers.
-    pub headers: HeaderMap,
-    /// The raw body.
-    pub body: Bytes,
+/// An unsigned JWT (`alg: none`) whose `exp` is `lifetime` from now, with
+/// sub-second precision, so session tests can use lifetimes below the
+/// one-second granularity of integer `exp` claims.
+pub fn jwt_expiring_in(lifetime: Duration, subject: &str) -> String {
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let exp = (SystemTime::now() + lifetime)
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs_f64();
+    let payload = serde_json::json!({ "sub": subject, "exp": exp });
+    format!(
+        "{}.{}.unsigned",
+        engine.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        engine.encode(payload.to_string())
+    )
 }
 
-impl Recorded {
-    /// A header's value as text, if present and valid UTF-8.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// The body parsed as JSON; panics (in tests) when it is not JSON.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "request body is not JSON ({e}): {:?}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
+/// The process's resident set size in bytes (`VmRSS` in
+/// `/proc/self/status`); `None` where that file does not exist.
+pub fn resident_bytes() -> Option<u64> {
+    proc_status_kib("VmRSS:").map(|kib| kib * 1024)
 }
 
-/// The response the server sends to every request.
-#[derive(Clone, Debug)]
-pub struct Scripted {
-    /// The status code.
-    pub status: u16,
-    /// The `Content-Type`, if any.
-    pub content_type: Option<&'static str>,
-    /// The body.
-    pub body: String,
+/// The process's peak resident set size in bytes (`VmHWM`).
+pub fn peak_resident_bytes() -> Option<u64> {
+    proc_status_kib("VmHWM:").map(|kib| kib * 1024)
 }
 
-impl Scripted {
-    /// A JSON response.
-    pub fn json(status: u16, body: serde_json::Value) -> Self {
-        Scripted {
-            status,
-            content_type: Some("application/json"),
-            body: body.to_string(),
+fn proc_status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
+    line[field.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The refresh-token id [`vcf_tokens()`] issues.
+pub const VCF_REFRESH_ID: &str = "refresh-token-id-1";
+
+/// A minimal SDDC Manager for session tests, for a server built with
+/// [`Loopback::start`](refresh_loopback::Loopback::start): `POST /v1/tokens` answers `201` with an access
+/// token living `login_lifetime` and the refresh token [`VCF_REFRESH_ID`];
+/// `PATCH /v1/tokens/access-token/refresh` with that id answers `200` with an
+/// access token living `refresh_lifetime`, any other id `404`. Unlike the
+/// sandbox, whose JWTs carry whole-second `exp` claims, the lifetimes here
+/// may be fractions of a second.
+pub fn vcf_tokens(
+    login_lifetime: Duration,
+    refresh_lifetime: Duration,
+) -> impl Fn(&Request) -> Step + Send + Sync + 'static {
+    move |request| match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/v1/tokens") => Step::Respond(Reply::json(
+            201,
+            serde_json::json!({
+                "accessToken": jwt_expiring_in(login_lifetime, "login"),
+                "refreshToken": { "id": VCF_REFRESH_ID },
+            }),
+        )),
+        ("PATCH", "/v1/tokens/access-token/refresh") => {
+            if serde_json::from_slice::<String>(&request.body)
+                .ok()
+                .as_deref()
+                == Some(VCF_REFRESH_ID)
+            {
+                let token = jwt_expiring_in(refresh_lifetime, "refresh");
+                Step::Respond(Reply::json(200, serde_json::json!(token)))
+            } else {
+                Step::Respond(Reply::json(
+                    404,
+                    serde_json::json!({ "message": "unknown refresh token" }),
+                ))
+            }
         }
-    }
-
-    /// A response without a body.
-    pub fn empty(status: u16) -> Self {
-        Scripted {
-            status,
-            content_type: None,
-            body: String::new(),
-        }
-    }
-}
-
-/// A loopback server that records requests and answers with one scripted
-/// response. Stops when dropped.
-pub struct RecordingServer {
-    addr: SocketAddr,
-    requests: Arc<Mutex<Vec<Recorded>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl RecordingServer {
-    /// Starts a server on `127.0.0.1:0` answering every request with
-    /// `response`.
-    pub async fn start(response: Scripted) -> Self {
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&requests);
-        let app = axum::Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let seen = Arc::clone(&seen);
-                let response = response.clone();
-                async move {
-                    seen.lock()
-                        .expect("the request log is not poisoned")
-                        .push(Recorded {
-                            method,
-                            uri,
-                            headers,
-                            body,
-                        });
-                    let mut builder = Response::builder()
-                        .status(StatusCode::from_u16(response.status).expect("a valid status"));
-                    if let Some(ct) = response.content_type {
-                        builder = builder.header("content-type", ct);
-                    }
-                    builder
-                        .body(Body::from(response.body))
-                        .expect("a valid response")
-                }
-            },
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let addr = listener.local_addr().expect("the listener has an address");
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .await
-                .expect("the test server runs");
-        });
-        RecordingServer {
-            addr,
-            requests,
-            task,
-        }
-    }
-
-    /// The server's base URL, `http://127.0.0.1:<port>`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The requests received so far.
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.requests
-            .lock()
-            .expect("the request log is not poisoned")
-            .clone()
-    }
-
-    /// The only request received; panics if there was not exactly one.
-    pub fn single_request(&self) -> Recorded {
-        let requests = self.requests();
-        assert_eq!(
-            requests.len(),
-            1,
-            "expected exactly one request, got {requests:?}"
-        );
-        requests.into_iter().next().expect("one request")
-    }
-}
-
-impl Drop for RecordingServer {
-    fn drop(&mut self) {
-        self.task.abort();
+        _ => Step::Respond(Reply::empty(404)),
     }
 }

@@ -2,12 +2,12 @@
 //! path, content type, JSON body, auth header) and how they decode every
 //! documented response.
 
+use refresh_loopback::{Loopback, Reply};
 use serde_json::json;
-use workspace_tests::{RecordingServer, Scripted};
 
 const F5_PATH: &str = "/api/ai_data/bfdp/namespaces/system/bfdp/refresh_token";
 
-fn f5_client(server: &RecordingServer) -> f5xc_bfdp::Client {
+fn f5_client(server: &Loopback) -> f5xc_bfdp::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,
@@ -22,7 +22,7 @@ fn f5_client(server: &RecordingServer) -> f5xc_bfdp::Client {
     f5xc_bfdp::Client::new_with_client(&server.url(), http, None)
 }
 
-fn vcf_client(server: &RecordingServer) -> vcf_tokens::Client {
+fn vcf_client(server: &Loopback) -> vcf_tokens::Client {
     vcf_tokens::Client::new_with_client(&server.url(), reqwest::Client::new(), None)
 }
 
@@ -35,8 +35,7 @@ fn pipeline(name: &str) -> f5xc_bfdp::types::RefreshTokenRequest {
 #[tokio::test]
 async fn f5_refresh_token_sends_the_documented_request_and_decodes_the_result() {
     let result_text = r#"{"token":"t-123"}"#;
-    let server =
-        RecordingServer::start(Scripted::json(200, json!({ "result": result_text }))).await;
+    let server = Loopback::always(Reply::json(200, json!({ "result": result_text }))).await;
 
     let response = f5_client(&server)
         .refresh_token(&pipeline("pipe-a"))
@@ -47,7 +46,7 @@ async fn f5_refresh_token_sends_the_documented_request_and_decodes_the_result() 
     assert_eq!(response.into_inner().result.as_deref(), Some(result_text));
     let request = server.single_request();
     assert_eq!(request.method, "POST");
-    assert_eq!(request.uri.path(), F5_PATH);
+    assert_eq!(request.path, F5_PATH);
     assert_eq!(request.header("content-type"), Some("application/json"));
     assert_eq!(
         request.header("authorization"),
@@ -59,7 +58,7 @@ async fn f5_refresh_token_sends_the_documented_request_and_decodes_the_result() 
 #[tokio::test]
 async fn f5_every_documented_error_status_carries_its_string_body() {
     for status in [401u16, 403, 404, 409, 429, 500, 503, 504] {
-        let server = RecordingServer::start(Scripted::json(status, json!("vendor says no"))).await;
+        let server = Loopback::always(Reply::json(status, json!("vendor says no"))).await;
 
         let error = f5_client(&server)
             .refresh_token(&pipeline("pipe-a"))
@@ -78,7 +77,7 @@ async fn f5_every_documented_error_status_carries_its_string_body() {
 
 #[tokio::test]
 async fn vcf_create_token_sends_credentials_and_decodes_the_pair() {
-    let server = RecordingServer::start(Scripted::json(
+    let server = Loopback::always(Reply::json(
         201,
         json!({ "accessToken": "access-1", "refreshToken": { "id": "refresh-1" } }),
     ))
@@ -102,7 +101,7 @@ async fn vcf_create_token_sends_credentials_and_decodes_the_pair() {
     );
     let request = server.single_request();
     assert_eq!(request.method, "POST");
-    assert_eq!(request.uri.path(), "/v1/tokens");
+    assert_eq!(request.path, "/v1/tokens");
     assert_eq!(request.header("content-type"), Some("application/json"));
     assert_eq!(
         request.json(),
@@ -112,7 +111,7 @@ async fn vcf_create_token_sends_credentials_and_decodes_the_pair() {
 
 #[tokio::test]
 async fn vcf_refresh_sends_the_id_as_a_json_string_and_decodes_the_token() {
-    let server = RecordingServer::start(Scripted::json(200, json!("access-2"))).await;
+    let server = Loopback::always(Reply::json(200, json!("access-2"))).await;
 
     let token = vcf_client(&server)
         .refresh_access_token("abc")
@@ -122,7 +121,7 @@ async fn vcf_refresh_sends_the_id_as_a_json_string_and_decodes_the_token() {
     assert_eq!(token.into_inner(), "access-2");
     let request = server.single_request();
     assert_eq!(request.method, "PATCH");
-    assert_eq!(request.uri.path(), "/v1/tokens/access-token/refresh");
+    assert_eq!(request.path, "/v1/tokens/access-token/refresh");
     assert_eq!(request.header("content-type"), Some("application/json"));
     assert_eq!(
         &request.body[..],
@@ -133,7 +132,7 @@ async fn vcf_refresh_sends_the_id_as_a_json_string_and_decodes_the_token() {
 
 #[tokio::test]
 async fn vcf_invalidate_sends_the_id_as_a_json_string_and_accepts_204() {
-    let server = RecordingServer::start(Scripted::empty(204)).await;
+    let server = Loopback::always(Reply::empty(204)).await;
 
     let response = vcf_client(&server)
         .invalidate_refresh_token("abc")
@@ -143,7 +142,7 @@ async fn vcf_invalidate_sends_the_id_as_a_json_string_and_accepts_204() {
     assert_eq!(response.status(), 204);
     let request = server.single_request();
     assert_eq!(request.method, "DELETE");
-    assert_eq!(request.uri.path(), "/v1/tokens/refresh-token");
+    assert_eq!(request.path, "/v1/tokens/refresh-token");
     assert_eq!(request.header("content-type"), Some("application/json"));
     assert_eq!(&request.body[..], br#""abc""#);
 }
@@ -196,7 +195,7 @@ fn assert_vcf_error(error: vcf_tokens::Error<vcf_tokens::types::Error>, status: 
 #[tokio::test]
 async fn vcf_refresh_documented_errors_decode_the_error_body() {
     for status in [400u16, 404, 500] {
-        let server = RecordingServer::start(Scripted::json(status, vcf_error_body())).await;
+        let server = Loopback::always(Reply::json(status, vcf_error_body())).await;
         let error = vcf_client(&server)
             .refresh_access_token("abc")
             .await
@@ -208,7 +207,7 @@ async fn vcf_refresh_documented_errors_decode_the_error_body() {
 #[tokio::test]
 async fn vcf_create_token_documented_errors_decode_the_error_body() {
     for status in [400u16, 500] {
-        let server = RecordingServer::start(Scripted::json(status, vcf_error_body())).await;
+        let server = Loopback::always(Reply::json(status, vcf_error_body())).await;
         let error = vcf_client(&server)
             .create_token(&Default::default())
             .await
@@ -219,7 +218,7 @@ async fn vcf_create_token_documented_errors_decode_the_error_body() {
 
 #[tokio::test]
 async fn an_undocumented_status_is_an_unexpected_response_with_its_status() {
-    let server = RecordingServer::start(Scripted::json(418, json!("teapot"))).await;
+    let server = Loopback::always(Reply::json(418, json!("teapot"))).await;
     let error = vcf_client(&server)
         .invalidate_refresh_token("abc")
         .await

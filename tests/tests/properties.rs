@@ -5,12 +5,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use proptest::prelude::*;
+use refresh_loopback::{Loopback, Reply, Step};
 use refresh_sdk::vcf::VcfCredentials;
 use refresh_sdk::{
     ErrorKind, F5Client, F5Config, F5Credentials, RetryPolicy, SecretString, TransportOptions,
     VcfClient, VcfConfig,
 };
-use workspace_tests::faulty::{FaultyServer, Reply, Step};
 
 /// Strings shaped like what people put in `VOLT_API_URL` and
 /// `VCF_SDDC_MANAGER_HOST`, plus anything at all.
@@ -149,14 +149,16 @@ fn any_response_gives_a_value_or_an_error_with_its_status() {
         .expect("a tokio runtime");
     let next: Arc<Mutex<Option<Answer>>> = Arc::new(Mutex::new(None));
     let script = Arc::clone(&next);
-    let server = runtime.block_on(FaultyServer::start(move |_| {
-        let answer = script
-            .lock()
-            .expect("answer lock")
-            .clone()
-            .expect("an answer is set before each call");
-        Step::Respond(Reply::new(answer.status, answer.content_type, answer.body))
-    }));
+    let server = runtime
+        .block_on(Loopback::start(move |_| {
+            let answer = script
+                .lock()
+                .expect("answer lock")
+                .clone()
+                .expect("an answer is set before each call");
+            Step::Respond(Reply::new(answer.status, answer.content_type, answer.body))
+        }))
+        .without_date();
     // One attempt, so the status the error reports is the one just set.
     let transport = TransportOptions::default()
         .attempt_timeout(Duration::from_secs(5))
@@ -332,18 +334,20 @@ fn any_response_with_any_headers_ends_within_the_deadline_under_retries() {
         .expect("a tokio runtime");
     let next: Arc<Mutex<Option<(Answer, Headers)>>> = Arc::new(Mutex::new(None));
     let script = Arc::clone(&next);
-    let server = runtime.block_on(FaultyServer::start(move |_| {
-        let (answer, headers) = script
-            .lock()
-            .expect("answer lock")
-            .clone()
-            .expect("an answer is set before each call");
-        let reply = headers.iter().fold(
-            Reply::new(answer.status, answer.content_type, answer.body),
-            |reply, (name, value)| reply.header_bytes(name, value),
-        );
-        Step::Respond(reply)
-    }));
+    let server = runtime
+        .block_on(Loopback::start(move |_| {
+            let (answer, headers) = script
+                .lock()
+                .expect("answer lock")
+                .clone()
+                .expect("an answer is set before each call");
+            let reply = headers.iter().fold(
+                Reply::new(answer.status, answer.content_type, answer.body),
+                |reply, (name, value)| reply.header_bytes(name, value),
+            );
+            Step::Respond(reply)
+        }))
+        .without_date();
     // Every request gets the same answer, so every attempt sees the status.
     let transport = TransportOptions::default()
         .attempt_timeout(Duration::from_secs(5))

@@ -17,6 +17,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use refresh_loopback::{Loopback, Reply, Step, refused_url};
 use refresh_sdk::error::VendorDetail;
 use refresh_sdk::vcf::VcfCredentials;
 use refresh_sdk::{
@@ -24,9 +25,7 @@ use refresh_sdk::{
     TransportOptions, VcfClient, VcfConfig,
 };
 use serde_json::json;
-use workspace_tests::faulty::{
-    FaultyServer, Reply, Step, peak_resident_bytes, refused_url, resident_bytes,
-};
+use workspace_tests::{peak_resident_bytes, resident_bytes};
 
 const CANARY: &str = "CANARY-6b3d91f2";
 
@@ -283,7 +282,7 @@ async fn run(
     op: Op,
     url: String,
     transport: TransportOptions,
-    server: Option<&FaultyServer>,
+    server: Option<&Loopback>,
     expect: &Expect,
 ) -> Option<Error> {
     traces();
@@ -361,7 +360,7 @@ where
 
 /// The one-step script case: every request gets `step`.
 async fn scripted(op: Op, steps: Vec<Step>, expect: Expect) -> Option<Error> {
-    let server = FaultyServer::script(steps).await;
+    let server = Loopback::script(steps).await.without_date();
     run(op, server.url(), transport(), Some(&server), &expect).await
 }
 
@@ -402,7 +401,7 @@ async fn reset_mid_body_is_a_transport_error() {
 async fn no_answer_respects_the_deadline_within_ten_percent() {
     const DEADLINE: Duration = Duration::from_millis(1500);
     for_each_op(|op| async move {
-        let server = FaultyServer::script(vec![Step::Silent]).await;
+        let server = Loopback::script(vec![Step::Silent]).await.without_date();
         // The per-attempt timeout is longer than the deadline, so only the
         // deadline can end the wait.
         let transport = transport()
@@ -424,11 +423,7 @@ async fn a_body_trickling_past_the_timeout_times_out() {
         // 40 bytes of padding at 10 per second: 4 s, four times the timeout.
         let mut reply = op.success();
         reply.body.extend_from_slice(&[b' '; 40]);
-        let step = Step::Trickle {
-            reply,
-            chunk: 1,
-            every: Duration::from_millis(100),
-        };
+        let step = Step::Respond(reply.trickle(1, Duration::from_millis(100)));
         let expect = Expect::failure(ErrorKind::Timeout, Some(op.success_status()), 1)
             .between(ATTEMPT_TIMEOUT, ATTEMPT_TIMEOUT + SLACK);
         scripted(op, vec![step], expect).await;
@@ -442,7 +437,7 @@ async fn a_body_trickling_past_the_timeout_times_out() {
 async fn too_many_requests_waits_retry_after_seconds() {
     for_each_op(|op| async move {
         let step = Step::Respond(Reply::json(429, json!("slow down")).header("retry-after", "1"));
-        let server = FaultyServer::script(vec![step]).await;
+        let server = Loopback::script(vec![step]).await.without_date();
         let transport = transport().retry(policy().max_attempts(2));
         let expect = Expect::failure(ErrorKind::RateLimited, Some(429), 2)
             .between(Duration::from_secs(1), Duration::from_secs(1) + SLACK);
@@ -460,11 +455,12 @@ async fn too_many_requests_waits_until_an_http_date() {
     for_each_op(|op| async move {
         // Two seconds ahead, cut to whole seconds by the date format: the
         // wait is over one second and at most two.
-        let server = FaultyServer::start(|_| {
+        let server = Loopback::start(|_| {
             let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2));
             Step::Respond(Reply::json(429, json!("slow down")).header("retry-after", &date))
         })
-        .await;
+        .await
+        .without_date();
         let transport = transport().retry(policy().max_attempts(2));
         let expect = Expect::failure(ErrorKind::RateLimited, Some(429), 2)
             .between(Duration::from_millis(900), Duration::from_secs(2) + SLACK);
@@ -643,7 +639,9 @@ async fn a_ten_mib_body_is_refused_at_the_cap_with_bounded_memory() {
     // The first client of each operation loads TLS roots and sets up the
     // runtime's and allocator's pools: a few MiB that are not the body's.
     for op in OPS {
-        let server = FaultyServer::script(vec![Step::Respond(op.success())]).await;
+        let server = Loopback::script(vec![Step::Respond(op.success())])
+            .await
+            .without_date();
         run(
             op,
             server.url(),
@@ -662,7 +660,7 @@ async fn a_ten_mib_body_is_refused_at_the_cap_with_bounded_memory() {
                 len: TEN_MIB,
                 content_length,
             };
-            let server = FaultyServer::script(vec![step]).await;
+            let server = Loopback::script(vec![step]).await.without_date();
             let expect = Expect::failure(ErrorKind::InvalidResponse, Some(op.success_status()), 1);
             let err = run(
                 op,
@@ -701,7 +699,9 @@ async fn a_redirect_to_another_origin_is_not_followed() {
         // Another port on 127.0.0.1 is another origin to the facade's redirect
         // policy, as another host name would be; the tests never leave
         // 127.0.0.1.
-        let elsewhere = FaultyServer::script(vec![Step::Respond(op.success())]).await;
+        let elsewhere = Loopback::script(vec![Step::Respond(op.success())])
+            .await
+            .without_date();
         let location = format!("{}{}", elsewhere.url(), op.path());
         let step = Step::Respond(Reply::empty(307).header("location", &location));
         let expect = Expect::failure(ErrorKind::InvalidResponse, Some(307), 1);

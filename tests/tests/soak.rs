@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use refresh_loopback::Loopback;
 use refresh_sandbox::{Operation, Sandbox};
 use refresh_sdk::vcf::{SessionOptions, VcfCredentials, VcfSession};
 use refresh_sdk::{ErrorKind, ExposeSecret, RetryPolicy, TransportOptions, VcfClient, VcfConfig};
-use workspace_tests::faulty::{FaultyServer, resident_bytes, vcf_tokens};
+use workspace_tests::{resident_bytes, vcf_tokens};
 
 const TASKS: usize = 64;
 const REFRESH_PATH: &str = "/v1/tokens/access-token/refresh";
@@ -193,7 +194,7 @@ async fn soak_with_a_200ms_access_token_lifetime() {
     const TTL: Duration = Duration::from_millis(200);
     const SKEW: Duration = Duration::from_millis(50);
     let _exclusive = EXCLUSIVE.write().await;
-    let server = FaultyServer::start(vcf_tokens(TTL, TTL)).await;
+    let server = Loopback::start(vcf_tokens(TTL, TTL)).await.without_date();
     let session = Arc::new(session(&server.url(), "user", "password", SKEW));
     session.access_token().await.expect("the first login");
     let duration = soak_duration();
@@ -292,11 +293,12 @@ async fn a_stampede_of_10000_callers_makes_one_refresh() {
 async fn a_refresh_failure_after_expiry_reaches_every_waiter_and_the_session_recovers() {
     const WAITERS: usize = 100;
     let _shared = EXCLUSIVE.read().await;
-    let server = FaultyServer::start(vcf_tokens(
+    let server = Loopback::start(vcf_tokens(
         Duration::from_millis(300),
         Duration::from_secs(3600),
     ))
-    .await;
+    .await
+    .without_date();
     let session = Arc::new(session(&server.url(), "user", "password", Duration::ZERO));
     let first = session.access_token().await.expect("the first login");
     server.stop();

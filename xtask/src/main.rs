@@ -275,7 +275,9 @@ fn ci(root: &Path) -> Result<(), String> {
     )?;
     forget_packaged_copies(&target)?;
     // The publishable crates, each verified by building it from its packaged
-    // form; the xtask and the workspace tests are `publish = false` tools.
+    // form; the xtask, the workspace tests and the tests' loopback fake are
+    // `publish = false` tools (`cargo package --workspace` would package
+    // them too).
     cargo(
         root,
         &[
@@ -285,6 +287,8 @@ fn ci(root: &Path) -> Result<(), String> {
             "xtask",
             "--exclude",
             "workspace-tests",
+            "--exclude",
+            "refresh-loopback",
             "--locked",
             "--allow-dirty",
         ],

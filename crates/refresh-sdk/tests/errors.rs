@@ -5,6 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use refresh_loopback::{Loopback, Reply, refused_url};
 use refresh_sdk::error::MAX_SNIPPET_BYTES;
 use refresh_sdk::{ErrorKind, RetryPolicy, Service, TransportOptions, VendorDetail};
 use serde_json::json;
@@ -14,8 +15,8 @@ fn no_retries() -> TransportOptions {
 }
 
 async fn f5_error(reply: Reply) -> refresh_sdk::Error {
-    let server = serve(move |_| reply.clone()).await;
-    let client = f5_client(&server.url, "token", no_retries());
+    let server = Loopback::start(move |_| reply.clone()).await;
+    let client = f5_client(&server.url(), "token", no_retries());
     client
         .refresh_token("pipeline")
         .await
@@ -106,8 +107,9 @@ async fn wrong_bodies_keep_the_status_and_kind() {
         }
     }
     // The same for undocumented statuses and for VCF's documented ones.
-    let server = serve(|_| Reply::new(500, "text/html", "<h1>Bad gateway config</h1>")).await;
-    let vcf = vcf_client(&server.url, no_retries());
+    let server =
+        Loopback::start(|_| Reply::new(500, "text/html", "<h1>Bad gateway config</h1>")).await;
+    let vcf = vcf_client(&server.url(), no_retries());
     let err = vcf
         .create_token(&refresh_sdk::VcfCredentials::new("admin", "pw"))
         .await
@@ -140,8 +142,8 @@ async fn vcf_error_objects_are_decoded() {
         "remediationMessage": "Check the user name and password",
         "referenceToken": "REF123",
     });
-    let server = serve(move |_| Reply::json(400, body.clone())).await;
-    let vcf = vcf_client(&server.url, no_retries());
+    let server = Loopback::start(move |_| Reply::json(400, body.clone())).await;
+    let vcf = vcf_client(&server.url(), no_retries());
     let err = vcf
         .create_token(&refresh_sdk::VcfCredentials::new("admin", "pw"))
         .await
@@ -187,14 +189,14 @@ async fn vcf_error_objects_are_decoded() {
 
 #[tokio::test]
 async fn vcf_refresh_of_an_unknown_token_is_not_found() {
-    let server = serve(|_| {
+    let server = Loopback::start(|_| {
         Reply::json(
             404,
             json!({"message": "Refresh token not found", "errorCode": "NOT_FOUND"}),
         )
     })
     .await;
-    let vcf = vcf_client(&server.url, no_retries());
+    let vcf = vcf_client(&server.url(), no_retries());
     let err = vcf
         .refresh_access_token(&"id".into())
         .await
@@ -218,7 +220,7 @@ async fn undecodable_success_body_is_invalid_response_with_status() {
 
 #[tokio::test]
 async fn unexpected_success_status_and_bare_text_tokens_are_tolerated() {
-    let server = serve(|r| match r.path.as_str() {
+    let server = Loopback::start(|r| match r.path.as_str() {
         "/v1/tokens" => Reply::json(
             200,
             json!({"accessToken": "a1", "refreshToken": {"id": "r1"}}),
@@ -227,7 +229,7 @@ async fn unexpected_success_status_and_bare_text_tokens_are_tolerated() {
         _ => Reply::empty(200),
     })
     .await;
-    let vcf = vcf_client(&server.url, no_retries());
+    let vcf = vcf_client(&server.url(), no_retries());
     use refresh_sdk::ExposeSecret;
     let pair = vcf
         .create_token(&refresh_sdk::VcfCredentials::new("admin", "pw"))
@@ -247,9 +249,11 @@ async fn unexpected_success_status_and_bare_text_tokens_are_tolerated() {
 #[tokio::test]
 async fn timeout_is_its_own_kind() {
     let transport = no_retries().attempt_timeout(Duration::from_millis(200));
-    let server =
-        serve(|_| Reply::json(200, json!({"result": "{}"})).after(Duration::from_secs(10))).await;
-    let client = f5_client(&server.url, "token", transport);
+    let server = Loopback::start(|_| {
+        Reply::json(200, json!({"result": "{}"})).after(Duration::from_secs(10))
+    })
+    .await;
+    let client = f5_client(&server.url(), "token", transport);
     let err = client
         .refresh_token("pipeline")
         .await
@@ -260,7 +264,7 @@ async fn timeout_is_its_own_kind() {
 
 #[tokio::test]
 async fn connection_failure_is_transport() {
-    let url = closed_port_url().await;
+    let url = refused_url().await;
     let client = f5_client(&url, "token", no_retries());
     let err = client
         .refresh_token("pipeline")
@@ -273,14 +277,14 @@ async fn connection_failure_is_transport() {
 
 #[tokio::test]
 async fn empty_product_name_is_rejected_before_sending() {
-    let server = serve(|_| Reply::json(200, json!({"result": "{}"}))).await;
-    let client = f5_client(&server.url, "token", no_retries());
+    let server = Loopback::start(|_| Reply::json(200, json!({"result": "{}"}))).await;
+    let client = f5_client(&server.url(), "token", no_retries());
     for name in ["", "   "] {
         let err = client.refresh_token(name).await.expect_err("empty name");
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         assert_eq!(err.attempts(), 0);
     }
-    assert_eq!(server.hits(), 0);
+    assert_eq!(server.requests(), 0);
 }
 
 #[test]
@@ -414,7 +418,7 @@ fn f5_plain_http_needs_the_opt_in_and_environment_settings_survive_options() {
 /// error: on its one line, and with `{:#}` one indented line each.
 #[tokio::test]
 async fn vcf_notifications_are_shown_with_their_remediations() {
-    let server = serve(|_| {
+    let server = Loopback::start(|_| {
         Reply::json(
             400,
             json!({
@@ -435,7 +439,7 @@ async fn vcf_notifications_are_shown_with_their_remediations() {
         )
     })
     .await;
-    let err = vcf_client(&server.url, no_retries())
+    let err = vcf_client(&server.url(), no_retries())
         .create_token(&refresh_sdk::VcfCredentials::new("admin", "pw"))
         .await
         .expect_err("400");

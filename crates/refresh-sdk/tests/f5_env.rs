@@ -9,6 +9,7 @@ mod common;
 use std::sync::atomic::Ordering;
 
 use common::pki::{https_server, p12_archive, pki};
+use refresh_loopback::{Loopback, Reply};
 use refresh_sdk::f5xc::{F5Client, F5Config};
 use refresh_sdk::{ErrorKind, ExposeSecret, RetryPolicy};
 
@@ -204,12 +205,11 @@ fn a_file_that_cannot_be_read_names_the_variable_not_its_value() {
 /// A token pasted with its line's end still attached is sent without it.
 #[tokio::test]
 async fn an_api_token_is_sent_without_surrounding_whitespace() {
-    let server = common::serve(|_| {
-        common::Reply::json(200, serde_json::json!({"result": "{\"token\":\"t\"}"}))
-    })
-    .await;
+    let server =
+        Loopback::start(|_| Reply::json(200, serde_json::json!({"result": "{\"token\":\"t\"}"})))
+            .await;
     let config = F5Config::from_lookup(lookup(vec![
-        ("VOLT_API_URL", server.url.clone()),
+        ("VOLT_API_URL", server.url()),
         ("VOLT_API_TOKEN", " token-1234\n".to_owned()),
     ]))
     .expect("configured");
@@ -219,7 +219,7 @@ async fn an_api_token_is_sent_without_surrounding_whitespace() {
         .await
         .expect("a token");
     assert_eq!(
-        server.received()[0].header("authorization").as_deref(),
+        server.received()[0].header("authorization"),
         Some("APIToken token-1234")
     );
 }
@@ -245,13 +245,12 @@ fn a_token_with_a_ca_file_is_configured_and_blank_p12_content_is_unset() {
 /// file later does not change what the client sends.
 #[tokio::test]
 async fn an_api_token_file_is_read_once_without_its_trailing_line_break() {
-    let server = common::serve(|_| {
-        common::Reply::json(200, serde_json::json!({"result": "{\"token\":\"t\"}"}))
-    })
-    .await;
+    let server =
+        Loopback::start(|_| Reply::json(200, serde_json::json!({"result": "{\"token\":\"t\"}"})))
+            .await;
     let file = TempFile::new("token-file", b"token-from-file\r\n");
     let config = F5Config::from_lookup(lookup(vec![
-        ("VOLT_API_URL", server.url.clone()),
+        ("VOLT_API_URL", server.url()),
         ("VOLT_API_TOKEN_FILE", file.path()),
     ]))
     .expect("configured");
@@ -263,7 +262,7 @@ async fn an_api_token_file_is_read_once_without_its_trailing_line_break() {
     let received = server.received();
     for request in &received {
         assert_eq!(
-            request.header("authorization").as_deref(),
+            request.header("authorization"),
             Some("APIToken token-from-file"),
             "read once, when configured"
         );
@@ -272,7 +271,7 @@ async fn an_api_token_file_is_read_once_without_its_trailing_line_break() {
 
     // A new configuration reads the rotated token.
     let config = F5Config::from_lookup(lookup(vec![
-        ("VOLT_API_URL", server.url.clone()),
+        ("VOLT_API_URL", server.url()),
         ("VOLT_API_TOKEN_FILE", file.path()),
     ]))
     .expect("configured");
@@ -282,7 +281,7 @@ async fn an_api_token_file_is_read_once_without_its_trailing_line_break() {
         .await
         .expect("a token");
     assert_eq!(
-        server.received()[2].header("authorization").as_deref(),
+        server.received()[2].header("authorization"),
         Some("APIToken rotated-token")
     );
 }

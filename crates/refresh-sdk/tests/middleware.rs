@@ -1,14 +1,12 @@
 //! `BearerAuth` and `TransportPolicy` as `reqwest_middleware` layers, over
 //! real HTTP on loopback.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Received, Reply, serve};
 use http::Extensions;
+use refresh_loopback::{Loopback, Reply, Request};
 use refresh_sdk::middleware::{BearerAuth, TransportPolicy};
 use refresh_sdk::{
     AccessToken, AccessTokenSource, Error, ErrorKind, ExposeSecret, RetryPolicy, TokenFuture,
@@ -68,7 +66,7 @@ impl AccessTokenSource for Rotating {
 }
 
 /// Accepts `Bearer token-N` for `N >= accept_from`, else 401.
-fn guarded(accept_from: u32) -> impl Fn(&Received) -> Reply + Send + Sync + 'static {
+fn guarded(accept_from: u32) -> impl Fn(&Request) -> Reply + Send + Sync + 'static {
     move |request| {
         let accepted = request
             .header("authorization")
@@ -119,24 +117,21 @@ fn stack(auth: BearerAuth) -> ClientWithMiddleware {
 
 #[tokio::test]
 async fn a_request_to_the_origin_carries_the_token_in_a_sensitive_header() {
-    let server = serve(guarded(0)).await;
-    let source = Arc::new(Rotating::new(Some(server.url.clone())));
+    let server = Loopback::start(guarded(0)).await;
+    let source = Arc::new(Rotating::new(Some(server.url())));
     let inspect = Arc::new(Inspect::default());
     let api = ClientBuilder::new(reqwest::Client::new())
         .with(BearerAuth::new(source))
         .with_arc(inspect.clone())
         .build();
     let response = api
-        .get(format!("{}/v1/domains", server.url))
+        .get(format!("{}/v1/domains", server.url()))
         .send()
         .await
         .expect("the request is sent");
     assert_eq!(response.status(), 200);
     let seen = server.received();
-    assert_eq!(
-        seen[0].header("authorization").as_deref(),
-        Some("Bearer token-0")
-    );
+    assert_eq!(seen[0].header("authorization"), Some("Bearer token-0"));
     assert!(inspect.sensitive.load(Ordering::SeqCst), "marked sensitive");
     for debug in inspect.debug.lock().expect("debug lock").iter() {
         assert!(!debug.contains("token-0"), "Debug shows the token: {debug}");
@@ -145,21 +140,19 @@ async fn a_request_to_the_origin_carries_the_token_in_a_sensitive_header() {
 
 #[tokio::test]
 async fn requests_to_another_origin_get_no_token() {
-    let ours = serve(guarded(0)).await;
-    let theirs = serve(guarded(0)).await;
-    let api = stack(BearerAuth::new(Arc::new(Rotating::new(Some(
-        ours.url.clone(),
-    )))));
+    let ours = Loopback::start(guarded(0)).await;
+    let theirs = Loopback::start(guarded(0)).await;
+    let api = stack(BearerAuth::new(Arc::new(Rotating::new(Some(ours.url())))));
     let response = api
-        .get(format!("{}/collect", theirs.url))
+        .get(format!("{}/collect", theirs.url()))
         .send()
         .await
         .expect("the request is sent");
     assert_eq!(response.status(), 401);
     assert_eq!(theirs.received()[0].header("authorization"), None);
-    assert_eq!(ours.hits(), 0);
+    assert_eq!(ours.requests(), 0);
     // The same server under another host name is another origin too.
-    let other_port = theirs.url.replace("127.0.0.1", "localhost");
+    let other_port = theirs.url().replace("127.0.0.1", "localhost");
     let response = api
         .get(format!("{other_port}/collect"))
         .send()
@@ -176,27 +169,27 @@ async fn requests_to_another_origin_get_no_token() {
 
 #[tokio::test]
 async fn a_source_without_an_origin_authorizes_nothing_unless_one_is_named() {
-    let server = serve(guarded(0)).await;
+    let server = Loopback::start(guarded(0)).await;
     let api = stack(BearerAuth::new(Arc::new(Rotating::new(None))));
-    let response = api.get(&server.url).send().await.expect("sent");
+    let response = api.get(server.url()).send().await.expect("sent");
     assert_eq!(response.status(), 401);
     assert_eq!(server.received()[0].header("authorization"), None);
 
-    let named =
-        BearerAuth::for_origin(Arc::new(Rotating::new(None)), &server.url).expect("a valid origin");
-    let response = stack(named).get(&server.url).send().await.expect("sent");
+    let named = BearerAuth::for_origin(Arc::new(Rotating::new(None)), &server.url())
+        .expect("a valid origin");
+    let response = stack(named).get(server.url()).send().await.expect("sent");
     assert_eq!(response.status(), 200);
     assert!(BearerAuth::for_origin(Arc::new(Rotating::new(None)), "no-scheme").is_err());
 }
 
 #[tokio::test]
 async fn a_401_reports_the_token_and_sends_the_request_once_more_with_the_renewed_one() {
-    let server = serve(guarded(1)).await;
-    let source = Arc::new(Rotating::new(Some(server.url.clone())));
+    let server = Loopback::start(guarded(1)).await;
+    let source = Arc::new(Rotating::new(Some(server.url())));
     let api = stack(BearerAuth::new(source.clone()));
     // A POST too: a 401 says the request was not acted on.
     let response = api
-        .post(format!("{}/v1/domains", server.url))
+        .post(format!("{}/v1/domains", server.url()))
         .json(&serde_json::json!({ "name": "sfo-w01" }))
         .send()
         .await
@@ -204,14 +197,8 @@ async fn a_401_reports_the_token_and_sends_the_request_once_more_with_the_renewe
     assert_eq!(response.status(), 200);
     let seen = server.received();
     assert_eq!(seen.len(), 2);
-    assert_eq!(
-        seen[0].header("authorization").as_deref(),
-        Some("Bearer token-0")
-    );
-    assert_eq!(
-        seen[1].header("authorization").as_deref(),
-        Some("Bearer token-1")
-    );
+    assert_eq!(seen[0].header("authorization"), Some("Bearer token-0"));
+    assert_eq!(seen[1].header("authorization"), Some("Bearer token-1"));
     assert_eq!(seen[0].body, seen[1].body, "the same body is sent again");
     assert_eq!(source.invalidations.load(Ordering::SeqCst), 1);
 }
@@ -221,19 +208,19 @@ async fn a_401_reports_the_token_and_sends_the_request_once_more_with_the_renewe
 /// the request is not sent again.
 #[tokio::test]
 async fn a_401_from_the_origin_a_redirect_led_to_leaves_the_token_alone() {
-    let theirs = serve(guarded(0)).await;
-    let login = format!("{}/login", theirs.url);
-    let ours = serve(move |_| Reply::empty(302).header("location", &login)).await;
-    let source = Arc::new(Rotating::new(Some(ours.url.clone())));
+    let theirs = Loopback::start(guarded(0)).await;
+    let login = format!("{}/login", theirs.url());
+    let ours = Loopback::start(move |_| Reply::empty(302).header("location", &login)).await;
+    let source = Arc::new(Rotating::new(Some(ours.url())));
     let response = stack(BearerAuth::new(source.clone()))
-        .get(format!("{}/v1/domains", ours.url))
+        .get(format!("{}/v1/domains", ours.url()))
         .send()
         .await
         .expect("the request is sent");
     assert_eq!(response.status(), 401);
     assert_eq!(theirs.received()[0].header("authorization"), None);
     assert_eq!(source.invalidations.load(Ordering::SeqCst), 0);
-    assert_eq!(ours.hits(), 1, "not sent again");
+    assert_eq!(ours.requests(), 1, "not sent again");
 }
 
 /// A source that takes a second to hand out its token, like a session
@@ -260,9 +247,9 @@ impl AccessTokenSource for SlowLogin {
 /// server taking 1 s do not fit in 1.5 s, although each alone would.
 #[tokio::test]
 async fn waiting_for_the_token_counts_against_the_deadline() {
-    let server = serve(|request| guarded(0)(request).after(Duration::from_secs(1))).await;
+    let server = Loopback::start(|request| guarded(0)(request).after(Duration::from_secs(1))).await;
     let source = Arc::new(SlowLogin {
-        origin: server.url.clone(),
+        origin: server.url(),
     });
     let policy = TransportOptions::default()
         .retry(RetryPolicy::no_retries().deadline(Duration::from_millis(1500)));
@@ -271,7 +258,7 @@ async fn waiting_for_the_token_counts_against_the_deadline() {
         .with(TransportPolicy::new(&policy))
         .build();
     let started = std::time::Instant::now();
-    let outcome = api.get(format!("{}/v1/domains", server.url)).send().await;
+    let outcome = api.get(format!("{}/v1/domains", server.url())).send().await;
     let elapsed = started.elapsed();
     match outcome {
         Err(reqwest_middleware::Error::Reqwest(err)) => assert!(err.is_timeout(), "{err}"),
@@ -285,60 +272,58 @@ async fn waiting_for_the_token_counts_against_the_deadline() {
 
 #[tokio::test]
 async fn a_second_401_is_returned_not_retried_again() {
-    let server = serve(guarded(u32::MAX)).await;
-    let source = Arc::new(Rotating::new(Some(server.url.clone())));
+    let server = Loopback::start(guarded(u32::MAX)).await;
+    let source = Arc::new(Rotating::new(Some(server.url())));
     let response = stack(BearerAuth::new(source.clone()))
-        .get(&server.url)
+        .get(server.url())
         .send()
         .await
         .expect("sent");
     assert_eq!(response.status(), 401);
-    assert_eq!(server.hits(), 2, "one re-send, no loop");
+    assert_eq!(server.requests(), 2, "one re-send, no loop");
     assert_eq!(source.invalidations.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
 async fn a_source_that_hands_out_the_same_token_again_gets_the_401_without_a_resend() {
-    let server = serve(guarded(1)).await;
+    let server = Loopback::start(guarded(1)).await;
     let source = Arc::new(Rotating {
         renews: false,
-        ..Rotating::new(Some(server.url.clone()))
+        ..Rotating::new(Some(server.url()))
     });
     let response = stack(BearerAuth::new(source))
-        .get(&server.url)
+        .get(server.url())
         .send()
         .await
         .expect("sent");
     assert_eq!(response.status(), 401);
-    assert_eq!(server.hits(), 1);
+    assert_eq!(server.requests(), 1);
 }
 
 #[tokio::test]
 async fn an_authorization_header_set_by_the_caller_is_left_alone() {
-    let server = serve(guarded(0)).await;
-    let api = stack(BearerAuth::new(Arc::new(Rotating::new(Some(
-        server.url.clone(),
-    )))));
-    api.get(&server.url)
+    let server = Loopback::start(guarded(0)).await;
+    let api = stack(BearerAuth::new(Arc::new(Rotating::new(Some(server.url())))));
+    api.get(server.url())
         .header(AUTHORIZATION, "Basic dXNlcjpwdw==")
         .send()
         .await
         .expect("sent");
     assert_eq!(
-        server.received()[0].header("authorization").as_deref(),
+        server.received()[0].header("authorization"),
         Some("Basic dXNlcjpwdw==")
     );
 }
 
 #[tokio::test]
 async fn a_token_failure_is_a_middleware_error_holding_the_sdk_error_and_sends_nothing() {
-    let server = serve(guarded(0)).await;
+    let server = Loopback::start(guarded(0)).await;
     let source = Rotating {
         fails: true,
-        ..Rotating::new(Some(server.url.clone()))
+        ..Rotating::new(Some(server.url()))
     };
     let err = stack(BearerAuth::new(Arc::new(source)))
-        .get(&server.url)
+        .get(server.url())
         .send()
         .await
         .expect_err("no token, no request");
@@ -349,14 +334,14 @@ async fn a_token_failure_is_a_middleware_error_holding_the_sdk_error_and_sends_n
         .downcast_ref::<Error>()
         .expect("the SDK's error inside");
     assert_eq!(sdk.kind(), ErrorKind::Auth);
-    assert_eq!(server.hits(), 0);
+    assert_eq!(server.requests(), 0);
 }
 
 #[tokio::test]
 async fn the_policy_retries_a_get_after_502_but_never_a_post() {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
-    let server = serve(move |_| {
+    let server = Loopback::start(move |_| {
         if counter.fetch_add(1, Ordering::SeqCst) == 0 {
             Reply::empty(502)
         } else {
@@ -372,32 +357,32 @@ async fn the_policy_retries_a_get_after_502_but_never_a_post() {
     let api = ClientBuilder::new(reqwest::Client::new())
         .with(TransportPolicy::new(&options))
         .build();
-    let response = api.get(&server.url).send().await.expect("sent");
+    let response = api.get(server.url()).send().await.expect("sent");
     assert_eq!(response.status(), 200);
-    assert_eq!(server.hits(), 2, "a GET is sent again after a 502");
+    assert_eq!(server.requests(), 2, "a GET is sent again after a 502");
 
     calls.store(0, Ordering::SeqCst);
-    let response = api.post(&server.url).send().await.expect("sent");
+    let response = api.post(server.url()).send().await.expect("sent");
     assert_eq!(
         response.status(),
         502,
         "a POST that may have been processed"
     );
-    assert_eq!(server.hits(), 3, "not sent again");
+    assert_eq!(server.requests(), 3, "not sent again");
 }
 
 #[tokio::test]
 async fn the_policy_passes_a_large_success_body_through_whole() {
     let big = "x".repeat(3 * 1024 * 1024);
     let body = big.clone();
-    let server = serve(move |_| Reply::new(200, "text/plain", body.clone())).await;
+    let server = Loopback::start(move |_| Reply::new(200, "text/plain", body.clone())).await;
     let api = ClientBuilder::new(reqwest::Client::new())
         .with(TransportPolicy::new(
             &TransportOptions::default().max_response_bytes(1024),
         ))
         .build();
     let text = api
-        .get(&server.url)
+        .get(server.url())
         .send()
         .await
         .expect("sent")

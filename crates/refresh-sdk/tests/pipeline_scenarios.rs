@@ -1,5 +1,5 @@
 //! F5 XC's `PipelineTokenSource` as a table of scenarios on tokio's paused
-//! clock, over real HTTP on loopback (`common::serve`).
+//! clock, over real HTTP on loopback (`refresh_loopback`).
 //!
 //! Each row scripts the `refresh_token` endpoint (status, delay,
 //! `Retry-After` per request), schedules callers (some with their own
@@ -16,7 +16,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{F5_PATH, Received, Reply, f5_client, quick_transport, serve};
+use common::{F5_PATH, f5_client, quick_transport};
+use refresh_loopback::{Loopback, Reply, Request};
 use refresh_sdk::{
     AccessToken, AccessTokenSource, ErrorKind, ExposeSecret, PipelineStats, PipelineTokenSource,
     RetryPolicy, TransportOptions,
@@ -81,7 +82,7 @@ fn label(token: &AccessToken) -> String {
 
 /// Answers request `n` (from 0) with `script[n]`, the last answer repeating
 /// (an empty script answers a token at once).
-fn endpoint(script: Vec<Ans>) -> impl Fn(&Received) -> Reply + Send + Sync + 'static {
+fn endpoint(script: Vec<Ans>) -> impl Fn(&Request) -> Reply + Send + Sync + 'static {
     move |request| {
         assert_eq!(
             (request.method.as_str(), request.path.as_str()),
@@ -488,7 +489,7 @@ fn alive_tasks() -> usize {
 
 async fn run(scenario: &Scenario) -> Result<(), String> {
     let origin = Instant::now();
-    let server = serve(endpoint(scenario.script.clone())).await;
+    let server = Loopback::start(endpoint(scenario.script.clone())).await;
     let transport = if scenario.retries {
         quick_transport()
     } else {
@@ -497,7 +498,7 @@ async fn run(scenario: &Scenario) -> Result<(), String> {
     // The server's task, and what earlier rows left behind.
     let baseline = alive_tasks();
     let mut source: Option<PipelineTokenSource> = Some({
-        let source = f5_client(&server.url, "api-token", transport).pipeline("p");
+        let source = f5_client(&server.url(), "api-token", transport).pipeline("p");
         match scenario.reuse_ms {
             Some(ms) => source.reuse_for(Duration::from_millis(ms)),
             None => source,

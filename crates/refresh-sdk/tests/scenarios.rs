@@ -15,9 +15,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
-use axum::http::{Method, StatusCode};
 use base64::Engine as _;
+use refresh_loopback::Loopback;
 use refresh_sdk::vcf::{SessionOptions, VcfCredentials, VcfSession};
 use refresh_sdk::{
     AccessToken, AccessTokenSource, ErrorKind, ExposeSecret, RetryPolicy, TransportOptions,
@@ -163,7 +162,7 @@ fn pick(list: &[Ans], index: usize, default: Ans) -> Ans {
     list.get(index).or(list.last()).cloned().unwrap_or(default)
 }
 
-fn answer(script: &Script, clock: Clock, seen: &mut Seen, op: usize, body: &Bytes) -> Reply {
+fn answer(script: &Script, clock: Clock, seen: &mut Seen, op: usize, body: &[u8]) -> Reply {
     seen.requests[op] += 1;
     let n = seen.requests[op];
     if op == LOGIN {
@@ -254,75 +253,48 @@ fn answer(script: &Script, clock: Clock, seen: &mut Seen, op: usize, body: &Byte
 struct Server {
     url: String,
     seen: Arc<Mutex<Seen>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _loopback: Loopback,
 }
 
 async fn start_server(script: Script, clock: Clock) -> Server {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let log = Arc::clone(&seen);
-    let script = Arc::new(script);
-    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-        let log = Arc::clone(&log);
-        let script = Arc::clone(&script);
-        async move {
-            let (parts, body) = request.into_parts();
-            let body = axum::body::to_bytes(body, 1024 * 1024)
-                .await
-                .expect("a small request body");
-            let op = match (&parts.method, parts.uri.path()) {
-                (&Method::POST, "/v1/tokens") => LOGIN,
-                (&Method::PATCH, "/v1/tokens/access-token/refresh") => REFRESH,
-                (&Method::DELETE, "/v1/tokens/refresh-token") => DELETE,
-                (method, path) => panic!("unexpected request {method} {path}"),
-            };
-            let reply = {
-                let mut seen = log.lock().expect("server log lock");
-                answer(&script, clock, &mut seen, op, &body)
-            };
-            tokio::time::sleep(reply.delay).await;
-            let mut response = if reply.body.is_null() {
-                axum::response::Response::new(axum::body::Body::empty())
-            } else {
-                let mut r =
-                    axum::response::Response::new(axum::body::Body::from(reply.body.to_string()));
-                r.headers_mut().insert(
-                    "content-type",
-                    "application/json".parse().expect("a header value"),
-                );
-                r
-            };
-            *response.status_mut() = StatusCode::from_u16(reply.status).expect("a status");
-            // Its own clock, as an HTTP server dates every answer.
-            let date = if script.no_date {
-                "unknown".to_owned()
-            } else {
-                httpdate::fmt_http_date(clock.server(script.offset))
-            };
-            response
-                .headers_mut()
-                .insert("date", date.parse().expect("a header value"));
-            if let Some(wait) = reply.retry_after {
-                response
-                    .headers_mut()
-                    .insert("retry-after", wait.parse().expect("a header value"));
-            }
-            response
+    let loopback = Loopback::start(move |request| {
+        let op = match (request.method.as_str(), request.path.as_str()) {
+            ("POST", "/v1/tokens") => LOGIN,
+            ("PATCH", "/v1/tokens/access-token/refresh") => REFRESH,
+            ("DELETE", "/v1/tokens/refresh-token") => DELETE,
+            (method, path) => panic!("unexpected request {method} {path}"),
+        };
+        let reply = {
+            let mut seen = log.lock().expect("server log lock");
+            answer(&script, clock, &mut seen, op, &request.body)
+        };
+        let mut response = if reply.body.is_null() {
+            refresh_loopback::Reply::empty(reply.status)
+        } else {
+            refresh_loopback::Reply::json(reply.status, reply.body)
+        };
+        // Its own clock, as an HTTP server dates every answer: as it reads
+        // once the delay has passed (the paused clock wakes the delay's
+        // sleep at its exact end).
+        let date = if script.no_date {
+            "unknown".to_owned()
+        } else {
+            httpdate::fmt_http_date(clock.server(script.offset) + reply.delay)
+        };
+        response = response.header("date", &date);
+        if let Some(wait) = reply.retry_after {
+            response = response.header("retry-after", wait);
         }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
-    let url = format!("http://{}", listener.local_addr().expect("an address"));
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("the server runs");
-    });
-    Server { url, seen, task }
+        response.after(reply.delay)
+    })
+    .await;
+    Server {
+        url: loopback.url(),
+        seen,
+        _loopback: loopback,
+    }
 }
 
 // ------------------------------------------------------------ the table

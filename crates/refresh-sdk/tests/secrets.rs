@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
+use refresh_loopback::{Loopback, Reply};
 use refresh_sdk::f5xc::{ClientCertificate, F5Config, F5Credentials};
 use refresh_sdk::vcf::{SessionOptions, VcfCredentials, VcfSession};
 use refresh_sdk::{AccessTokenSource, ExposeSecret, RetryPolicy, SecretString};
@@ -86,7 +87,7 @@ async fn the_canary_never_appears() {
     // F5 XC: the API token is the canary; the server answers every shape.
     let token_result = format!("\"{CANARY}-token\"");
     let result_body = token_result.clone();
-    let f5 = serve(move |r| match r.index {
+    let f5 = Loopback::start(move |r| match r.index {
         0 => Reply::json(200, json!({ "result": result_body.clone() })),
         1 => Reply::json(200, json!({ "result": 5, "echo": CANARY })),
         2 => Reply::new(200, "application/json", format!("{{\"result\": \"{CANARY}")),
@@ -100,7 +101,7 @@ async fn the_canary_never_appears() {
     .await;
     let credentials = F5Credentials::api_token(CANARY);
     seen.debug(&credentials);
-    let config = F5Config::new(&f5.url, credentials)
+    let config = F5Config::new(&f5.url(), credentials)
         .expect("config")
         .transport(transport.clone());
     seen.debug(&config);
@@ -125,7 +126,7 @@ async fn the_canary_never_appears() {
     }
     seen.result(&client.refresh_token("").await);
     let slow = refresh_sdk::F5Client::new(
-        F5Config::new(&f5.url, F5Credentials::api_token(CANARY))
+        F5Config::new(&f5.url(), F5Credentials::api_token(CANARY))
             .expect("config")
             .transport(
                 transport
@@ -138,12 +139,15 @@ async fn the_canary_never_appears() {
     seen.result(&slow.refresh_token("p").await);
     seen.result(&pipeline.access_token().await.map(|_| ()));
     seen.debug(&pipeline);
-    let authorization = f5.received()[0].header("authorization").expect("sent");
+    let authorization = f5.received()[0]
+        .header("authorization")
+        .map(str::to_owned)
+        .expect("sent");
     assert_eq!(authorization, format!("APIToken {CANARY}"));
 
     // The pipeline source holding canary tokens: cached, invalidated,
     // renewed after a retried 503, and failing into its backoff.
-    let pipelines = serve(|r| match r.index {
+    let pipelines = Loopback::start(|r| match r.index {
         0 | 2 => Reply::json(
             200,
             json!({ "result": format!("{CANARY}-pipeline-{}", r.index) }),
@@ -151,7 +155,7 @@ async fn the_canary_never_appears() {
         _ => Reply::json(503, json!("busy")),
     })
     .await;
-    let reused = f5_client(&pipelines.url, CANARY, transport.clone())
+    let reused = f5_client(&pipelines.url(), CANARY, transport.clone())
         .pipeline("p")
         .reuse_for(Duration::from_secs(3600));
     let first = reused.access_token().await;
@@ -169,7 +173,7 @@ async fn the_canary_never_appears() {
     );
     seen.debug(&reused);
     seen.debug(&reused.stats());
-    let failing = f5_client(&pipelines.url, CANARY, transport.clone()).pipeline("p");
+    let failing = f5_client(&pipelines.url(), CANARY, transport.clone()).pipeline("p");
     seen.result(&failing.access_token().await);
     seen.result(&failing.access_token().await);
     seen.debug(&failing);
@@ -201,7 +205,7 @@ async fn the_canary_never_appears() {
     let _ = std::fs::remove_file(&garbage);
 
     // VCF: the password, access tokens and refresh-token ids are canaries.
-    let vcf = serve(|r| match (r.method.as_str(), r.path.as_str(), r.index) {
+    let vcf = Loopback::start(|r| match (r.method.as_str(), r.path.as_str(), r.index) {
         ("POST", _, i) if i < 3 => Reply::json(
             201,
             json!({"accessToken": format!("{CANARY}-access"), "refreshToken": {"id": format!("{CANARY}-refresh")}}),
@@ -215,7 +219,7 @@ async fn the_canary_never_appears() {
     .await;
     let credentials = VcfCredentials::new("admin", CANARY);
     seen.debug(&credentials);
-    let vcf_client = vcf_client(&vcf.url, transport.clone());
+    let vcf_client = vcf_client(&vcf.url(), transport.clone());
     seen.debug(&vcf_client);
     seen.debug(vcf_client.raw());
     let pair = vcf_client.create_token(&credentials).await;
@@ -265,7 +269,7 @@ async fn the_canary_never_appears() {
     // The other SDDC Manager calls: BearerAuth and the transport policy in
     // `api_client()`, and `authorization()`. Every token is a canary, and
     // the endpoint rejects them all, so the 401 path runs too.
-    let api = serve(|r| match (r.method.as_str(), r.path.as_str()) {
+    let api = Loopback::start(|r| match (r.method.as_str(), r.path.as_str()) {
         ("POST", "/v1/tokens") => Reply::json(
             201,
             json!({"accessToken": format!("{CANARY}-a{}", r.index), "refreshToken": {"id": format!("{CANARY}-r")}}),
@@ -276,20 +280,20 @@ async fn the_canary_never_appears() {
     })
     .await;
     let session = VcfSession::new(
-        common::vcf_client(&api.url, transport.clone()),
+        common::vcf_client(&api.url(), transport.clone()),
         credentials.clone(),
     );
     let header = session.authorization().await.expect("a header value");
     seen.debug(&header);
     let client = session.api_client();
     seen.debug(&client);
-    let request = client.get(format!("{}/v1/domains", api.url));
+    let request = client.get(format!("{}/v1/domains", api.url()));
     seen.debug(&request);
     let response = request.send().await.expect("an answer");
     seen.debug(&response);
     assert_eq!(response.status(), 401);
     let err = client
-        .get(format!("{}/v1/domains", api.url))
+        .get(format!("{}/v1/domains", api.url()))
         .timeout(Duration::from_nanos(1))
         .send()
         .await;

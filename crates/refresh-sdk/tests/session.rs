@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
+use refresh_loopback::{Loopback, Reply};
 use refresh_sdk::vcf::{SessionOptions, VcfCredentials, VcfSession};
 use refresh_sdk::{AccessTokenSource, ErrorKind, ExposeSecret, RetryPolicy};
 use serde_json::json;
@@ -32,7 +33,7 @@ fn token(ttl: u64, name: String) -> String {
     }
 }
 
-async fn manager(login_ttl: u64, refresh_ttl: u64) -> (Arc<Manager>, TestServer) {
+async fn manager(login_ttl: u64, refresh_ttl: u64) -> (Arc<Manager>, Loopback) {
     let state = Arc::new(Manager {
         logins: AtomicUsize::new(0),
         refreshes: AtomicUsize::new(0),
@@ -43,7 +44,7 @@ async fn manager(login_ttl: u64, refresh_ttl: u64) -> (Arc<Manager>, TestServer)
         refresh_delay_ms: AtomicU64::new(0),
     });
     let m = Arc::clone(&state);
-    let server = serve(move |r| match (r.method.as_str(), r.path.as_str()) {
+    let server = Loopback::start(move |r| match (r.method.as_str(), r.path.as_str()) {
         ("POST", "/v1/tokens") => {
             let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
             if body["password"] != "pw" {
@@ -63,7 +64,7 @@ async fn manager(login_ttl: u64, refresh_ttl: u64) -> (Arc<Manager>, TestServer)
             let delay = Duration::from_millis(m.refresh_delay_ms.load(Ordering::SeqCst));
             let reply = match m.refresh_status.load(Ordering::SeqCst) {
                 200 => {
-                    let id = r.json_string().unwrap_or_default();
+                    let id = serde_json::from_slice::<String>(&r.body).unwrap_or_default();
                     Reply::json(
                         200,
                         json!(token(
@@ -87,7 +88,7 @@ async fn manager(login_ttl: u64, refresh_ttl: u64) -> (Arc<Manager>, TestServer)
             m.invalidated
                 .lock()
                 .expect("lock")
-                .push(r.json_string().unwrap_or_default());
+                .push(serde_json::from_slice::<String>(&r.body).unwrap_or_default());
             Reply::empty(204)
         }
         _ => Reply::empty(404),
@@ -96,10 +97,10 @@ async fn manager(login_ttl: u64, refresh_ttl: u64) -> (Arc<Manager>, TestServer)
     (state, server)
 }
 
-fn session(server: &TestServer, options: SessionOptions) -> VcfSession {
+fn session(server: &Loopback, options: SessionOptions) -> VcfSession {
     let transport = quick_transport().retry(RetryPolicy::no_retries());
     VcfSession::new(
-        vcf_client(&server.url, transport),
+        vcf_client(&server.url(), transport),
         VcfCredentials::new("admin", "pw"),
     )
     .with_options(options)
@@ -188,16 +189,17 @@ async fn logout_invalidates_the_refresh_token_and_closes_the_session() {
     vcf.logout()
         .await
         .expect("a second logout has nothing to do");
-    assert_eq!(server.hits(), 2);
+    assert_eq!(server.requests(), 2);
 }
 
 #[tokio::test]
 async fn sessions_and_pipelines_are_token_sources() {
     let (_m, vcf_server) = manager(3600, 3600).await;
-    let f5_server = serve(|_| Reply::json(200, json!({"result": "{\"token\":\"f5\"}"}))).await;
+    let f5_server =
+        Loopback::start(|_| Reply::json(200, json!({"result": "{\"token\":\"f5\"}"}))).await;
     let sources: Vec<Arc<dyn AccessTokenSource>> = vec![
         Arc::new(session(&vcf_server, SessionOptions::default())),
-        Arc::new(f5_client(&f5_server.url, "api", quick_transport()).pipeline("p1")),
+        Arc::new(f5_client(&f5_server.url(), "api", quick_transport()).pipeline("p1")),
     ];
     let mut tokens = Vec::new();
     for source in &sources {
@@ -220,7 +222,7 @@ async fn sessions_and_pipelines_are_token_sources() {
 #[tokio::test]
 async fn from_lookup_builds_a_working_session() {
     let (_m, server) = manager(3600, 3600).await;
-    let url = server.url.clone();
+    let url = server.url();
     let vcf = VcfSession::from_lookup(move |name| match name {
         "VCF_SDDC_MANAGER_HOST" => Some(url.clone()),
         "VCF_SDDC_MANAGER_USERNAME" => Some("admin".into()),
@@ -285,7 +287,7 @@ async fn with_access_token_passes_the_error_on_and_never_calls_the_closure() {
     let (_m, server) = manager(3600, 3600).await;
     let transport = quick_transport().retry(RetryPolicy::no_retries());
     let vcf = VcfSession::new(
-        vcf_client(&server.url, transport),
+        vcf_client(&server.url(), transport),
         VcfCredentials::new("admin", "wrong"),
     );
     let called = std::sync::atomic::AtomicBool::new(false);

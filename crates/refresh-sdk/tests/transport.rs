@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
+use refresh_loopback::{Loopback, Reply, Step, refused_url};
 use refresh_sdk::{Error, ErrorKind, ExposeSecret, RetryPolicy, SecretString, VcfCredentials};
 use serde_json::json;
 
@@ -16,8 +17,8 @@ fn ok_reply() -> Reply {
 }
 
 /// Answers the `n`-th request (0-based) with `replies[n]`, then `ok_reply`.
-async fn scripted(replies: Vec<Reply>) -> TestServer {
-    serve(move |r| replies.get(r.index).cloned().unwrap_or_else(ok_reply)).await
+async fn scripted(replies: Vec<Reply>) -> Loopback {
+    Loopback::start(move |r| replies.get(r.index).cloned().unwrap_or_else(ok_reply)).await
 }
 
 /// The operations of both services, for tables of the retry rule.
@@ -124,7 +125,7 @@ async fn a_request_that_may_have_been_processed_is_not_sent_again() {
             vec![Reply::json(status, json!({"message": "gateway says no"}))],
         )
         .await;
-        let outcome = op.call(&server.url, quick_transport()).await;
+        let outcome = op.call(&server.url(), quick_transport()).await;
         let (method, path) = op.method_and_path();
         assert!(
             server
@@ -137,11 +138,11 @@ async fn a_request_that_may_have_been_processed_is_not_sent_again() {
         match rule {
             Rule::Retried => {
                 outcome.unwrap_or_else(|err| panic!("{case}: the retry must succeed: {err}"));
-                assert_eq!(server.hits(), 2, "{case}");
+                assert_eq!(server.requests(), 2, "{case}");
             }
             Rule::SentOnce => {
                 let err = outcome.expect_err("one attempt, whose error is returned");
-                assert_eq!(server.hits(), 1, "{case}: sent again");
+                assert_eq!(server.requests(), 1, "{case}: sent again");
                 assert_eq!(err.attempts(), 1, "{case}");
                 assert_eq!(err.kind(), ErrorKind::Server, "{case}: {err}");
                 assert_eq!(err.status().map(|s| s.as_u16()), Some(status), "{case}");
@@ -151,8 +152,8 @@ async fn a_request_that_may_have_been_processed_is_not_sent_again() {
 }
 
 /// Answers the `n`-th request with `replies[n]`, then with `op`'s success.
-async fn scripted_for(op: Op, replies: Vec<Reply>) -> TestServer {
-    serve(move |r| {
+async fn scripted_for(op: Op, replies: Vec<Reply>) -> Loopback {
+    Loopback::start(move |r| {
         replies
             .get(r.index)
             .cloned()
@@ -181,14 +182,14 @@ async fn transient_statuses_are_retried_until_success() {
             vec![Reply::json(status, json!("busy")), Reply::empty(status)],
         )
         .await;
-        op.call(&server.url, quick_transport())
+        op.call(&server.url(), quick_transport())
             .await
             .unwrap_or_else(|err| panic!("{op:?} {status}: the third attempt succeeds: {err}"));
-        assert_eq!(server.hits(), 3, "{op:?} {status}");
+        assert_eq!(server.requests(), 3, "{op:?} {status}");
     }
     // The pipeline token arrives whole after retries.
     let server = scripted(vec![Reply::json(503, json!("busy"))]).await;
-    let client = f5_client(&server.url, "token", quick_transport());
+    let client = f5_client(&server.url(), "token", quick_transport());
     let token = client
         .refresh_token("pipeline")
         .await
@@ -198,19 +199,19 @@ async fn transient_statuses_are_retried_until_success() {
 
 #[tokio::test]
 async fn retries_stop_at_max_attempts() {
-    let server = serve(|_| Reply::json(503, json!("down"))).await;
+    let server = Loopback::start(|_| Reply::json(503, json!("down"))).await;
     let transport = quick_transport().retry(
         RetryPolicy::default()
             .max_attempts(4)
             .base_delay(Duration::from_millis(5))
             .max_delay(Duration::from_millis(20)),
     );
-    let client = f5_client(&server.url, "token", transport);
+    let client = f5_client(&server.url(), "token", transport);
     let err = client
         .refresh_token("pipeline")
         .await
         .expect_err("always 503");
-    assert_eq!(server.hits(), 4);
+    assert_eq!(server.requests(), 4);
     assert_eq!(err.attempts(), 4);
     assert_eq!(err.kind(), ErrorKind::Server);
     assert!(err.to_string().contains("after 4 attempts"), "{err}");
@@ -219,13 +220,13 @@ async fn retries_stop_at_max_attempts() {
 #[tokio::test]
 async fn non_transient_statuses_are_not_retried() {
     for status in [400, 401, 403, 404, 409, 500] {
-        let server = serve(move |_| Reply::json(status, json!("no"))).await;
-        let client = f5_client(&server.url, "token", quick_transport());
+        let server = Loopback::start(move |_| Reply::json(status, json!("no"))).await;
+        let client = f5_client(&server.url(), "token", quick_transport());
         client
             .refresh_token("pipeline")
             .await
             .expect_err("error status");
-        assert_eq!(server.hits(), 1, "{status} must not be retried");
+        assert_eq!(server.requests(), 1, "{status} must not be retried");
     }
 }
 
@@ -235,7 +236,7 @@ async fn retry_after_seconds_is_honoured() {
         Reply::json(429, json!("slow down")).header("retry-after", "1"),
     ])
     .await;
-    let client = f5_client(&server.url, "token", quick_transport());
+    let client = f5_client(&server.url(), "token", quick_transport());
     client
         .refresh_token("pipeline")
         .await
@@ -263,7 +264,7 @@ async fn retry_after_http_date_counts_from_the_servers_date() {
             .header("retry-after", "Sun, 06 Nov 1994 08:49:39 GMT"),
     ])
     .await;
-    let client = f5_client(&server.url, "token", quick_transport());
+    let client = f5_client(&server.url(), "token", quick_transport());
     client
         .refresh_token("pipeline")
         .await
@@ -279,10 +280,11 @@ async fn retry_after_http_date_counts_from_the_servers_date() {
 
 #[tokio::test]
 async fn retry_after_beyond_the_deadline_returns_at_once_with_the_wait() {
-    let server = serve(|_| Reply::json(429, json!("later")).header("retry-after", "120")).await;
+    let server =
+        Loopback::start(|_| Reply::json(429, json!("later")).header("retry-after", "120")).await;
     let transport =
         quick_transport().retry(RetryPolicy::default().deadline(Duration::from_secs(5)));
-    let client = f5_client(&server.url, "token", transport);
+    let client = f5_client(&server.url(), "token", transport);
     let started = Instant::now();
     let err = client
         .refresh_token("pipeline")
@@ -295,7 +297,7 @@ async fn retry_after_beyond_the_deadline_returns_at_once_with_the_wait() {
         "waited {:?} instead of returning at once",
         started.elapsed()
     );
-    assert_eq!(server.hits(), 1);
+    assert_eq!(server.requests(), 1);
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(120)));
     assert!(err.is_retryable());
@@ -303,11 +305,11 @@ async fn retry_after_beyond_the_deadline_returns_at_once_with_the_wait() {
 
 #[tokio::test]
 async fn the_deadline_bounds_a_slow_server() {
-    let server = serve(|_| ok_reply().after(Duration::from_secs(30))).await;
+    let server = Loopback::start(|_| ok_reply().after(Duration::from_secs(30))).await;
     let transport = quick_transport()
         .attempt_timeout(Duration::from_secs(60))
         .retry(RetryPolicy::default().deadline(Duration::from_millis(500)));
-    let client = f5_client(&server.url, "token", transport);
+    let client = f5_client(&server.url(), "token", transport);
     let started = Instant::now();
     let err = client
         .refresh_token("pipeline")
@@ -344,10 +346,11 @@ async fn absurd_retry_after_values_neither_panic_nor_stall() {
             ("-1", 3),
         ] {
             let case = format!("{status} with Retry-After: {value}");
-            let server =
-                serve(move |_| Reply::json(status, json!("later")).header("retry-after", value))
-                    .await;
-            let client = f5_client(&server.url, "token", quick_transport());
+            let server = Loopback::start(move |_| {
+                Reply::json(status, json!("later")).header("retry-after", value)
+            })
+            .await;
+            let client = f5_client(&server.url(), "token", quick_transport());
             let started = Instant::now();
             let err = tokio::spawn(async move { client.refresh_token("pipeline").await })
                 .await
@@ -355,7 +358,7 @@ async fn absurd_retry_after_values_neither_panic_nor_stall() {
                 .expect_err("the server always refuses");
             let elapsed = started.elapsed();
             assert!(elapsed < Duration::from_secs(1), "{case}: took {elapsed:?}");
-            assert_eq!(server.hits(), attempts, "{case}");
+            assert_eq!(server.requests(), attempts, "{case}");
             assert_eq!(err.attempts(), attempts as u32, "{case}");
             assert_eq!(err.kind(), kind, "{case}: {err}");
             assert_eq!(err.status().map(|s| s.as_u16()), Some(status), "{case}");
@@ -400,17 +403,18 @@ async fn a_deadline_and_timeouts_of_duration_max_mean_none() {
         Op::VcfInvalidate,
     ] {
         let server = scripted_for(op, vec![Reply::json(503, json!("busy"))]).await;
-        tokio::spawn(async move { op.call(&server.url, unbounded()).await.map(|()| server) })
+        tokio::spawn(async move { op.call(&server.url(), unbounded()).await.map(|()| server) })
             .await
             .unwrap_or_else(|join| panic!("{op:?}: the call panicked: {join}"))
-            .map(|server| assert_eq!(server.hits(), 2, "{op:?}"))
+            .map(|server| assert_eq!(server.requests(), 2, "{op:?}"))
             .unwrap_or_else(|err| panic!("{op:?}: the retry succeeds: {err}"));
     }
 
-    let server =
-        serve(|_| Reply::json(429, json!("later")).header("retry-after", "18446744073709551615"))
-            .await;
-    let url = server.url.clone();
+    let server = Loopback::start(|_| {
+        Reply::json(429, json!("later")).header("retry-after", "18446744073709551615")
+    })
+    .await;
+    let url = server.url();
     let started = Instant::now();
     let err = tokio::spawn(async move { Op::VcfCreate.call(&url, unbounded()).await })
         .await
@@ -421,7 +425,7 @@ async fn a_deadline_and_timeouts_of_duration_max_mean_none() {
         "took {:?}",
         started.elapsed()
     );
-    assert_eq!(server.hits(), 1);
+    assert_eq!(server.requests(), 1);
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(u64::MAX)));
 
@@ -430,16 +434,18 @@ async fn a_deadline_and_timeouts_of_duration_max_mean_none() {
     // 5 minutes, none is taken without a deadline either.
     for seconds in [9_999_999_999_u64, 301] {
         let value = seconds.to_string();
-        let server =
-            serve(move |_| Reply::json(429, json!("later")).header("retry-after", &value)).await;
-        let url = server.url.clone();
+        let server = Loopback::start(move |_| {
+            Reply::json(429, json!("later")).header("retry-after", &value)
+        })
+        .await;
+        let url = server.url();
         let call = tokio::spawn(async move { Op::VcfCreate.call(&url, unbounded()).await });
         let err = tokio::time::timeout(Duration::from_secs(20), call)
             .await
             .unwrap_or_else(|_| panic!("Retry-After: {seconds} stalled the call"))
             .expect("the call does not panic")
             .expect_err("rate limited");
-        assert_eq!(server.hits(), 1, "Retry-After: {seconds}");
+        assert_eq!(server.requests(), 1, "Retry-After: {seconds}");
         assert_eq!(err.kind(), ErrorKind::RateLimited);
         assert_eq!(err.retry_after(), Some(Duration::from_secs(seconds)));
         assert!(
@@ -459,12 +465,12 @@ async fn a_failure_after_a_retried_status_is_reported_as_itself() {
     ])
     .await;
     let transport = quick_transport().attempt_timeout(Duration::from_millis(300));
-    let client = f5_client(&server.url, "token", transport);
+    let client = f5_client(&server.url(), "token", transport);
     let err = client
         .refresh_token("pipeline")
         .await
         .expect_err("the second attempt times out");
-    assert_eq!(server.hits(), 2);
+    assert_eq!(server.requests(), 2);
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert_eq!(
         err.status(),
@@ -477,7 +483,7 @@ async fn a_failure_after_a_retried_status_is_reported_as_itself() {
 
 #[tokio::test]
 async fn connection_failures_are_retried() {
-    let url = closed_port_url().await;
+    let url = refused_url().await;
     let client = f5_client(&url, "token", quick_transport());
     let err = client
         .refresh_token("pipeline")
@@ -490,12 +496,12 @@ async fn connection_failures_are_retried() {
 #[tokio::test]
 async fn bodies_over_the_cap_fail_without_losing_the_status() {
     let big = "x".repeat(2 * 1024 * 1024);
-    let server = serve(move |r| match r.index {
+    let server = Loopback::start(move |r| match r.index {
         0 => Reply::json(200, json!({ "result": big.clone() })),
         _ => Reply::new(500, "text/plain", big.clone()),
     })
     .await;
-    let client = f5_client(&server.url, "token", quick_transport());
+    let client = f5_client(&server.url(), "token", quick_transport());
     let err = client
         .refresh_token("pipeline")
         .await
@@ -514,7 +520,8 @@ async fn bodies_over_the_cap_fail_without_losing_the_status() {
     let mut raw = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"result\":\"".to_vec();
     raw.extend(std::iter::repeat_n(b'y', 64 * 1024));
     raw.extend_from_slice(b"\"}");
-    let (url, _task) = serve_raw(raw).await;
+    let raw_server = Loopback::always(Step::Raw(raw)).await;
+    let url = raw_server.url();
     let small = f5_client(
         &url,
         "token",
@@ -534,16 +541,13 @@ async fn bodies_over_the_cap_fail_without_losing_the_status() {
 
 #[tokio::test]
 async fn requests_carry_the_api_token_and_user_agent() {
-    let server = serve(|_| ok_reply()).await;
-    let client = f5_client(&server.url, "my-token", quick_transport());
+    let server = Loopback::start(|_| ok_reply()).await;
+    let client = f5_client(&server.url(), "my-token", quick_transport());
     client.refresh_token("pipeline-7").await.expect("ok");
     let request = &server.received()[0];
     assert_eq!(request.method, "POST");
     assert_eq!(request.path, F5_PATH);
-    assert_eq!(
-        request.header("authorization").as_deref(),
-        Some("APIToken my-token")
-    );
+    assert_eq!(request.header("authorization"), Some("APIToken my-token"));
     let agent = request.header("user-agent").expect("a user agent");
     assert_eq!(agent, format!("refresh-sdk/{}", env!("CARGO_PKG_VERSION")));
     let body: serde_json::Value = serde_json::from_slice(&request.body).expect("JSON body");
@@ -552,22 +556,22 @@ async fn requests_carry_the_api_token_and_user_agent() {
 
 #[tokio::test]
 async fn redirects_to_another_origin_are_not_followed() {
-    let other = serve(|_| ok_reply()).await;
-    let target = format!("{}{F5_PATH}", other.url);
-    let server = serve(move |_| Reply::empty(307).header("location", &target)).await;
-    let client = f5_client(&server.url, "token", quick_transport());
+    let other = Loopback::start(|_| ok_reply()).await;
+    let target = format!("{}{F5_PATH}", other.url());
+    let server = Loopback::start(move |_| Reply::empty(307).header("location", &target)).await;
+    let client = f5_client(&server.url(), "token", quick_transport());
     let err = client
         .refresh_token("pipeline")
         .await
         .expect_err("redirect refused");
-    assert_eq!(other.hits(), 0, "credentials reached another origin");
+    assert_eq!(other.requests(), 0, "credentials reached another origin");
     assert_eq!(err.kind(), ErrorKind::InvalidResponse);
     assert_eq!(err.status().map(|s| s.as_u16()), Some(307));
 
     // Within the same origin a redirect is followed.
     let hops = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&hops);
-    let same = serve(move |r| {
+    let same = Loopback::start(move |r| {
         if r.path == "/moved" {
             ok_reply()
         } else {
@@ -576,36 +580,36 @@ async fn redirects_to_another_origin_are_not_followed() {
         }
     })
     .await;
-    let client = f5_client(&same.url, "token", quick_transport());
+    let client = f5_client(&same.url(), "token", quick_transport());
     client
         .refresh_token("pipeline")
         .await
         .expect("same-origin redirect followed");
     assert_eq!(hops.load(Ordering::SeqCst), 1);
     assert_eq!(
-        same.received()[1].header("authorization").as_deref(),
+        same.received()[1].header("authorization"),
         Some("APIToken token")
     );
 }
 
 #[tokio::test]
 async fn every_base_url_form_reaches_the_same_path() {
-    let server = serve(|_| ok_reply()).await;
+    let server = Loopback::start(|_| ok_reply()).await;
     for form in [
-        server.url.clone(),
-        format!("{}/", server.url),
-        format!("{}/api", server.url),
-        format!("{}/api/", server.url),
-        format!("{}//api//", server.url),
-        server.addr.to_string(),
+        server.url(),
+        format!("{}/", server.url()),
+        format!("{}/api", server.url()),
+        format!("{}/api/", server.url()),
+        format!("{}//api//", server.url()),
+        server.addr().to_string(),
     ] {
         let base = refresh_sdk::f5xc::normalize_base_url(&form).expect("valid form");
-        let base = if form == server.addr.to_string() {
+        let base = if form == server.addr().to_string() {
             // A bare host:port means https; swap in http for the loopback server.
-            assert_eq!(base, format!("https://{}", server.addr));
-            server.url.clone()
+            assert_eq!(base, format!("https://{}", server.addr()));
+            server.url()
         } else {
-            assert_eq!(base, server.url, "{form}");
+            assert_eq!(base, server.url(), "{form}");
             form.clone()
         };
         let client = f5_client(&base, "token", quick_transport());
@@ -662,7 +666,7 @@ fn tenant_and_console_forms_normalize_to_the_console_root() {
 #[tokio::test]
 async fn the_raw_client_shares_auth_and_the_executor() {
     let server = scripted(vec![Reply::json(503, json!("busy"))]).await;
-    let client = f5_client(&server.url, "raw-token", quick_transport());
+    let client = f5_client(&server.url(), "raw-token", quick_transport());
     let request = refresh_sdk::f5xc::client::types::RefreshTokenRequest {
         product_name: Some("p".into()),
     };
@@ -671,9 +675,9 @@ async fn the_raw_client_shares_auth_and_the_executor() {
         .refresh_token(&request)
         .await
         .expect("retried through the shared executor");
-    assert_eq!(server.hits(), 2);
+    assert_eq!(server.requests(), 2);
     assert_eq!(
-        server.received()[1].header("authorization").as_deref(),
+        server.received()[1].header("authorization"),
         Some("APIToken raw-token")
     );
 }

@@ -859,39 +859,9 @@ fn date_of(keep: bool, headers: &reqwest::header::HeaderMap) -> Option<HeaderVal
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
+    use refresh_loopback::{Loopback, Reply, Step};
 
     use super::*;
-
-    /// A loopback server that answers every request with `response`, after
-    /// reading the whole request (headers, then `Content-Length` bytes).
-    fn serve_raw(response: Vec<u8>) -> String {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        let url = format!("http://{}", listener.local_addr().expect("an address"));
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 4096];
-                while let Ok(read @ 1..) = stream.read(&mut buffer) {
-                    request.extend_from_slice(&buffer[..read]);
-                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let length = text[..end]
-                            .lines()
-                            .find_map(|line| line.strip_prefix("content-length:"))
-                            .and_then(|value| value.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if request.len() >= end + 4 + length {
-                            break;
-                        }
-                    }
-                }
-                let _ = stream.write_all(&response);
-            }
-        });
-        url
-    }
 
     /// A file in the temp directory, removed when dropped.
     struct TempFile(std::path::PathBuf);
@@ -985,51 +955,11 @@ mod tests {
     /// What `createToken` sends for each kind: exactly that kind's fields.
     #[tokio::test]
     async fn each_kind_sends_only_its_own_fields() {
-        let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let url = {
-            let listener =
-                std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-            let url = format!("http://{}", listener.local_addr().expect("an address"));
-            let sent = std::sync::Arc::clone(&sent);
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    let Ok(mut stream) = stream else { continue };
-                    let mut request = Vec::new();
-                    let mut buffer = [0u8; 4096];
-                    while let Ok(read @ 1..) = stream.read(&mut buffer) {
-                        request.extend_from_slice(&buffer[..read]);
-                        let text = String::from_utf8_lossy(&request).into_owned();
-                        if let Some(end) = text.find("\r\n\r\n") {
-                            let length = text[..end]
-                                .to_ascii_lowercase()
-                                .lines()
-                                .find_map(|line| {
-                                    line.strip_prefix("content-length:").map(str::to_owned)
-                                })
-                                .and_then(|value| value.trim().parse::<usize>().ok())
-                                .unwrap_or(0);
-                            if request.len() >= end + 4 + length {
-                                let body = request[end + 4..].to_vec();
-                                sent.lock().expect("lock").push(
-                                    serde_json::from_slice::<serde_json::Value>(&body)
-                                        .expect("a JSON body"),
-                                );
-                                break;
-                            }
-                        }
-                    }
-                    let pair = r#"{"accessToken":"a","refreshToken":{"id":"r"}}"#;
-                    let _ = stream.write_all(
-                        format!(
-                            "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{pair}",
-                            pair.len()
-                        )
-                        .as_bytes(),
-                    );
-                }
-            });
-            url
-        };
+        let pair = r#"{"accessToken":"a","refreshToken":{"id":"r"}}"#;
+        let server = Loopback::always(Reply::new(201, "application/json", pair))
+            .await
+            .without_date();
+        let url = server.url();
         let client =
             VcfClient::new(VcfConfig::new(&url).expect("a valid host")).expect("the client builds");
         for credentials in [
@@ -1039,7 +969,7 @@ mod tests {
         ] {
             client.create_token(&credentials).await.expect("a pair");
         }
-        let sent = sent.lock().expect("lock").clone();
+        let sent: Vec<serde_json::Value> = server.received().iter().map(|r| r.json()).collect();
         assert_eq!(
             sent,
             [
@@ -1065,8 +995,8 @@ mod tests {
             pair.len()
         );
         for response in [with_length, chunked] {
-            let url = serve_raw(response.clone().into_bytes());
-            let client = VcfClient::new(VcfConfig::new(&url).expect("a valid host"))
+            let server = Loopback::always(Step::Raw(response.clone().into_bytes())).await;
+            let client = VcfClient::new(VcfConfig::new(&server.url()).expect("a valid host"))
                 .expect("the client builds");
             let tokens = client
                 .create_token(&VcfCredentials::new("admin", "pw"))
