@@ -313,3 +313,52 @@ async fn cached_tokens_are_shared_not_copied_and_survive_logout() {
     vcf.logout().await.expect("logout");
     assert_eq!(subject(&first), "login-1");
 }
+
+/// A renewal runs on the runtime of the caller that started it. When that
+/// runtime shuts down mid-renewal (a test's runtime, a `block_on` wrapper),
+/// the next read on a live runtime forgets the dead renewal and starts
+/// another, rather than waiting for it or serving its error until expiry.
+#[test]
+fn a_renewal_whose_runtime_shut_down_is_started_again_on_the_next_read() {
+    let main = tokio::runtime::Runtime::new().expect("a runtime");
+    let (manager, server) = main.block_on(manager(3600, 3600));
+    let vcf = session(&server, SessionOptions::default());
+    let first = main.block_on(vcf.access_token()).expect("the first login");
+    manager.refresh_delay_ms.store(2000, Ordering::SeqCst);
+    {
+        let short = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        short.block_on(async {
+            // The refresh this report starts runs on `short`.
+            vcf.invalidate(&first);
+            let waited = tokio::time::timeout(Duration::from_millis(100), vcf.access_token());
+            assert!(waited.await.is_err(), "the refresh is still running");
+        });
+    }
+    manager.refresh_delay_ms.store(0, Ordering::SeqCst);
+    let renewed = main.block_on(async {
+        let started = tokio::time::Instant::now();
+        loop {
+            match vcf.access_token().await {
+                Ok(token) => break token,
+                Err(err) => {
+                    assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
+                    assert!(
+                        started.elapsed() < Duration::from_secs(2),
+                        "no renewal 2 s after its runtime shut down: {err}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    });
+    assert!(
+        subject(&renewed).starts_with("refreshed-2-"),
+        "{}",
+        subject(&renewed)
+    );
+    assert_eq!(manager.refreshes.load(Ordering::SeqCst), 2);
+    assert_eq!(manager.logins.load(Ordering::SeqCst), 1);
+}

@@ -23,7 +23,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, Service};
 use crate::source::AccessToken;
 use policy::{After, Answer, Reported, Start, State};
 pub(crate) use policy::{Backoff, Class, Kind, Life, Rules, Step};
@@ -83,16 +83,31 @@ struct Running {
     task: tokio::task::AbortHandle,
 }
 
-#[derive(Default)]
 struct Slot {
     policy: State,
+    rules: Rules,
     running: Option<Running>,
     next_recheck: Option<Instant>,
 }
 
+impl Slot {
+    /// Forgets a flight whose task ended without telling (its runtime shut
+    /// down), so that the next read starts another.
+    fn reap(&mut self, now: Instant) {
+        let dead = match &self.running {
+            Some(running) => running.task.is_finished().then_some(running.id),
+            None => self.policy.flight.map(|flight| flight.id),
+        };
+        if let Some(id) = dead {
+            self.running = None;
+            let error = abandoned(self.rules.service);
+            self.policy.abandoned(&self.rules, id, now, error);
+        }
+    }
+}
+
 struct Shared<L> {
     loader: L,
-    rules: Rules,
     /// Written only with `slot` locked, from the policy's state.
     snapshot: ArcSwapOption<Snapshot>,
     slot: Mutex<Slot>,
@@ -127,9 +142,13 @@ impl<L: Loader> Cache<L> {
         Cache {
             shared: Arc::new(Shared {
                 loader,
-                rules,
                 snapshot: ArcSwapOption::empty(),
-                slot: Mutex::new(Slot::default()),
+                slot: Mutex::new(Slot {
+                    policy: State::default(),
+                    rules,
+                    running: None,
+                    next_recheck: None,
+                }),
                 counters: Counters::default(),
             }),
         }
@@ -146,6 +165,14 @@ impl<L: Loader> Cache<L> {
     /// Whether a token is cached now.
     pub(crate) fn has_token(&self) -> bool {
         self.shared.snapshot.load().is_some()
+    }
+
+    /// Replaces the rules, for this cache and its clones; what it knows
+    /// (its token, refused logins) stays.
+    pub(crate) fn set_rules(&self, rules: Rules) {
+        let mut slot = self.slot();
+        slot.rules = rules;
+        self.publish(&slot, Instant::now());
     }
 
     /// A valid token: the published one while it is fresh, else what the
@@ -190,28 +217,32 @@ impl<L: Loader> Cache<L> {
         let mut counted = false;
         loop {
             self.recheck();
-            let (answer, done) = {
-                let mut slot = self.slot();
-                let (answer, start) = slot.policy.read(&self.shared.rules, Instant::now());
-                let answer = match start {
-                    Some(start) => match self.spawn(&mut slot, start) {
-                        Ok(()) => answer,
-                        Err(error) => match answer {
-                            Answer::Wait(_) => Answer::Fail(error),
-                            served => served,
-                        },
-                    },
-                    None => answer,
+            let (answer, done, service) = {
+                let mut guard = self.slot();
+                let slot = &mut *guard;
+                let now = Instant::now();
+                slot.reap(now);
+                let (answer, start) = slot.policy.read(&slot.rules, now);
+                let answer = match start.map(|start| self.spawn(slot, start)) {
+                    // No runtime to renew on: the cached token while it lives.
+                    Some(Err(error)) if matches!(answer, Answer::Wait(_)) => {
+                        match slot.policy.fallback(now, error) {
+                            Ok(token) => Answer::Serve(token),
+                            Err(error) => Answer::Fail(error),
+                        }
+                    }
+                    _ => answer,
                 };
-                self.publish(&slot);
-                let done = slot.running.as_ref().map(|r| (r.id, r.done.clone()));
-                (answer, done)
+                self.publish(slot, now);
+                let done = slot.running.as_ref().map(|r| r.done.clone());
+                (answer, done, slot.rules.service)
             };
-            let (until, (id, mut done)) = match (answer, done) {
+            let (until, mut done) = match (answer, done) {
                 (Answer::Serve(token), _) => return Ok(token),
                 (Answer::Fail(error), _) => return Err(error),
                 (Answer::Wait(until), Some(done)) => (until, done),
-                (Answer::Wait(_), None) => return Err(abandoned()),
+                // Reaped above: the policy waits only on a running flight.
+                (Answer::Wait(_), None) => return Err(abandoned(service)),
             };
             if !counted {
                 bump(&self.shared.counters.waited);
@@ -226,20 +257,13 @@ impl<L: Loader> Cache<L> {
                 },
                 None => ended.await.map(|o| o.clone()),
             };
-            return match outcome {
-                Ok(Some(Ok(token))) => Ok(token),
-                Ok(Some(Err(error))) => self.slot().policy.fallback(Instant::now(), error),
-                Ok(None) | Err(_) => {
-                    // The task ended without a word (its runtime shut down).
-                    let mut slot = self.slot();
-                    slot.policy.abandoned(id);
-                    if slot.running.as_ref().is_some_and(|r| r.id == id) {
-                        slot.running = None;
-                    }
-                    self.publish(&slot);
-                    slot.policy.fallback(Instant::now(), abandoned())
-                }
-            };
+            match outcome {
+                Ok(Some(Ok(token))) => return Ok(token),
+                Ok(Some(Err(error))) => return self.slot().policy.fallback(Instant::now(), error),
+                // The flight's task ended without a word (its runtime shut
+                // down): the next pass reaps it and starts another here.
+                Ok(None) | Err(_) => tokio::task::yield_now().await,
+            }
         }
     }
 
@@ -265,28 +289,25 @@ impl<L: Loader> Cache<L> {
     /// Reports that the server rejected `rejected`.
     pub(crate) fn invalidate(&self, rejected: &AccessToken) {
         let mut slot = self.slot();
-        match slot
-            .policy
-            .invalidate(&self.shared.rules, Instant::now(), rejected)
-        {
+        let now = Instant::now();
+        slot.reap(now);
+        let slot = &mut *slot;
+        match slot.policy.invalidate(&slot.rules, now, rejected) {
             Reported::Ignored => return,
-            Reported::Held => {
-                tracing::warn!(
-                    "the server rejected a token issued moments ago, as it did the one before; \
-                     not renewing again for now"
-                );
-            }
+            Reported::Held => tracing::warn!(
+                "the server rejected a token issued moments ago, as it did the one before; \
+                 not renewing again for now"
+            ),
             Reported::Renew(start) => {
                 bump(&self.shared.counters.invalidations);
                 tracing::info!("access token rejected by the server; renewing");
-                if let Some(start) = start
-                    && self.spawn(&mut slot, start).is_err()
-                {
-                    // No runtime: the next read starts the renewal instead.
+                // Without a runtime the next read starts the renewal.
+                if let Some(start) = start {
+                    let _ = self.spawn(slot, start);
                 }
             }
         }
-        self.publish(&slot);
+        self.publish(slot, now);
     }
 
     /// Closes the cache for good and waits for a renewal already sent, so
@@ -294,8 +315,10 @@ impl<L: Loader> Cache<L> {
     pub(crate) async fn close(&self) {
         let done = {
             let mut slot = self.slot();
+            let now = Instant::now();
+            slot.reap(now);
             let running = slot.policy.close();
-            self.publish(&slot);
+            self.publish(&slot, now);
             running
                 .then(|| slot.running.as_ref().map(|r| r.done.clone()))
                 .flatten()
@@ -316,10 +339,10 @@ impl<L: Loader> Cache<L> {
     }
 
     /// Publishes what fresh reads may take; the caller holds the slot.
-    fn publish(&self, slot: &Slot) {
+    fn publish(&self, slot: &Slot, now: Instant) {
         let snapshot = slot
             .policy
-            .published()
+            .published(&slot.rules, now)
             .map(|(token, until)| Arc::new(Snapshot { token, until }));
         self.shared.snapshot.store(snapshot);
     }
@@ -327,11 +350,11 @@ impl<L: Loader> Cache<L> {
     /// Spawns flight `start`; the caller holds the slot.
     fn spawn(&self, slot: &mut Slot, start: Start) -> Result<()> {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            slot.policy.abandoned(start.id);
+            slot.policy.not_started(start.id);
             return Err(Error::config(
                 "tokens are renewed on a tokio runtime, and none is running",
             )
-            .for_service(self.shared.rules.service));
+            .for_service(slot.rules.service));
         };
         let (tx, done) = watch::channel(None);
         let task = runtime.spawn(fly(Arc::downgrade(&self.shared), start, tx));
@@ -344,11 +367,12 @@ impl<L: Loader> Cache<L> {
     }
 }
 
-fn abandoned() -> Error {
+fn abandoned(service: Service) -> Error {
     Error::new(
         ErrorKind::Transport,
         "the token renewal was abandoned (its tokio runtime shut down)",
     )
+    .for_service(service)
 }
 
 /// A flight: the steps the policy asks for, then its outcome to the waiters.
@@ -360,12 +384,24 @@ async fn fly<L: Loader>(shared: Weak<Shared<L>>, start: Start, done: watch::Send
         let Some(cache) = shared.upgrade().map(|shared| Cache { shared }) else {
             return;
         };
+        let grant = {
+            let mut slot = cache.slot();
+            let rules = slot.rules.clone();
+            if let Err(closed) = slot.policy.proceed(&rules, start.id) {
+                slot.running.take_if(|r| r.id == start.id);
+                drop(slot);
+                done.send_replace(Some(Err(closed)));
+                return;
+            }
+            (kind == Kind::Refresh)
+                .then(|| slot.policy.grant())
+                .flatten()
+        };
         let counters = cache.counters();
         bump(match kind {
             Kind::Login => &counters.logins,
             Kind::Refresh => &counters.refreshes,
         });
-        let grant = (kind == Kind::Refresh).then(|| cache.grant()).flatten();
         let loader = cache.shared.loader.clone();
         // Held only weakly while the step runs.
         drop(cache);
@@ -373,25 +409,20 @@ async fn fly<L: Loader>(shared: Weak<Shared<L>>, start: Start, done: watch::Send
         let Some(cache) = shared.upgrade().map(|shared| Cache { shared }) else {
             return;
         };
-        let (after, retired) = {
+        let (after, retired, service) = {
             let mut slot = cache.slot();
+            let slot = &mut *slot;
+            let now = Instant::now();
             // The slot's own receiver is one; any other is a waiting caller.
             let claimed = done.receiver_count() > 1;
-            let (after, retired) = slot.policy.finished(
-                &cache.shared.rules,
-                start.id,
-                Instant::now(),
-                fastrand::f64(),
-                step,
-                claimed,
-            );
-            if matches!(after, After::Done(_))
-                && slot.running.as_ref().is_some_and(|r| r.id == start.id)
-            {
-                slot.running = None;
+            let (after, retired) =
+                slot.policy
+                    .finished(&slot.rules, start.id, now, fastrand::f64(), step, claimed);
+            if matches!(after, After::Done(_)) {
+                slot.running.take_if(|r| r.id == start.id);
             }
-            cache.publish(&slot);
-            (after, retired)
+            cache.publish(slot, now);
+            (after, retired, slot.rules.service)
         };
         if let Some(grant) = retired {
             let loader = loader.clone();
@@ -404,7 +435,6 @@ async fn fly<L: Loader>(shared: Weak<Shared<L>>, start: Start, done: watch::Send
                     && error.kind() != ErrorKind::Closed
                 {
                     bump(&cache.counters().failed);
-                    let service = cache.shared.rules.service;
                     tracing::warn!(error = %error, "{service} token renewal failed");
                 }
                 done.send_replace(Some(outcome));

@@ -52,6 +52,9 @@ pub(crate) enum Class {
     Refused,
     /// The server refused the grant: give it up and log in.
     GrantRefused,
+    /// Transient, but the request may have reached the server (a timeout,
+    /// a connection lost after sending): a login may have been refused.
+    Unknown,
 }
 
 /// A doubling backoff: `base`, `2·base`, ... up to `cap`, each step
@@ -69,7 +72,8 @@ impl Backoff {
         let doubled = self
             .base
             .saturating_mul(2u32.saturating_pow(n.saturating_sub(1).min(16)))
-            .min(self.cap);
+            .min(self.cap)
+            .min(LONGEST_LIFETIME);
         doubled.mul_f64(0.8 + 0.2 * jitter.clamp(0.0, 1.0))
     }
 }
@@ -159,7 +163,10 @@ pub(crate) struct Cached {
 pub(crate) struct Flight {
     pub(crate) id: u64,
     pub(crate) kind: Kind,
+    /// When the flight started: how long readers have waited for it.
     pub(crate) started: Instant,
+    /// When its current step started: a grant it gets lives from then.
+    pub(crate) step: Instant,
 }
 
 /// Everything the cache knows.
@@ -182,6 +189,8 @@ pub(crate) struct State {
     refusals: VecDeque<Instant>,
     /// The credentials' generation: it changes when they do.
     credentials: u64,
+    /// The generation of the last credentials a login succeeded with.
+    proven: Option<u64>,
     /// The last refresh failed transiently.
     stale_grant: bool,
     reports: u32,
@@ -305,9 +314,11 @@ impl State {
             let result = step.result.map(|(token, _)| token).map_err(|(e, _)| e);
             return (After::Done(result), step.grant);
         };
-        self.credentials = self.credentials.max(step.credentials);
+        if flight.kind == Kind::Login {
+            self.credentials = step.credentials;
+        }
         let retired = step.grant.and_then(|grant| {
-            let expires = later(flight.started, rules.grant_lifetime);
+            let expires = later(flight.step, rules.grant_lifetime);
             self.grant.replace((grant, expires)).map(|(old, _)| old)
         });
         let result = step.result.and_then(|(token, life)| {
@@ -327,7 +338,9 @@ impl State {
                 self.flight = None;
                 self.succeeded(rules, flight, now, token, life, claimed)
             }
-            Err((error, class)) => self.failed(rules, flight, now, jitter, error, class),
+            Err((error, class)) => {
+                self.failed(rules, flight, now, jitter, error, class, step.credentials)
+            }
         };
         (after, retired)
     }
@@ -348,6 +361,7 @@ impl State {
         if flight.kind == Kind::Login {
             self.refused = 0;
             self.refused_until = None;
+            self.proven = Some(self.credentials);
         }
         if let Some(old) = &self.cached
             && !old.reported
@@ -355,6 +369,7 @@ impl State {
         {
             // It lived long enough without a report: the server takes tokens.
             self.reports = 0;
+            self.report_hold = None;
         }
         let after_report = std::mem::take(&mut self.renewing_after_report);
         self.cached = match life {
@@ -377,6 +392,7 @@ impl State {
         After::Done(Ok(token))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn failed(
         &mut self,
         rules: &Rules,
@@ -385,6 +401,7 @@ impl State {
         jitter: f64,
         error: Error,
         class: Class,
+        credentials: u64,
     ) -> After {
         match class {
             Class::GrantRefused => {
@@ -392,7 +409,7 @@ impl State {
                 if !self.closed && self.login_allowed(rules, now) {
                     self.flight = Some(Flight {
                         kind: Kind::Login,
-                        started: now,
+                        step: now,
                         ..flight
                     });
                     return After::Next(Kind::Login);
@@ -412,17 +429,20 @@ impl State {
                     .step(self.refused, jitter)
                     .max(rules.refused.base);
                 self.refused_until = Some(later(now, wait));
-                self.refused_credentials = Some(self.credentials);
-                if flight.kind == Kind::Login
-                    && let Some((max, _)) = rules.refused_limit
-                {
-                    self.refusals.push_back(flight.started);
-                    while self.refusals.len() > usize::try_from(max).unwrap_or(usize::MAX) {
-                        self.refusals.pop_front();
-                    }
+                self.refused_credentials = Some(credentials);
+                if flight.kind == Kind::Login {
+                    self.count_refusal(rules, now);
                 }
             }
-            Class::Transient => {
+            Class::Transient | Class::Unknown => {
+                // A login whose answer is unknown may have been refused:
+                // while its credentials are unproven, it counts too.
+                if class == Class::Unknown
+                    && flight.kind == Kind::Login
+                    && self.proven != Some(credentials)
+                {
+                    self.count_refusal(rules, now);
+                }
                 self.transient = self.transient.saturating_add(1);
                 let asked = error
                     .retry_after()
@@ -439,12 +459,43 @@ impl State {
         After::Done(Err(error))
     }
 
-    /// The flight `id` ended without a word (its runtime shut down), or
-    /// never started (there was none): forget it.
-    pub(crate) fn abandoned(&mut self, id: u64) {
+    /// Files a refused login, received at `now` (the server counted it no
+    /// later), for the limit.
+    fn count_refusal(&mut self, rules: &Rules, now: Instant) {
+        if let Some((max, _)) = rules.refused_limit {
+            self.refusals.push_back(now);
+            while self.refusals.len() > usize::try_from(max).unwrap_or(usize::MAX) {
+                self.refusals.pop_front();
+            }
+        }
+    }
+
+    /// The flight `id` never started (there was no runtime to run it on):
+    /// forget it.
+    pub(crate) fn not_started(&mut self, id: u64) {
         if self.flight.is_some_and(|f| f.id == id) {
             self.flight = None;
         }
+    }
+
+    /// The flight `id` ended without a word (its runtime shut down): a
+    /// failure whose answer is unknown, that says nothing of the grant.
+    pub(crate) fn abandoned(&mut self, rules: &Rules, id: u64, now: Instant, error: Error) {
+        if let Some(flight) = self.flight.filter(|f| f.id == id) {
+            let (credentials, stale) = (self.credentials, self.stale_grant);
+            self.failed(rules, flight, now, 1.0, error, Class::Unknown, credentials);
+            self.stale_grant = stale;
+        }
+    }
+
+    /// Whether flight `id` may run its next step: not after a logout, so
+    /// that logout never starts a login. If not, the flight ends.
+    pub(crate) fn proceed(&mut self, rules: &Rules, id: u64) -> Result<(), Error> {
+        if self.closed && self.flight.is_some_and(|f| f.id == id) {
+            self.flight = None;
+            return Err(closed(rules));
+        }
+        Ok(())
     }
 
     /// The server rejected `rejected` at `now`.
@@ -465,12 +516,15 @@ impl State {
             return Reported::Ignored;
         }
         let quick = now < later(cached.arrived, QUICK_REPORT);
+        if !cached.reported && !quick {
+            // It lived long enough without a report: the server takes
+            // tokens, and this is a genuine revocation.
+            self.reports = 0;
+            self.report_hold = None;
+        }
         if self.report_hold.is_some_and(|hold| now < hold) {
             cached.reported = true;
             return Reported::Held;
-        }
-        if !cached.reported && !quick {
-            self.reports = 0;
         }
         if cached.after_report && quick && !cached.reported {
             cached.reported = true;
@@ -513,7 +567,7 @@ impl State {
 
     /// The credentials changed: they are generation `generation` now.
     pub(crate) fn credentials_changed(&mut self, generation: u64) {
-        self.credentials = self.credentials.max(generation);
+        self.credentials = generation;
     }
 
     /// Whether logins wait because these very credentials were refused, so
@@ -528,15 +582,19 @@ impl State {
     /// when: the cached token until it is due for renewal (or, while a
     /// renewal runs or renewals are held back, until it must no longer be
     /// served without one).
-    pub(crate) fn published(&self) -> Option<(AccessToken, Instant)> {
+    pub(crate) fn published(&self, rules: &Rules, now: Instant) -> Option<(AccessToken, Instant)> {
         let cached = self.cached.as_ref().filter(|c| !c.once && !self.closed)?;
         let until = if self.flight.is_some() {
             cached.serve_until
-        } else {
-            cached
-                .renew_at
-                .max(self.retry_at.unwrap_or(cached.renew_at))
+        } else if now >= cached.renew_at && self.next_kind(rules, now).is_none() {
+            // Due, but renewals are held back: ask again when the backoff
+            // ends, or in a second while logins are.
+            let retry = self.retry_at.filter(|at| *at > now);
+            retry
+                .unwrap_or_else(|| later(now, Duration::from_secs(1)))
                 .min(cached.serve_until)
+        } else {
+            cached.renew_at.min(cached.serve_until)
         };
         Some((cached.token.clone(), until))
     }
@@ -549,6 +607,7 @@ impl State {
             id,
             kind,
             started: now,
+            step: now,
         });
         Some(Start { id, kind })
     }
@@ -558,10 +617,9 @@ impl State {
         if self.closed || self.retry_at.is_some_and(|at| now < at) {
             return None;
         }
-        let grant = self
-            .grant
-            .as_ref()
-            .is_some_and(|(_, expires)| later(now, rules.skew) < *expires);
+        let grant = self.grant.as_ref().is_some_and(|(_, expires)| {
+            later(now, rules.skew.min(rules.grant_lifetime / 4)) < *expires
+        });
         let login = self.login_allowed(rules, now);
         let expired = self.cached.as_ref().is_none_or(|c| now >= c.expires);
         match (grant, login) {

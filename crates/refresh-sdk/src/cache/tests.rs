@@ -69,9 +69,24 @@ enum Ev {
     FailAfter(Duration),
     /// ... a login whose access token cannot be a header, with its grant.
     BadToken,
+    /// ... a refresh whose access token is empty.
+    Empty,
+    /// ... no answer: a timeout after the request was sent.
+    Lost,
+    /// ... this token, living this many seconds counted from this many
+    /// milliseconds (when its request was sent), without a grant.
+    GotSent(&'static str, u64, u64),
+    /// The flight's task ended without a word.
+    Abandon,
+    /// Whether the flight may take its next step.
+    Proceed,
+    /// The grant the cache holds.
+    Grant,
     Invalidate(&'static str),
     Close,
     Credentials(u64),
+    /// What lock-free reads may take, and until when.
+    Published,
 }
 
 use Ev::*;
@@ -81,6 +96,7 @@ fn kind_of(status: u16) -> ErrorKind {
         400 | 401 | 403 => ErrorKind::Auth,
         404 => ErrorKind::NotFound,
         429 => ErrorKind::RateLimited,
+        0 => ErrorKind::Timeout,
         500..=599 => ErrorKind::Server,
         _ => ErrorKind::InvalidResponse,
     }
@@ -205,6 +221,58 @@ impl Run {
                 },
             ),
             BadToken => self.finish(now, with(ok("bad\u{7f}token", 3600, true))),
+            Empty => self.finish(now, with(ok("", 3600, false))),
+            Lost => self.finish(
+                now,
+                Step {
+                    result: Err((failure(0), Class::Unknown)),
+                    grant: None,
+                    credentials,
+                },
+            ),
+            GotSent(token, seconds, sent) => self.finish(
+                now,
+                Step {
+                    result: Ok((
+                        AccessToken::new(token),
+                        Life::Lasts {
+                            from: self.base + Duration::from_millis(sent),
+                            lifetime: Duration::from_secs(seconds),
+                        },
+                    )),
+                    grant: None,
+                    credentials,
+                },
+            ),
+            Abandon => match self.state.flight {
+                Some(flight) => {
+                    let error = Error::new(ErrorKind::Transport, "abandoned");
+                    self.state.abandoned(&self.rules, flight.id, now, error);
+                    "abandoned".to_owned()
+                }
+                None => "no flight".to_owned(),
+            },
+            Proceed => match self.state.flight {
+                Some(flight) => match self.state.proceed(&self.rules, flight.id) {
+                    Ok(()) => "proceed".to_owned(),
+                    Err(error) => format!("stop {:?}", error.kind()),
+                },
+                None => "no flight".to_owned(),
+            },
+            Grant => match self.state.grant() {
+                Some(grant) => format!("grant {}", grant.expose_secret()),
+                None => "no grant".to_owned(),
+            },
+            Published => match self.state.published(&self.rules, now) {
+                Some((token, until)) => {
+                    format!(
+                        "published {} until {}",
+                        token.expose_secret(),
+                        self.ms(until)
+                    )
+                }
+                None => "nothing published".to_owned(),
+            },
             Invalidate(token) => {
                 match self
                     .state
@@ -603,6 +671,223 @@ fn table() -> Vec<Row> {
                 (S, Fail(404, grant_refused), "err NotFound"),
             ],
         ),
+        // ---- found in review: each row failed before its fix
+        (
+            "a login with no answer while the credentials are unproven counts against the limit: it may have been refused",
+            vcf(),
+            vec![
+                (0, Read, "wait +login"),
+                (30 * S, Lost, "err Timeout"),
+                (30 * S + 250, Read, "wait +login"),
+                (60 * S, Fail(400, refused), "err Auth"),
+                (6 * MIN, Read, "fail Auth"),
+                (15 * MIN + 30 * S, Read, "wait +login"),
+            ],
+        ),
+        (
+            "once credentials have been accepted, a login with no answer does not count",
+            vcf(),
+            vec![
+                (0, Read, "wait +login"),
+                (0, Login("L1", 3600), "ok L1"),
+                (S, Invalidate("L1"), "renew +refresh"),
+                (S, Fail(404, grant_refused), "next login"),
+                (31 * S, Lost, "err Timeout"),
+                (32 * S, Read, "wait +login"),
+                (62 * S, Lost, "err Timeout"),
+                (63 * S, Read, "wait +login"),
+                (93 * S, Lost, "err Timeout"),
+                (97 * S, Read, "wait +login"),
+            ],
+        ),
+        (
+            "a flight whose task died is a failure with an unknown answer, not a free retry",
+            vcf(),
+            vec![
+                (0, Read, "wait +login"),
+                (100, Abandon, "abandoned"),
+                (100, Read, "fail Transport"),
+                (350, Read, "wait +login"),
+                (400, Fail(400, refused), "err Auth"),
+                (500, Credentials(1), ""),
+                (500, Read, "fail Auth"),
+            ],
+        ),
+        (
+            "the 15 min window counts from when a refusal arrived, not from when its login was sent",
+            vcf(),
+            vec![
+                (0, Read, "wait +login"),
+                (50 * S, Fail(400, refused), "err Auth"),
+                (5 * MIN + 50 * S, Read, "wait +login"),
+                (5 * MIN + 50 * S, Fail(400, refused), "err Auth"),
+                (15 * MIN, Read, "fail Auth"),
+                (15 * MIN + 50 * S - 1, Read, "fail Auth"),
+                (15 * MIN + 50 * S, Read, "wait +login"),
+            ],
+        ),
+        (
+            "the login after failed refreshes counts against the limit, and is held when it is spent; the refresh token is used meanwhile",
+            vcf(),
+            vec![
+                (0, Read, "wait +login"),
+                (0, Login("L1", 40), "ok L1"),
+                (S, Credentials(1), ""),
+                (31 * S, Read, "wait 32000 +refresh"),
+                (31 * S, Fail(503, transient), "err Server"),
+                (41 * S, Read, "wait +login"),
+                (41 * S, Fail(400, refused), "err Auth"),
+                (42 * S, Read, "wait +refresh"),
+                (42 * S, Fail(503, transient), "err Server"),
+                (43 * S, Credentials(2), ""),
+                (43 * S, Read, "wait +login"),
+                (43 * S, Fail(400, refused), "err Auth"),
+                (44 * S, Read, "wait +refresh"),
+                (44 * S, Fail(503, transient), "err Server"),
+                (45 * S, Credentials(3), ""),
+                (45 * S, Read, "wait +refresh"),
+            ],
+        ),
+        (
+            "a refused refresh token while logins are held back: no login, the refresh token dropped, callers get the refusal",
+            vcf(),
+            vec![
+                (0, Read, "wait +login"),
+                (0, Login("L1", 40), "ok L1"),
+                (31 * S, Read, "wait 32000 +refresh"),
+                (31 * S, Fail(503, transient), "err Server"),
+                (41 * S, Read, "wait +login"),
+                (41 * S, Fail(400, refused), "err Auth"),
+                (42 * S, Read, "wait +refresh"),
+                (42 * S, Fail(404, grant_refused), "err Auth"),
+                (42 * S, Grant, "no grant"),
+                (43 * S, Read, "fail Auth"),
+            ],
+        ),
+        (
+            "a login that replaces a refused refresh token does not restart readers' max_wait",
+            vcf(),
+            vec![
+                (0, Read, "wait +login"),
+                (0, Login("L1", 20), "ok L1"),
+                (15 * S, Read, "wait 16000 +refresh"),
+                (15 * S + 900, Fail(404, grant_refused), "next login"),
+                (16 * S, Read, "serve L1"),
+            ],
+        ),
+        (
+            "a token that lived 5 s without a report ends a report hold",
+            vcf(),
+            vec![
+                (0, Read, "wait +login"),
+                (0, Login("L1", 3600), "ok L1"),
+                (S, Invalidate("L1"), "renew +refresh"),
+                (S, Got("R1", 3600), "ok R1"),
+                (2 * S, Invalidate("R1"), "held"),
+                (7 * S, Invalidate("R1"), "renew +refresh"),
+                (7 * S, Got("R2", 3600), "ok R2"),
+                (8 * S, Invalidate("R2"), "held"),
+                (9 * S, Read, "serve R2"),
+                (10 * S, Credentials(0), ""),
+                (17 * S, Invalidate("R2"), "held"),
+                (18 * S, Invalidate("R2"), "renew +refresh"),
+                (18 * S, Got("R3", 3600), "ok R3"),
+                (30 * S, Invalidate("R3"), "renew +refresh"),
+            ],
+        ),
+        (
+            "the report hold doubles up to a minute, no more",
+            vcf(),
+            vec![
+                (0, Read, "wait +login"),
+                (0, Login("L1", 3600), "ok L1"),
+                (0, Invalidate("L1"), "renew +refresh"),
+                (0, Got("R1", 3600), "ok R1"),
+                (0, Invalidate("R1"), "held"),
+                (5 * S, Invalidate("R1"), "renew +refresh"),
+                (5 * S, Got("R2", 3600), "ok R2"),
+                (5 * S, Invalidate("R2"), "held"),
+                (15 * S, Invalidate("R2"), "renew +refresh"),
+                (15 * S, Got("R3", 3600), "ok R3"),
+                (15 * S, Invalidate("R3"), "held"),
+                (35 * S, Invalidate("R3"), "renew +refresh"),
+                (35 * S, Got("R4", 3600), "ok R4"),
+                (35 * S, Invalidate("R4"), "held"),
+                (75 * S, Invalidate("R4"), "renew +refresh"),
+                (75 * S, Got("R5", 3600), "ok R5"),
+                (75 * S, Invalidate("R5"), "held"),
+                (135 * S - 1, Invalidate("R5"), "held"),
+                (135 * S, Invalidate("R5"), "renew +refresh"),
+            ],
+        ),
+        (
+            "a report while a background renewal runs: the token is served no more, readers wait for that renewal",
+            vcf(),
+            vec![
+                (0, Read, "wait +login"),
+                (0, Login("L1", 3600), "ok L1"),
+                (45 * MIN, Read, "serve L1 +refresh"),
+                (45 * MIN, Invalidate("L1"), "renew"),
+                (45 * MIN, Read, "wait"),
+                (45 * MIN + 100, Got("R1", 3600), "ok R1"),
+            ],
+        ),
+        (
+            "an empty token from a refresh is never served (a failed refresh: once no token is left, a login); after logout the flight takes no step",
+            vcf(),
+            vec![
+                (0, Read, "wait +login"),
+                (0, Login("L1", 3600), "ok L1"),
+                (S, Invalidate("L1"), "renew +refresh"),
+                (S, Empty, "err InvalidResponse"),
+                (S, Read, "fail InvalidResponse"),
+                (2 * S, Read, "wait +login"),
+                (2 * S, Close, "closed, flight true"),
+                (2 * S, Proceed, "stop Closed"),
+                (2 * S, Read, "fail Closed"),
+                (2 * S, Grant, "grant GL1"),
+            ],
+        ),
+        (
+            "a login that lands after logout files its grant for logout to invalidate",
+            vcf(),
+            vec![
+                (0, Read, "wait +login"),
+                (0, Proceed, "proceed"),
+                (0, Close, "closed, flight true"),
+                (100, Login("L1", 3600), "err Closed"),
+                (100, Grant, "grant GL1"),
+            ],
+        ),
+        (
+            "a lifetime counts from when the request was sent, not when the answer came",
+            vcf(),
+            vec![
+                (0, Read, "wait +login"),
+                (30 * S, GotSent("L1", 40, 0), "ok L1"),
+                (30 * S, Published, "published L1 until 30000"),
+                (30 * S, Read, "wait 31000 +login"),
+            ],
+        ),
+        (
+            "lock-free reads go to the policy at the renewal time, and while renewals are held back at most once a second",
+            vcf(),
+            vec![
+                (0, Read, "wait +login"),
+                (0, Login("L1", 3600), "ok L1"),
+                (0, Published, "published L1 until 2700000"),
+                (45 * MIN, Read, "serve L1 +refresh"),
+                (45 * MIN, Published, "published L1 until 3540000"),
+                (45 * MIN, Fail(503, transient), "err Server"),
+                (45 * MIN + 100, Published, "published L1 until 2700250"),
+                (45 * MIN + 100, Read, "serve L1"),
+                (45 * MIN + 300, Read, "serve L1 +refresh"),
+                (45 * MIN + 300, Fail(404, grant_refused), "next login"),
+                (45 * MIN + 300, Fail(400, refused), "err Auth"),
+                (45 * MIN + 400, Published, "published L1 until 2701400"),
+                (45 * MIN + 400, Read, "serve L1"),
+            ],
+        ),
         // ---- F5 (its own rules through the same policy)
         (
             "F5: a token of unknown lifetime goes to its waiters only; one nobody received is kept 30 s for the next caller",
@@ -713,7 +998,7 @@ fn random() -> impl Strategy<Value = Random> {
         5 * MIN,
         15 * MIN,
     ]);
-    (advance, 0u8..10, any::<u8>()).prop_map(|(advance, event, pick)| Random {
+    (advance, 0u8..11, any::<u8>()).prop_map(|(advance, event, pick)| Random {
         advance,
         event,
         pick,
@@ -721,188 +1006,286 @@ fn random() -> impl Strategy<Value = Random> {
 }
 
 /// What the property harness knows of one token: when it stops being
-/// servable, and whether it may be served at all.
+/// servable, and whether it may still be served at all.
 struct Known {
     label: String,
     expires: Instant,
-    renewed_away: bool,
+    gone: bool,
+    once: bool,
+}
+
+/// A harness of its own, beside the policy: it keeps what a service and
+/// an SDDC Manager would see (tokens handed out, logins sent and refused) and
+/// checks the promises against that after every event.
+struct Harness {
+    rules: Rules,
+    state: State,
+    now: Instant,
+    jitter: f64,
+    credentials: u64,
+    proven: Option<u64>,
+    tokens: u32,
+    latest: Option<Known>,
+    /// The flight: its id, its step's kind, and the credentials it presents.
+    running: Option<(u64, Kind, u64)>,
+    closed: bool,
+    /// When refusals (or logins whose answer never came, with unproven
+    /// credentials) reached us, and the last refusal's credentials.
+    refusals: Vec<Instant>,
+    last_refused: Option<(Instant, u64)>,
+}
+
+impl Harness {
+    fn valid_token(&self) -> bool {
+        self.latest
+            .as_ref()
+            .is_some_and(|k| !k.gone && self.now < k.expires)
+    }
+
+    fn started(&mut self, id: u64, kind: Kind) -> Result<(), TestCaseError> {
+        prop_assert!(!self.closed, "a renewal started after logout");
+        if kind == Kind::Login
+            && let Some((at, credentials)) = self.last_refused
+            && credentials == self.credentials
+        {
+            let gap = self.now.duration_since(at);
+            prop_assert!(
+                gap >= self.rules.refused.base,
+                "refused credentials again after {gap:?}"
+            );
+        }
+        self.running = Some((id, kind, self.credentials));
+        Ok(())
+    }
+
+    fn read(&mut self) -> Result<(), TestCaseError> {
+        let (answer, start) = self.state.read(&self.rules, self.now);
+        if let Some(start) = start {
+            prop_assert!(self.running.is_none(), "a second renewal started");
+            self.started(start.id, start.kind)?;
+        }
+        match answer {
+            Answer::Serve(token) => {
+                prop_assert!(HeaderOk::ok(&token), "served an unusable token");
+                prop_assert!(!self.closed, "served after logout");
+                let now = self.now;
+                let known = self
+                    .latest
+                    .as_mut()
+                    .filter(|k| k.label == token.expose_secret());
+                prop_assert!(known.is_some(), "served a token that is not the latest");
+                if let Some(known) = known {
+                    prop_assert!(now < known.expires, "served an expired token");
+                    prop_assert!(!known.gone, "served a token given up");
+                    if known.once {
+                        known.gone = true;
+                    }
+                }
+            }
+            Answer::Fail(_) => {
+                prop_assert!(
+                    self.closed || !self.valid_token(),
+                    "an error while an unexpired token exists"
+                );
+            }
+            Answer::Wait(until) => {
+                prop_assert!(
+                    self.state.flight.is_some(),
+                    "a wait with nothing to wait for"
+                );
+                if let (Some(until), Some(known)) = (until, &self.latest) {
+                    prop_assert!(until <= known.expires.max(self.now), "a wait past expiry");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The flight's step ends with `result`.
+    fn finish(&mut self, pick: u8, what: u8) -> Result<(), TestCaseError> {
+        let Some((id, kind, credentials)) = self.running else {
+            return Ok(());
+        };
+        self.tokens += 1;
+        let label = format!("T{}", self.tokens);
+        let lives = [0u64, 3, 10, 60, 3600];
+        let life = lives[usize::from(pick) % lives.len()];
+        let once = self.rules.grant_lifetime.is_zero() && pick.is_multiple_of(2);
+        let claimed = pick % 4 < 2;
+        let lasting = |token: &str| {
+            Ok((
+                AccessToken::new(token),
+                Life::Lasts {
+                    from: self.now,
+                    lifetime: Duration::from_secs(life),
+                },
+            ))
+        };
+        let (result, grant) = match (what, kind) {
+            (0, _) if once => (Ok((AccessToken::new(label.clone()), Life::Once)), false),
+            (0, _) => (lasting(&label), kind == Kind::Login),
+            (1, _) => (Err((failure(503), Class::Transient)), false),
+            (2, Kind::Login) => (Err((failure(400), Class::Refused)), false),
+            (2, Kind::Refresh) => (Err((failure(404), Class::GrantRefused)), false),
+            (3, _) => (Err((failure(0), Class::Unknown)), false),
+            _ => (lasting("bad\ntoken"), kind == Kind::Login),
+        };
+        let arrived = match &result {
+            Ok((token, life)) if HeaderOk::ok(token) => Some(match life {
+                Life::Lasts { lifetime, .. } => Known {
+                    label: label.clone(),
+                    expires: self.now
+                        + if lifetime.is_zero() {
+                            self.rules.min_lifetime
+                        } else {
+                            *lifetime
+                        },
+                    gone: false,
+                    once: false,
+                },
+                Life::Once => Known {
+                    label: label.clone(),
+                    expires: self.now + Duration::from_secs(30),
+                    gone: claimed,
+                    once: true,
+                },
+            }),
+            _ => None,
+        };
+        let class = result.as_ref().err().map(|(_, class)| *class);
+        let step = Step {
+            result,
+            grant: grant.then(|| SecretString::from(format!("G{label}"))),
+            credentials,
+        };
+        let (after, _) = self
+            .state
+            .finished(&self.rules, id, self.now, self.jitter, step, claimed);
+        if kind == Kind::Login {
+            match class {
+                Some(Class::Refused) => {
+                    self.refusals.push(self.now);
+                    self.last_refused = Some((self.now, credentials));
+                }
+                Some(Class::Unknown) if self.proven != Some(credentials) => {
+                    self.refusals.push(self.now);
+                }
+                None if arrived.is_some() => self.proven = Some(credentials),
+                _ => {}
+            }
+        }
+        match after {
+            After::Next(next) => {
+                self.running = None;
+                self.started(id, next)?;
+            }
+            After::Done(outcome) => {
+                self.running = None;
+                match &outcome {
+                    Ok(token) => {
+                        prop_assert!(HeaderOk::ok(token), "delivered an unusable token");
+                        prop_assert!(!self.closed, "delivered after logout");
+                    }
+                    Err(error) if !self.closed => {
+                        let fallback = self.state.fallback(self.now, error.clone());
+                        prop_assert!(
+                            fallback.is_ok() || !self.valid_token(),
+                            "a failed renewal's error while a token lives"
+                        );
+                    }
+                    Err(_) => {}
+                }
+                if arrived.is_some() && !self.closed {
+                    self.latest = arrived;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn invalidate(&mut self, pick: u8) -> Result<(), TestCaseError> {
+        let label = match (pick % 2, &self.latest) {
+            (0, Some(known)) => known.label.clone(),
+            _ => "X".to_owned(),
+        };
+        if let Reported::Renew(start) =
+            self.state
+                .invalidate(&self.rules, self.now, &AccessToken::new(label))
+        {
+            if let Some(known) = &mut self.latest {
+                known.gone = true;
+            }
+            if let Some(start) = start {
+                prop_assert!(self.running.is_none(), "a second renewal started");
+                self.started(start.id, start.kind)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What lock-free reads may take is the latest token, before its end.
+    fn published(&self) -> Result<(), TestCaseError> {
+        if let Some((token, until)) = self.state.published(&self.rules, self.now) {
+            prop_assert!(!self.closed, "published after logout");
+            let known = self
+                .latest
+                .as_ref()
+                .filter(|k| k.label == token.expose_secret());
+            prop_assert!(
+                known.is_some_and(|k| !k.gone && until <= k.expires),
+                "published a token past its end"
+            );
+        }
+        Ok(())
+    }
 }
 
 fn check(rules: Rules, events: Vec<Random>, jitter: f64) -> Result<(), TestCaseError> {
-    let base = Instant::now();
-    let mut state = State::default();
-    let mut now = base;
-    let mut credentials = 0u64;
-    let mut tokens = 0u32;
-    let mut latest: Option<Known> = None;
-    let mut running: Option<(u64, Kind, Instant)> = None;
-    let mut closed = false;
-    let mut refused_logins: Vec<(Instant, u64)> = Vec::new();
-    let lives = [0u64, 3, 10, 60, 3600];
+    let mut h = Harness {
+        rules,
+        state: State::default(),
+        now: Instant::now(),
+        jitter,
+        credentials: 0,
+        proven: None,
+        tokens: 0,
+        latest: None,
+        running: None,
+        closed: false,
+        refusals: Vec::new(),
+        last_refused: None,
+    };
     for event in events {
-        now += Duration::from_millis(event.advance);
+        h.now += Duration::from_millis(event.advance);
         match event.event {
-            0..=2 => {
-                let (answer, start) = state.read(&rules, now);
-                if let Some(start) = start {
-                    prop_assert!(running.is_none(), "a second renewal started");
-                    prop_assert!(!closed, "a renewal started after logout");
-                    running = Some((start.id, start.kind, now));
-                }
-                match answer {
-                    Answer::Serve(token) => {
-                        prop_assert!(HeaderOk::ok(&token), "served an unusable token");
-                        let known = latest.as_ref().filter(|k| k.label == token.expose_secret());
-                        prop_assert!(known.is_some(), "served a token that is not the latest");
-                        if let Some(known) = known {
-                            prop_assert!(now < known.expires, "served an expired token");
-                        }
-                        prop_assert!(!closed, "served after logout");
-                    }
-                    Answer::Fail(_) if !closed => {
-                        let valid = latest
-                            .as_ref()
-                            .is_some_and(|k| !k.renewed_away && now < k.expires);
-                        prop_assert!(!valid, "an error while an unexpired token exists");
-                    }
-                    Answer::Fail(_) => {}
-                    Answer::Wait(until) => {
-                        prop_assert!(state.flight.is_some(), "a wait with nothing to wait for");
-                        if let (Some(until), Some(known)) = (until, &latest) {
-                            prop_assert!(until <= known.expires.max(now), "a wait past expiry");
-                        }
-                    }
-                }
+            0..=2 => h.read()?,
+            3..=7 => h.finish(event.pick, event.event - 3)?,
+            8 => h.invalidate(event.pick)?,
+            9 if event.pick % 8 == 0 => {
+                h.closed = true;
+                h.state.close();
             }
-            3..=6 => {
-                let Some((id, kind, started)) = running else {
-                    continue;
-                };
-                tokens += 1;
-                let label = format!("T{tokens}");
-                let (result, grant) = match (event.event, kind) {
-                    (3, _) => {
-                        let life = lives[usize::from(event.pick) % lives.len()];
-                        (
-                            Ok((
-                                AccessToken::new(label.clone()),
-                                Life::Lasts {
-                                    from: now,
-                                    lifetime: Duration::from_secs(life),
-                                },
-                            )),
-                            kind == Kind::Login,
-                        )
+            9 if event.pick % 8 == 1 => {
+                if let Some((id, kind, credentials)) = h.running.take() {
+                    let error = Error::new(ErrorKind::Transport, "abandoned");
+                    h.state.abandoned(&h.rules, id, h.now, error);
+                    if kind == Kind::Login && h.proven != Some(credentials) {
+                        h.refusals.push(h.now);
                     }
-                    (4, _) => (Err((failure(503), Class::Transient)), false),
-                    (5, Kind::Login) => (Err((failure(400), Class::Refused)), false),
-                    (5, Kind::Refresh) => (Err((failure(404), Class::GrantRefused)), false),
-                    _ => (
-                        Ok((
-                            AccessToken::new("bad\ntoken"),
-                            Life::Lasts {
-                                from: now,
-                                lifetime: Duration::from_secs(3600),
-                            },
-                        )),
-                        kind == Kind::Login,
-                    ),
-                };
-                let refused = matches!(result, Err((_, Class::Refused)));
-                let arrived = match &result {
-                    Ok((token, Life::Lasts { lifetime, .. })) if HeaderOk::ok(token) => {
-                        let expires = if *lifetime == Duration::ZERO {
-                            now + rules.min_lifetime
-                        } else {
-                            now + *lifetime
-                        };
-                        Some(Known {
-                            label: label.clone(),
-                            expires,
-                            renewed_away: false,
-                        })
-                    }
-                    _ => None,
-                };
-                let step = Step {
-                    result,
-                    grant: grant.then(|| SecretString::from(format!("G{label}"))),
-                    credentials,
-                };
-                let (after, _) = state.finished(&rules, id, now, jitter, step, true);
-                if refused && kind == Kind::Login {
-                    refused_logins.push((started, credentials));
-                }
-                match after {
-                    After::Next(next) => {
-                        prop_assert!(!closed, "a step after logout");
-                        running = Some((id, next, now));
-                    }
-                    After::Done(outcome) => {
-                        running = None;
-                        if let Err(error) = &outcome
-                            && !closed
-                            && state.fallback(now, error.clone()).is_err()
-                        {
-                            let valid = latest
-                                .as_ref()
-                                .is_some_and(|k| !k.renewed_away && now < k.expires);
-                            prop_assert!(!valid, "a failed renewal's error while a token lives");
-                        }
-                        if let Ok(token) = &outcome {
-                            prop_assert!(HeaderOk::ok(token), "delivered an unusable token");
-                            prop_assert!(!closed, "delivered after logout");
-                        }
-                        if arrived.is_some() && !closed {
-                            latest = arrived;
-                        }
-                    }
-                }
-            }
-            7 => {
-                let label = match (event.pick % 2, &latest) {
-                    (0, Some(known)) => known.label.clone(),
-                    _ => "X".to_owned(),
-                };
-                match state.invalidate(&rules, now, &AccessToken::new(label)) {
-                    Reported::Renew(start) => {
-                        if let Some(known) = &mut latest {
-                            known.renewed_away = true;
-                        }
-                        if let Some(start) = start {
-                            prop_assert!(running.is_none(), "a second renewal started");
-                            running = Some((start.id, start.kind, now));
-                        }
-                    }
-                    Reported::Held | Reported::Ignored => {}
-                }
-            }
-            8 => {
-                if event.pick % 8 == 0 {
-                    closed = true;
-                    state.close();
                 }
             }
             _ => {
-                credentials += 1;
-                state.credentials_changed(credentials);
+                h.credentials += 1;
+                h.state.credentials_changed(h.credentials);
             }
         }
+        h.published()?;
     }
-    if let Some((max, window)) = rules.refused_limit {
+    if let Some((max, window)) = h.rules.refused_limit {
         let max = usize::try_from(max).unwrap_or(usize::MAX);
-        for logins in refused_logins.windows(max + 1) {
-            let span = logins[max].0.duration_since(logins[0].0);
+        for refused in h.refusals.windows(max + 1) {
+            let span = refused[max].duration_since(refused[0]);
             prop_assert!(span >= window, "{} refused logins within {span:?}", max + 1);
-        }
-        for pair in refused_logins.windows(2) {
-            if pair[0].1 == pair[1].1 {
-                let gap = pair[1].0.duration_since(pair[0].0);
-                prop_assert!(
-                    gap >= rules.refused.base,
-                    "the same credentials again after {gap:?}"
-                );
-            }
         }
     }
     Ok(())
@@ -918,7 +1301,7 @@ impl HeaderOk {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(2048))]
 
     #[test]
     fn vcf_invariants_hold_for_any_events(events in prop::collection::vec(random(), 1..200), jitter in 0.0..1.0f64) {

@@ -129,8 +129,11 @@ impl SessionOptions {
     }
 
     /// At most `max` refused logins in any `window` (default 2 in 15
-    /// minutes). SDDC Manager locks a local account for 24 hours after 3
-    /// failed logins; the count is kept per session, so per process.
+    /// minutes; `max` is at least 1). SDDC Manager locks a local account
+    /// for 24 hours after 3 failed logins; the count is kept per session,
+    /// so per process. A login whose answer never came (a timeout, a lost
+    /// connection) counts too while its credentials have not yet been
+    /// accepted: it may have been refused.
     pub fn refused_logins(mut self, max: u32, window: Duration) -> Self {
         self.refused_logins = (max, window);
         self
@@ -180,7 +183,8 @@ impl SessionOptions {
                 base: self.refused_login_backoff,
                 cap: self.refused_login_backoff,
             },
-            refused_limit: Some(self.refused_logins),
+            // A limit of 0 would never log in: at least one.
+            refused_limit: Some((self.refused_logins.0.max(1), self.refused_logins.1)),
             grant_lifetime: self.refresh_token_lifetime,
             min_lifetime: self.min_lifetime,
         }

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::{Login, SessionOptions, VcfClient, VcfConfig, VcfCredentials};
 use crate::cache::{Cache, Class, Counters, Kind, Loader, Step};
-use crate::error::{ErrorKind, Result, Service};
+use crate::error::{Error, ErrorKind, Result, Service};
 use crate::middleware::BearerAuth;
 use crate::source::{AccessToken, AccessTokenSource, TokenFuture};
 
@@ -50,33 +50,55 @@ pub struct SessionStats {
 struct Sddc {
     client: VcfClient,
     credentials: VcfCredentials,
-    options: SessionOptions,
-    /// The credentials last presented, and their generation.
-    presented: Arc<Mutex<Option<(Login, u64)>>>,
+    /// Shared by clones, so that [`VcfSession::with_options`] reaches them.
+    options: Arc<Mutex<SessionOptions>>,
+    presented: Arc<Mutex<Presented>>,
+}
+
+/// The credentials presented lately, each with its generation: credentials
+/// that come back (a secret file rotated A, B, A) get their old generation,
+/// and with it their refusal.
+#[derive(Default)]
+struct Presented {
+    seen: Vec<(Login, u64)>,
+    current: u64,
+}
+
+/// How many credentials a session remembers.
+const REMEMBERED: usize = 8;
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Sddc {
-    /// The generation of `login`: the last one's, or the next if they differ.
+    /// The generation of `login`, which becomes the current one.
     fn generation(&self, login: &Login) -> u64 {
-        let mut presented = self
-            .presented
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let generation = match presented.as_ref() {
-            Some((last, generation)) if last.same_as(login) => return *generation,
-            Some((_, generation)) => generation.saturating_add(1),
-            None => 0,
+        let mut presented = lock(&self.presented);
+        let known = presented.seen.iter().find(|(seen, _)| seen.same_as(login));
+        let generation = match known {
+            Some((_, generation)) => *generation,
+            None => {
+                let next = presented.seen.iter().map(|(_, g)| g + 1).max().unwrap_or(0);
+                if presented.seen.len() == REMEMBERED {
+                    presented.seen.remove(0);
+                }
+                presented.seen.push((login.clone(), next));
+                next
+            }
         };
-        *presented = Some((login.clone(), generation));
+        presented.current = generation;
         generation
     }
 
     fn generation_now(&self) -> u64 {
-        self.presented
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .as_ref()
-            .map_or(0, |(_, generation)| *generation)
+        lock(&self.presented).current
+    }
+
+    fn options(&self) -> SessionOptions {
+        lock(&self.options).clone()
     }
 
     async fn login(&self) -> Step {
@@ -96,9 +118,12 @@ impl Sddc {
             Ok((pair, date)) => {
                 tracing::debug!("VCF token pair created");
                 let access = AccessToken::from(pair.access_token);
-                let life =
-                    self.options
-                        .life(access.expose_secret(), sent, Instant::now(), date.as_ref());
+                let life = self.options().life(
+                    access.expose_secret(),
+                    sent,
+                    Instant::now(),
+                    date.as_ref(),
+                );
                 Step {
                     result: Ok((access, life)),
                     grant: Some(pair.refresh_token),
@@ -115,6 +140,9 @@ impl Sddc {
                         .is_some_and(|s| matches!(s.as_u16(), 400 | 401 | 403));
                 let class = if refused {
                     Class::Refused
+                } else if matches!(error.kind(), ErrorKind::Timeout | ErrorKind::Transport) {
+                    // It may have reached SDDC Manager, and been refused.
+                    Class::Unknown
                 } else {
                     Class::Transient
                 };
@@ -133,9 +161,12 @@ impl Sddc {
             Ok((access, date)) => {
                 tracing::debug!("VCF access token refreshed");
                 let access = AccessToken::from(access);
-                let life =
-                    self.options
-                        .life(access.expose_secret(), sent, Instant::now(), date.as_ref());
+                let life = self.options().life(
+                    access.expose_secret(),
+                    sent,
+                    Instant::now(),
+                    date.as_ref(),
+                );
                 Ok((access, life))
             }
             // 404 is VCF's answer for a refresh token it no longer knows;
@@ -163,7 +194,16 @@ impl Loader for Sddc {
     async fn load(&self, kind: Kind, grant: Option<SecretString>) -> Step {
         match (kind, grant) {
             (Kind::Refresh, Some(grant)) => self.refresh(grant).await,
-            _ => self.login().await,
+            (Kind::Refresh, None) => Step {
+                result: Err((
+                    Error::new(ErrorKind::NotFound, "no refresh token to refresh with")
+                        .for_service(Service::Vcf),
+                    Class::GrantRefused,
+                )),
+                grant: None,
+                credentials: self.generation_now(),
+            },
+            (Kind::Login, _) => self.login().await,
         }
     }
 
@@ -255,7 +295,7 @@ impl fmt::Debug for VcfSession {
         f.debug_struct("VcfSession")
             .field("client", &sddc.client)
             .field("credentials", &sddc.credentials)
-            .field("options", &sddc.options)
+            .field("options", &sddc.options())
             .field("has_token", &self.cache.has_token())
             .field("stats", &self.stats())
             .finish()
@@ -274,7 +314,7 @@ impl VcfSession {
         let sddc = Sddc {
             client,
             credentials,
-            options,
+            options: Arc::new(Mutex::new(options)),
             presented: Arc::default(),
         };
         VcfSession {
@@ -282,12 +322,14 @@ impl VcfSession {
         }
     }
 
-    /// Replaces the renewal timing; meant for a session not used yet (the
-    /// session is rebuilt, without its tokens, and clones made before keep
-    /// the old one).
+    /// Replaces the renewal timing of this session and of its clones. What
+    /// the session knows stays: its tokens, and the logins refused on its
+    /// account, which a second session could not know about.
     pub fn with_options(self, options: SessionOptions) -> Self {
-        let sddc = self.cache.loader();
-        VcfSession::build(sddc.client.clone(), sddc.credentials.clone(), options)
+        let rules = options.rules();
+        *lock(&self.cache.loader().options) = options;
+        self.cache.set_rules(rules);
+        self
     }
 
     /// Builds a session from `VCF_SDDC_MANAGER_HOST`, the credentials'
