@@ -39,7 +39,9 @@ Exit codes:
   8  invalid response (the body could not be decoded)
   9  other rejected request (400, 409)
  10  stdout could not be written (a full disk, a closed pipe): the value was not delivered
-130  stopped by Ctrl-C (143: by SIGTERM); `vcf api` logs out first";
+129  stopped by SIGHUP, a closed terminal (not under nohup); `vcf api` logs out first
+130  stopped by Ctrl-C; `vcf api` logs out first
+143  stopped by SIGTERM; `vcf api` logs out first";
 
 /// Get F5 Distributed Cloud pipeline tokens and VMware Cloud Foundation
 /// access tokens.

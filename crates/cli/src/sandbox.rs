@@ -1,6 +1,9 @@
-//! `refresh sandbox`: both APIs on one local listener until Ctrl-C or SIGTERM.
+//! `refresh sandbox`: both APIs on one local listener until Ctrl-C, SIGTERM
+//! or SIGHUP.
 
+use std::io::{self, Write as _};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use refresh_sandbox::{ExposeSecret, Sandbox};
 
@@ -14,17 +17,18 @@ pub async fn serve(json: bool, listen: SocketAddr, tls: bool) -> Result<(), Fail
         .map_err(|e| Failure::Sandbox(format!("cannot listen for Ctrl-C or SIGTERM: {e}")))?;
     let sandbox = Sandbox::builder().listen(listen).tls(tls).start().await?;
     let credentials = sandbox.credentials();
-    // The CA goes to a file so that `--ca-cert` can point at it.
-    let ca_file = match sandbox.ca_pem() {
-        Some(pem) => {
-            let path =
-                std::env::temp_dir().join(format!("refresh-sandbox-{}.pem", std::process::id()));
-            std::fs::write(&path, pem)
-                .map_err(|e| Failure::Sandbox(format!("cannot write {}: {e}", path.display())))?;
-            Some(path)
-        }
+    // The CA goes to a file so that `--ca-cert` can point at it, in a
+    // directory of our own: removed when this returns, on a signal or an
+    // error alike.
+    let ca = match sandbox.ca_pem() {
+        Some(pem) => Some(
+            PrivateDir::create()
+                .and_then(|dir| dir.write("ca.pem", pem).map(|path| (dir, path)))
+                .map_err(|e| Failure::Sandbox(format!("cannot write the CA certificate: {e}")))?,
+        ),
         None => None,
     };
+    let ca_file = ca.as_ref().map(|(_, path)| path);
     if json {
         out!(
             "{}",
@@ -82,8 +86,47 @@ pub async fn serve(json: bool, listen: SocketAddr, tls: bool) -> Result<(), Fail
     }
     signals.recv().await;
     sandbox.shutdown().await;
-    if let Some(path) = ca_file {
-        let _ = std::fs::remove_file(path);
-    }
     Ok(())
+}
+
+/// A directory only this user can enter, under the temporary directory,
+/// with a name nobody could plant a link at beforehand; removed with what
+/// it holds when dropped.
+struct PrivateDir(PathBuf);
+
+impl PrivateDir {
+    fn create() -> io::Result<PrivateDir> {
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        // A fresh random name each try: `create` fails rather than follow a
+        // link or reuse a directory that is already there.
+        let mut last = io::Error::other("no attempt");
+        for _ in 0..8 {
+            let name = format!("refresh-sandbox-{:016x}", fastrand::u64(..));
+            let path = std::env::temp_dir().join(name);
+            match builder.create(&path) {
+                Ok(()) => return Ok(PrivateDir(path)),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Writes a new file `name` (0600) in the directory.
+    fn write(&self, name: &str, text: &str) -> io::Result<PathBuf> {
+        let path = self.0.join(name);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(&path)?.write_all(text.as_bytes())?;
+        Ok(path)
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -1,5 +1,7 @@
 //! Ctrl-C (SIGINT) and, on Unix, SIGTERM (what `kill` and service managers
-//! send), for commands that must clean up before they exit. Listening starts
+//! send) and SIGHUP (a closed terminal), for commands that must clean up
+//! before they exit. SIGHUP is left alone when the process started with it
+//! ignored (`nohup`), as the user asked. Listening starts
 //! when [`StopSignals::listen`] is called, before the command does anything a
 //! signal could interrupt: a signal sent the moment the command prints is
 //! then handled, not fatal.
@@ -13,6 +15,8 @@ pub enum Stop {
     Interrupt,
     /// SIGTERM.
     Terminate,
+    /// SIGHUP: the terminal went away.
+    Hangup,
 }
 
 impl Stop {
@@ -21,6 +25,7 @@ impl Stop {
         match self {
             Stop::Interrupt => 130,
             Stop::Terminate => 143,
+            Stop::Hangup => 129,
         }
     }
 
@@ -28,6 +33,7 @@ impl Stop {
         match self {
             Stop::Interrupt => "Ctrl-C (SIGINT)",
             Stop::Terminate => "SIGTERM",
+            Stop::Hangup => "SIGHUP (the terminal closed)",
         }
     }
 }
@@ -38,6 +44,9 @@ pub struct StopSignals {
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
+    /// `None` when SIGHUP was ignored at start (`nohup`).
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
 }
 
 impl StopSignals {
@@ -46,9 +55,15 @@ impl StopSignals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
+            let hangup = if hangup_ignored() {
+                None
+            } else {
+                Some(signal(SignalKind::hangup())?)
+            };
             Ok(StopSignals {
                 interrupt: signal(SignalKind::interrupt())?,
                 terminate: signal(SignalKind::terminate())?,
+                hangup,
             })
         }
         #[cfg(not(unix))]
@@ -62,9 +77,16 @@ impl StopSignals {
     pub async fn recv(&mut self) -> Stop {
         #[cfg(unix)]
         {
+            let hangup = async {
+                match &mut self.hangup {
+                    Some(hangup) => hangup.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = self.interrupt.recv() => Stop::Interrupt,
                 _ = self.terminate.recv() => Stop::Terminate,
+                _ = hangup => Stop::Hangup,
             }
         }
         #[cfg(not(unix))]
@@ -76,5 +98,18 @@ impl StopSignals {
                 Err(_) => std::future::pending().await,
             }
         }
+    }
+}
+
+/// Whether SIGHUP is ignored, as `nohup` leaves it for the program it runs.
+/// Asked before a handler is installed, which would replace that.
+#[cfg(unix)]
+fn hangup_ignored() -> bool {
+    // SAFETY: `sigaction` with a null new action only reads the current
+    // disposition into `current`, a zeroed `sigaction` we own.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
     }
 }

@@ -622,11 +622,75 @@ async fn a_value_that_cannot_be_written_exits_10_and_leaves_no_session_behind() 
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// Under `nohup` (SIGHUP ignored from the start) a closed terminal does not
+/// stop `vcf api`: SIGHUP changes nothing, and SIGTERM still logs out.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
-async fn sigterm_stops_the_sandbox_and_removes_its_ca_file() {
+async fn vcf_api_under_nohup_ignores_sighup() {
+    use std::os::unix::process::CommandExt as _;
+    let sandbox = api_sandbox().await;
+    sandbox
+        .faults()
+        .delay_next(Operation::VcfCreateToken, 1, Duration::from_secs(3));
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("refresh"));
+    command
+        .env_clear()
+        .envs(sandbox_env(&sandbox))
+        .args(["vcf", "api", "GET", "/v1/domains"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: between fork and exec only `signal`, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let child = command.spawn().expect("refresh vcf api starts");
+    while sandbox.requests(Operation::VcfCreateToken) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = child.id().to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        let kill = |signal: &str| {
+            let sent = std::process::Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .expect("kill runs");
+            assert!(sent.success());
+        };
+        kill("-HUP");
+        std::thread::sleep(Duration::from_millis(300));
+        kill("-TERM");
+        child.wait_with_output().expect("the command exits")
+    })
+    .await
+    .expect("the command thread finishes");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(143),
+        "SIGHUP was ignored: {stderr}"
+    );
+    assert_eq!(sandbox.requests(Operation::VcfInvalidateRefreshToken), 1);
+}
+
+/// Stopped by any signal it handles, the sandbox removes its CA file and the
+/// private directory (0700, a random name, so nobody can plant a link at it
+/// or share it) that holds it.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signal_stops_the_sandbox_and_removes_its_private_ca_directory() {
+    for signal in ["-TERM", "-INT", "-HUP"] {
+        sandbox_stopped_by(signal).await;
+    }
+}
+
+#[cfg(unix)]
+async fn sandbox_stopped_by(signal: &'static str) {
     use std::io::BufRead as _;
-    let (path, status) = tokio::task::spawn_blocking(|| {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (path, status) = tokio::task::spawn_blocking(move || {
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("refresh"))
             .env_clear()
             .args(["sandbox", "--tls"])
@@ -642,12 +706,20 @@ async fn sigterm_stops_the_sandbox_and_removes_its_ca_file() {
                     .map(|rest| rest.trim().split(' ').next().unwrap_or("").to_owned())
             })
             .expect("the CA file is printed");
-        assert!(
-            std::path::Path::new(&path).exists(),
-            "{path} exists while serving"
-        );
+        let file = std::path::Path::new(&path);
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p)
+                .expect("it exists while serving")
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode(file), 0o600, "{path}");
+        let dir = file.parent().expect("a directory");
+        assert_eq!(mode(dir), 0o700, "{}", dir.display());
+        assert_ne!(dir, std::env::temp_dir(), "a directory of its own");
         let killed = std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([signal, &child.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(killed.success());
@@ -655,11 +727,9 @@ async fn sigterm_stops_the_sandbox_and_removes_its_ca_file() {
     })
     .await
     .expect("the command thread finishes");
-    assert!(status.success(), "a clean stop: {status:?}");
-    assert!(
-        !std::path::Path::new(&path).exists(),
-        "{path} was left behind"
-    );
+    assert!(status.success(), "{signal}: a clean stop: {status:?}");
+    let dir = std::path::Path::new(&path).parent().expect("a directory");
+    assert!(!dir.exists(), "{signal}: {} was left behind", dir.display());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -798,14 +868,14 @@ async fn vcf_api_streams_a_large_body_whole() {
     assert_eq!(body["blob"].as_str().map(str::len), Some(big.len()));
 }
 
-/// Ctrl-C or SIGTERM while `vcf api` waits for its login: the command waits
-/// for the login already sent, invalidates the refresh token it brings, and
-/// exits 130 or 143; killed by the signal instead, it would leave that
-/// refresh token valid for a day.
+/// Ctrl-C, SIGTERM or SIGHUP (a closed terminal) while `vcf api` waits for
+/// its login: the command waits for the login already sent, invalidates the
+/// refresh token it brings, and exits 130, 143 or 129; killed by the signal
+/// instead, it would leave that refresh token valid for a day.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
 async fn vcf_api_stopped_by_a_signal_still_logs_out() {
-    for (signal, expected) in [("-INT", 130), ("-TERM", 143)] {
+    for (signal, expected) in [("-INT", 130), ("-TERM", 143), ("-HUP", 129)] {
         let sandbox = api_sandbox().await;
         sandbox
             .faults()
