@@ -2,26 +2,58 @@
 //! one run.
 
 use refresh_sdk::{VcfClient, VcfCredentials, VcfSession};
+use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::exit::Failure;
 use crate::stop::StopSignals;
 
-/// Logs in, sends `method path` through the session's API client (token,
+/// One `refresh vcf api` call, as the command line gave it.
+pub struct Request {
+    pub method: reqwest::Method,
+    pub path: String,
+    pub data: Option<String>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Print the status line and headers before the body.
+    pub include: bool,
+}
+
+/// The `-H 'Name: value'` headers, checked before anything is sent.
+pub fn headers(given: &[String]) -> Result<Vec<(HeaderName, HeaderValue)>, Failure> {
+    given
+        .iter()
+        .map(|header| {
+            let (name, value) = header.split_once(':').ok_or_else(|| {
+                Failure::usage(format!("-H takes `Name: value`, not {header:?}"))
+            })?;
+            let name = HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|_| Failure::usage(format!("-H: {:?} is not a header name", name.trim())))?;
+            if name == reqwest::header::AUTHORIZATION {
+                return Err(Failure::usage(
+                    "-H Authorization is not allowed: the command sends the session's access token itself",
+                ));
+            }
+            // The value is not echoed: it may be a secret.
+            let value = HeaderValue::from_str(value.trim())
+                .map_err(|_| Failure::usage(format!("-H {name}: the value is not a valid header value")))?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
+/// Logs in, sends the request through the session's API client (token,
 /// one renewal on 401, the SDK's retries), prints the body, and logs out
 /// whatever happened, so no refresh token outlives the run.
 pub async fn call(
     client: VcfClient,
     credentials: VcfCredentials,
-    method: reqwest::Method,
-    path: &str,
-    data: Option<&str>,
+    request: Request,
 ) -> Result<(), Failure> {
-    if !path.starts_with('/') {
+    if !request.path.starts_with('/') {
         return Err(Failure::usage(
             "the path must start with / (it is appended to the SDDC Manager's address)",
         ));
     }
-    let body = data.map(read_body).transpose()?;
+    let body = request.data.as_deref().map(read_body).transpose()?;
     // From before the login: Ctrl-C or SIGTERM during the call still logs
     // out (waiting for a login already sent), and a second one gives up on
     // that.
@@ -29,7 +61,7 @@ pub async fn call(
         .map_err(|e| Failure::usage(format!("cannot listen for Ctrl-C or SIGTERM: {e}")))?;
     let session = VcfSession::new(client, credentials);
     let outcome = tokio::select! {
-        outcome = send(&session, method, path, body) => outcome,
+        outcome = send(&session, &request, body) => outcome,
         stop = signals.recv() => Err(Failure::Stopped(stop)),
     };
     // A run that never logged in has nothing to log out of; `logout` sends
@@ -52,17 +84,15 @@ pub async fn call(
     }
 }
 
-async fn send(
-    session: &VcfSession,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Vec<u8>>,
-) -> Result<(), Failure> {
+async fn send(session: &VcfSession, call: &Request, body: Option<Vec<u8>>) -> Result<(), Failure> {
     // Log in first, so a refused login reads as one (exit 3), not as a
     // failed call.
     session.access_token().await?;
-    let url = format!("{}{path}", session.base_url());
-    let mut request = session.api_client().request(method, url);
+    let url = format!("{}{}", session.base_url(), call.path);
+    let mut request = session.api_client().request(call.method.clone(), url);
+    for (name, value) in &call.headers {
+        request = request.header(name, value);
+    }
     if let Some(body) = body {
         request = request
             .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -70,6 +100,17 @@ async fn send(
     }
     let mut response = request.send().await.map_err(call_failed)?;
     let status = response.status();
+    if call.include {
+        let mut head = format!("{:?} {status}\r\n", response.version());
+        for (name, value) in response.headers() {
+            head.push_str(&format!(
+                "{name}: {}\r\n",
+                String::from_utf8_lossy(value.as_bytes())
+            ));
+        }
+        head.push_str("\r\n");
+        crate::emit_bytes(head.as_bytes())?;
+    }
     // Streamed to stdout as it arrives: a body of any size (an inventory
     // dump, a server that never stops) costs one chunk of memory.
     let mut last = None;

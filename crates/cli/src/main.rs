@@ -6,17 +6,23 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use refresh_sdk::{ErrorKind, ExposeSecret, RetryPolicy, SecretString, TransportOptions};
 
-/// `println!` that does not panic when stdout is closed (`refresh ... | head`):
-/// the reader has gone, so the rest of the output is dropped.
+/// `println!` that does not panic when stdout cannot be written (`refresh
+/// ... | head`, a full disk): the rest of the output is dropped, and the
+/// command exits 10 at its end, as one whose value was not delivered.
 macro_rules! out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+        if writeln!(std::io::stdout().lock(), $($arg)*).is_err() {
+            crate::UNWRITTEN.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
     }};
 }
+
+/// Set when `out!` could not write: the command's output was lost.
+static UNWRITTEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 mod api;
 mod demo;
@@ -52,7 +58,8 @@ Exit codes:
 /// VOLT_ALLOW_INSECURE_HTTP. VCF: VCF_SDDC_MANAGER_HOST; one kind of
 /// credentials: VCF_SDDC_MANAGER_USERNAME with VCF_SDDC_MANAGER_PASSWORD, or
 /// VCF_SDDC_MANAGER_API_KEY, or VCF_SDDC_MANAGER_ID_TOKEN; VCF_REFRESH_TOKEN;
-/// VCF_ALLOW_UNVERIFIED_TLS; VCF_ALLOW_INSECURE_HTTP (plain http:// is
+/// VCF_SDDC_MANAGER_CA_CERT (a PEM file of CAs to trust); VCF_ALLOW_UNVERIFIED_TLS;
+/// VCF_ALLOW_INSECURE_HTTP (plain http:// is
 /// refused for any host but loopback unless this is true). Each secret may
 /// instead be in a file named by the same variable with _FILE appended
 /// (VOLT_API_TOKEN_FILE, VES_P12_PASSWORD_FILE,
@@ -117,6 +124,13 @@ enum Command {
     /// Walk the whole story against an in-process sandbox; exits 0 only if
     /// every step behaves as described.
     Demo,
+    /// Print a completion script for a shell (bash, zsh, fish, powershell,
+    /// elvish), e.g. `refresh completions bash > ~/.local/share/bash-completion/completions/refresh`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -160,9 +174,11 @@ enum VcfCommand {
     /// from the environment, prints the response body on stdout (the status
     /// on stderr when it is not 2xx), and logs out before exiting, so no
     /// refresh token outlives the run. A rejected token is renewed and the
-    /// call sent once more. Exits by the status (4 for 404, ...).
+    /// call sent once more. Exits by the status (4 for 404, ...). The body is
+    /// printed as SDDC Manager sent it (JSON already), so --json changes
+    /// nothing here.
     #[command(
-        after_help = "Examples:\n  refresh vcf api GET /v1/domains\n  refresh vcf api PATCH /v1/clusters/ID --data @spec.json\n  echo '{\"name\": \"w01\"}' | refresh vcf api POST /v1/domains --data -"
+        after_help = "Examples:\n  refresh vcf api GET /v1/domains\n  refresh vcf api -i GET /v1/system\n  refresh vcf api PATCH /v1/clusters/ID --data @spec.json\n  echo '{\"name\": \"w01\"}' | refresh vcf api POST /v1/domains --data -\n  refresh vcf api GET /v1/hosts -H 'Accept-Language: de'"
     )]
     Api {
         /// The HTTP method.
@@ -173,6 +189,13 @@ enum VcfCommand {
         /// A JSON body: the text itself, `@FILE` to read a file, or `-` for stdin.
         #[arg(long, value_name = "JSON")]
         data: Option<String>,
+        /// A request header, `Name: value` (repeatable). Not Authorization:
+        /// the command sends the session's token itself.
+        #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// Print the status line and the response headers before the body.
+        #[arg(short = 'i', long)]
+        include: bool,
         #[command(flatten)]
         host: VcfHost,
         /// The user [env: VCF_SDDC_MANAGER_USERNAME]; the password is read from VCF_SDDC_MANAGER_PASSWORD (or _FILE). Not with an API key or ID token.
@@ -260,7 +283,14 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::UNEXPECTED);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli)).and_then(|()| {
+        if UNWRITTEN.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(Failure::Output("cannot write to stdout".to_owned()))
+        } else {
+            Ok(())
+        }
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("{failure}");
@@ -274,7 +304,7 @@ fn main() -> ExitCode {
 /// `demo` and `sandbox`, which build their own clients: they are hidden from
 /// those commands' help, and refused there.
 fn parse() -> Cli {
-    use clap::{CommandFactory as _, FromArgMatches as _};
+    use clap::FromArgMatches as _;
 
     const UNUSED: [&str; 4] = ["timeout", "retries", "ca_cert", "insecure"];
     let mut command = Cli::command();
@@ -286,12 +316,38 @@ fn parse() -> Cli {
         .filter(|arg| UNUSED.contains(&arg.get_id().as_str()))
         .map(|arg| arg.clone().global(false).hide(true))
         .collect();
-    for name in ["demo", "sandbox"] {
+    for name in ["demo", "sandbox", "completions"] {
         command = command.mut_subcommand(name, |sub| sub.args(hidden.clone()));
     }
-    let matches = command.get_matches_mut();
+    let matches = match command.try_get_matches_from_mut(std::env::args_os()) {
+        Ok(matches) => matches,
+        // Help and version go to stdout: one that cannot be written is a
+        // failure (exit 10), as for every other value.
+        Err(err)
+            if matches!(
+                err.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            use std::io::IsTerminal as _;
+            let text = if std::io::stdout().is_terminal() {
+                err.render().ansi().to_string()
+            } else {
+                err.render().to_string()
+            };
+            let code = match emit_bytes(text.as_bytes()) {
+                Ok(()) => 0,
+                Err(failure) => {
+                    eprintln!("{failure}");
+                    i32::from(failure.code())
+                }
+            };
+            std::process::exit(code);
+        }
+        Err(err) => err.exit(),
+    };
     if let Some((name, sub)) = matches.subcommand()
-        && matches!(name, "demo" | "sandbox")
+        && matches!(name, "demo" | "sandbox" | "completions")
         && let Some(used) = UNUSED
             .iter()
             .find(|arg| sub.value_source(arg) == Some(clap::parser::ValueSource::CommandLine))
@@ -350,11 +406,25 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let global = &cli.global;
     match cli.command {
         Command::F5xc(F5Command::RefreshToken { product_name, url }) => {
-            let config = refresh_sdk::F5Config::from_lookup(overlay(&[("VOLT_API_URL", url)]))?
-                .transport(transport(global)?);
+            let lookup = overlay(&[("VOLT_API_URL", url)]);
+            let config = refresh_sdk::F5Config::from_lookup(&lookup)?.transport(transport(global)?);
+            warn_opt_ins(global, None, "VOLT_ALLOW_INSECURE_HTTP", &lookup);
             let client = refresh_sdk::F5Client::new(config)?;
             let token = client.refresh_token(&product_name).await?;
-            print_value(global, "result", token.secret())?;
+            let result = token.secret().expose_secret();
+            if global.json {
+                // The result is JSON carrying the token: decoded, not quoted.
+                let value = serde_json::from_str::<serde_json::Value>(result)
+                    .unwrap_or_else(|_| serde_json::Value::String(result.to_owned()));
+                emit(&serde_json::json!({ "result": value }).to_string())?;
+            } else {
+                emit(result)?;
+            }
+        }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "refresh", &mut script);
+            emit_bytes(&script)?;
         }
         Command::Vcf(command) => vcf(global, command).await?,
         Command::Sandbox { listen, tls } => sandbox::serve(global.json, listen, tls).await?,
@@ -375,22 +445,33 @@ async fn vcf(global: &Global, command: VcfCommand) -> Result<(), Failure> {
         ("VCF_SDDC_MANAGER_USERNAME", username),
     ]);
     let config = refresh_sdk::VcfConfig::from_lookup(&lookup)?;
+    warn_opt_ins(
+        global,
+        Some("VCF_ALLOW_UNVERIFIED_TLS"),
+        "VCF_ALLOW_INSECURE_HTTP",
+        &lookup,
+    );
     // VCF_ALLOW_UNVERIFIED_TLS and VCF_ALLOW_INSECURE_HTTP were read with the
     // configuration, and the flags' options leave them as they are unless set.
     let client = refresh_sdk::VcfClient::new(config.transport(transport(global)?))?;
     match command {
         VcfCommand::Api {
-            method, path, data, ..
+            method,
+            path,
+            data,
+            headers,
+            include,
+            ..
         } => {
             let credentials = refresh_sdk::VcfCredentials::from_lookup(&lookup)?;
-            api::call(
-                client,
-                credentials,
-                method.as_method(),
-                &path,
-                data.as_deref(),
-            )
-            .await?;
+            let request = api::Request {
+                method: method.as_method(),
+                path,
+                data,
+                headers: api::headers(&headers)?,
+                include,
+            };
+            api::call(client, credentials, request).await?;
         }
         VcfCommand::CreateToken { .. } => {
             let credentials = refresh_sdk::VcfCredentials::from_lookup(&lookup)?;
@@ -438,6 +519,39 @@ async fn vcf(global: &Global, command: VcfCommand) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// One warning line on stderr for each opt-in that lowers security, at any
+/// verbosity: the user chose it, and should see what it costs.
+fn warn_opt_ins(
+    global: &Global,
+    unverified_tls: Option<&str>,
+    insecure_http: &str,
+    lookup: &impl Fn(&str) -> Option<String>,
+) {
+    let set = |name: &str| {
+        lookup(name)
+            .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+    };
+    let tls = if global.insecure {
+        Some("--insecure".to_owned())
+    } else {
+        unverified_tls
+            .filter(|name| set(name))
+            .map(|name| format!("{name}=true"))
+    };
+    if let Some(by) = tls {
+        eprintln!(
+            "warning: TLS certificate verification is off ({by}): anyone on the network path \
+             can read the credentials and tokens; pass --ca-cert with the server's CA instead"
+        );
+    }
+    if set(insecure_http) {
+        eprintln!(
+            "warning: plain http:// is allowed to any host ({insecure_http}=true): credentials \
+             and tokens may cross the network in clear text"
+        );
+    }
 }
 
 /// Flags override the environment: the facade's `from_lookup` reads through

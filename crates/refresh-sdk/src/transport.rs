@@ -262,7 +262,8 @@ pub(crate) fn check_scheme(
         INSECURE_HTTP_WARNING.call_once(|| {
             tracing::warn!(
                 service = service.name(),
-                "plain http:// to a host that is not loopback (allow_insecure_http):                  credentials and tokens cross the network in clear text"
+                "plain http:// to a host that is not loopback (allow_insecure_http): \
+                 credentials and tokens cross the network in clear text"
             );
         });
         return Ok(());
@@ -272,7 +273,8 @@ pub(crate) fn check_scheme(
         Service::F5Xc => "VOLT_ALLOW_INSECURE_HTTP",
     };
     Err(Error::config(format!(
-        "the address uses plain http:// for a host that is not loopback, which would send          credentials in clear text; use https://, or opt in with {variable}=true          (TransportOptions::allow_insecure_http)"
+        "the address uses plain http:// for a host that is not loopback, which would send \
+         credentials in clear text; use https://, or set {variable}=true to allow it"
     ))
     .for_service(service))
 }

@@ -83,8 +83,9 @@ impl VcfConfig {
     /// ```
     /// assert!(refresh_sdk::VcfConfig::VARIABLES.contains(&"VCF_SDDC_MANAGER_HOST"));
     /// ```
-    pub const VARIABLES: [&str; 10] = [
+    pub const VARIABLES: [&str; 11] = [
         "VCF_SDDC_MANAGER_HOST",
+        "VCF_SDDC_MANAGER_CA_CERT",
         "VCF_ALLOW_UNVERIFIED_TLS",
         "VCF_ALLOW_INSECURE_HTTP",
         USERNAME,
@@ -104,10 +105,14 @@ impl VcfConfig {
         })
     }
 
-    /// Reads `VCF_SDDC_MANAGER_HOST`, `VCF_ALLOW_UNVERIFIED_TLS` (`true`
+    /// Reads `VCF_SDDC_MANAGER_HOST`, `VCF_SDDC_MANAGER_CA_CERT` (a PEM
+    /// file of CA certificates to trust besides the bundled roots, such as
+    /// the one that signed a self-signed SDDC Manager's certificate: the
+    /// safe alternative to the next), `VCF_ALLOW_UNVERIFIED_TLS` (`true`
     /// or `1` to accept self-signed certificates; warned about once) and
     /// `VCF_ALLOW_INSECURE_HTTP` (`true` to allow plain `http://` to a host
     /// that is not loopback; see [`TransportOptions::allow_insecure_http`]).
+    /// An unreadable CA file is an error that names the variable.
     pub fn from_env() -> Result<Self> {
         VcfConfig::from_lookup(env::process(SERVICE, &VcfConfig::VARIABLES)?)
     }
@@ -119,6 +124,14 @@ impl VcfConfig {
             Error::config("VCF_SDDC_MANAGER_HOST is not set").for_service(SERVICE)
         })?;
         let mut transport = TransportOptions::default();
+        if let Some(path) = env_var(lookup, "VCF_SDDC_MANAGER_CA_CERT") {
+            let pem = std::fs::read(path).map_err(|err| {
+                Error::config("cannot read the file named by VCF_SDDC_MANAGER_CA_CERT")
+                    .with_source(err)
+                    .for_service(SERVICE)
+            })?;
+            transport = transport.ca_bundle_pem(pem);
+        }
         if let Some(allow) = env::flag(lookup, "VCF_ALLOW_UNVERIFIED_TLS", SERVICE)? {
             transport = transport.allow_unverified_tls(allow);
         }
