@@ -120,6 +120,9 @@ enum Command {
         /// Serve HTTPS with a generated self-signed certificate.
         #[arg(long)]
         tls: bool,
+        /// Also serve METHOD PATH (GET, POST, PUT, PATCH or DELETE; an exact path) with FILE's JSON as a 200, to a live access token of the sandbox, as the sample SDDC Manager routes are served; repeatable; replaces a sample on the same method and path.
+        #[arg(long, num_args = 3, value_names = ["METHOD", "PATH", "FILE"])]
+        route: Vec<String>,
     },
     /// Walk the whole story against an in-process sandbox; exits 0 only if
     /// every step behaves as described.
@@ -427,7 +430,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             emit_bytes(&script)?;
         }
         Command::Vcf(command) => vcf(global, command).await?,
-        Command::Sandbox { listen, tls } => sandbox::serve(global.json, listen, tls).await?,
+        Command::Sandbox { listen, tls, route } => {
+            sandbox::serve(global.json, listen, tls, &route).await?
+        }
         Command::Demo => demo::run(global.json).await?,
     }
     Ok(())

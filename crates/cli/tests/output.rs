@@ -57,6 +57,7 @@ async fn help_version_demo_and_sandbox_exit_10_when_stdout_cannot_be_written() {
         vec!["vcf", "--help"],
         vec!["completions", "bash"],
         vec!["demo"],
+        vec!["sandbox"],
     ] {
         let (code, stderr) = into_full_disk(&args, &[]).await;
         assert_eq!(code, 10, "{args:?}: {stderr}");

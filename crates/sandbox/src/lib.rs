@@ -137,6 +137,7 @@ mod access;
 mod jwt;
 mod net;
 mod routes;
+mod samples;
 mod server;
 mod spec;
 
@@ -317,6 +318,24 @@ pub const DEFAULT_F5XC_PIPELINE: &str = "example";
 pub const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(60 * 60);
 /// VCF's documented refresh-token lifetime, the sandbox's default.
 pub const DEFAULT_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long a client has to send a request's headers (and to finish a TLS
+/// handshake) by default; see [`SandboxBuilder::header_read_timeout`].
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client has to send a request's body by default; see
+/// [`SandboxBuilder::body_read_timeout`].
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long [`Sandbox::shutdown`] lets requests in flight finish before it
+/// closes their connections.
+pub const SHUTDOWN_GRACE: Duration = net::SHUTDOWN_GRACE;
+
+/// Which secrets a builder was given, rather than left at the demo values.
+#[derive(Clone, Copy, Debug, Default)]
+struct SecretsSet {
+    vcf_password: bool,
+    vcf_api_key: bool,
+    vcf_id_token: bool,
+    f5xc_api_token: bool,
+}
 
 /// Configures and starts a [`Sandbox`]; see [`Sandbox::builder`].
 #[derive(Debug)]
@@ -330,6 +349,10 @@ pub struct SandboxBuilder {
     report_dir: Option<std::path::PathBuf>,
     clock_offset: i64,
     protected_routes: Vec<(Method, String, serde_json::Value)>,
+    sddc_samples: bool,
+    secrets_set: SecretsSet,
+    header_read_timeout: Duration,
+    body_read_timeout: Duration,
 }
 
 impl Default for SandboxBuilder {
@@ -351,11 +374,39 @@ impl Default for SandboxBuilder {
             report_dir: std::env::var_os(REPORT_DIR_ENV).map(Into::into),
             clock_offset: 0,
             protected_routes: Vec::new(),
+            sddc_samples: false,
+            secrets_set: SecretsSet::default(),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
         }
     }
 }
 
 impl SandboxBuilder {
+    /// The credentials to serve: as set, with every secret not set drawn at
+    /// random when the sandbox listens beyond loopback.
+    fn credentials_for_listen(&self) -> Result<Credentials, Error> {
+        let mut credentials = self.credentials.clone();
+        if net::is_loopback(self.listen.ip()) {
+            return Ok(credentials);
+        }
+        let random = || jwt::random_hex::<16>().map(|hex| SecretString::from(format!("sbx-{hex}")));
+        let set = self.secrets_set;
+        if !set.vcf_password {
+            credentials.vcf_password = random()?;
+        }
+        if !set.vcf_api_key {
+            credentials.vcf_api_key = random()?;
+        }
+        if !set.vcf_id_token {
+            credentials.vcf_id_token = random()?;
+        }
+        if !set.f5xc_api_token {
+            credentials.f5xc_api_token = random()?;
+        }
+        Ok(credentials)
+    }
+
     /// The VCF username `createToken` accepts.
     pub fn vcf_username(mut self, username: impl Into<String>) -> Self {
         self.credentials.vcf_username = username.into();
@@ -365,24 +416,28 @@ impl SandboxBuilder {
     /// The VCF password `createToken` accepts.
     pub fn vcf_password(mut self, password: impl Into<String>) -> Self {
         self.credentials.vcf_password = SecretString::from(password.into());
+        self.secrets_set.vcf_password = true;
         self
     }
 
     /// The VCF API key `createToken` accepts as `apiKey`.
     pub fn vcf_api_key(mut self, key: impl Into<String>) -> Self {
         self.credentials.vcf_api_key = SecretString::from(key.into());
+        self.secrets_set.vcf_api_key = true;
         self
     }
 
     /// The VCF identity token `createToken` accepts as `idToken`.
     pub fn vcf_id_token(mut self, token: impl Into<String>) -> Self {
         self.credentials.vcf_id_token = SecretString::from(token.into());
+        self.secrets_set.vcf_id_token = true;
         self
     }
 
     /// The F5 XC API token the sandbox accepts.
     pub fn f5xc_api_token(mut self, token: impl Into<String>) -> Self {
         self.credentials.f5xc_api_token = SecretString::from(token.into());
+        self.secrets_set.f5xc_api_token = true;
         self
     }
 
@@ -436,16 +491,79 @@ impl SandboxBuilder {
         self
     }
 
-    /// Serves HTTPS with a self-signed certificate for `localhost` and
-    /// `127.0.0.1`, generated at start; [`Sandbox::ca_pem`] gives it.
+    /// Serves HTTPS with a self-signed certificate generated at start for
+    /// `localhost`, `127.0.0.1` and `::1`, and, listening beyond loopback
+    /// (see [`listen`](SandboxBuilder::listen)), the addresses the sandbox
+    /// is reached at: the one it listens on, or for a wildcard this
+    /// machine's address on its default route. [`Sandbox::ca_pem`] gives it.
     pub fn tls(mut self, enabled: bool) -> Self {
         self.tls = enabled;
         self
     }
 
     /// The address to listen on; default `127.0.0.1:0` (any free port).
+    ///
+    /// An address beyond loopback (`0.0.0.0:0`, `[::]:0`, a LAN address)
+    /// lets other machines reach the sandbox, so the secrets it accepts are
+    /// then not the published demo ones: each of the VCF password, API key
+    /// and identity token and the F5 API token that was not set on this
+    /// builder is random for this sandbox ([`Sandbox::credentials`] gives
+    /// them; the username stays the demo one). For a wildcard,
+    /// [`Sandbox::vcf_url`] names this machine's address on its default
+    /// route (loopback when it has none); [`Sandbox::local_addr`] is the
+    /// bound wildcard.
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
+        self
+    }
+
+    /// How long a client has to send a request's headers, counted from when
+    /// the connection is ready for a request (so an idle keep-alive
+    /// connection is closed after it too), and to finish a TLS handshake;
+    /// then the connection is closed without an answer. Default
+    /// [`DEFAULT_HEADER_READ_TIMEOUT`] (10 s). A zero duration is taken as
+    /// 1 ms.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long a client has to send a request's body once its headers are
+    /// in. Past it, a spec operation records an
+    /// [`InvalidJson`](ViolationKind::InvalidJson) violation (the body could
+    /// not be read) and gets the operation's documented answer to one; any
+    /// other path gets `408`; either way with `Connection: close`. Default
+    /// [`DEFAULT_BODY_READ_TIMEOUT`] (30 s).
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
+    }
+
+    /// Also serves a few read-only SDDC Manager endpoints as
+    /// [protected routes](SandboxBuilder::protected_route), with canned
+    /// answers in the shapes of VMware's VCF 9.0.2 API (`specs/swagger.json`
+    /// of `vmware/vcf-sdk-go`): `GET /v1/domains` (a `PageOfDomain`: one
+    /// management and one workload domain), `GET /v1/clusters`
+    /// (`PageOfCluster`), `GET /v1/hosts` (`PageOfHost`, seven hosts) and
+    /// `GET /v1/system` (`System`). Lists are one page:
+    /// `{"elements": [...], "pageMetadata": {"pageNumber": 0, "pageSize": N,
+    /// "totalElements": N, "totalPages": 1}}`; queries (filters, paging) are
+    /// ignored. A [`protected_route`](SandboxBuilder::protected_route)
+    /// declared on the same method and path replaces the sample, whichever
+    /// is called first. Off by default, so that a test sandbox answers only
+    /// what its test declares; `refresh sandbox` turns it on.
+    ///
+    /// ```
+    /// use refresh_sandbox::{Method, Sandbox};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), refresh_sandbox::Error> {
+    /// let sandbox = Sandbox::builder().with_sddc_samples().start().await?;
+    /// assert!(sandbox.protected_routes().contains(&(Method::GET, "/v1/domains".to_owned())));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_sddc_samples(mut self) -> Self {
+        self.sddc_samples = true;
         self
     }
 
@@ -510,33 +628,45 @@ impl SandboxBuilder {
         // tokio's bind and spawn would panic outside a runtime.
         tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let specs = spec::Specs::load()?;
-        let protected = routes::ProtectedRoutes::new(&specs, self.protected_routes)?;
+        let credentials = self.credentials_for_listen()?;
+        // The samples first: a route the test declares replaces one.
+        let mut declared = match self.sddc_samples {
+            true => samples::routes(),
+            false => Vec::new(),
+        };
+        declared.extend(self.protected_routes);
+        let protected = routes::ProtectedRoutes::new(&specs, declared)?;
         let tcp = tokio::net::TcpListener::bind(self.listen)
             .await
             .map_err(|source| Error::Bind {
                 addr: self.listen,
                 source,
             })?;
+        let bind_error = |source| Error::Bind {
+            addr: self.listen,
+            source,
+        };
+        let bound = tcp.local_addr().map_err(bind_error)?;
+        let reachable = net::reachable_addresses(bound.ip());
         let (acceptor, ca_pem) = match self.tls {
             true => {
-                let (acceptor, pem) = net::self_signed_tls()?;
+                let mut names = reachable.clone();
+                if !bound.ip().is_unspecified() {
+                    names.push(bound.ip());
+                }
+                let (acceptor, pem) = net::self_signed_tls(&names)?;
                 (Some(acceptor), Some(pem))
             }
             false => (None, None),
         };
-        let listener = net::SandboxListener::new(tcp, acceptor).map_err(|source| Error::Bind {
-            addr: self.listen,
-            source,
-        })?;
-        let local_addr =
-            axum::serve::Listener::local_addr(&listener).map_err(|source| Error::Bind {
-                addr: self.listen,
-                source,
-            })?;
+        let listener = net::SandboxListener::new(tcp, acceptor, self.header_read_timeout)
+            .map_err(bind_error)?;
+        let local_addr = listener.local_addr();
         let shared = Arc::new(Shared {
             specs,
             protected,
-            credentials: self.credentials.clone(),
+            credentials,
+            body_read_timeout: self.body_read_timeout,
             signer: jwt::Signer::with_clock_offset(self.clock_offset)?,
             rate_limit: self.rate_limit,
             state: Mutex::new(MutableState {
@@ -555,25 +685,30 @@ impl SandboxBuilder {
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = server::router(shared.clone());
-        let server = tokio::spawn(async move {
-            let serving = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<net::Connection>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            });
-            if let Err(error) = serving.await {
-                tracing::debug!(%error, "the sandbox server stopped with an error");
-            }
-        });
+        let server = tokio::spawn(net::serve(listener, app, stopped, self.header_read_timeout));
         let scheme = if ca_pem.is_some() { "https" } else { "http" };
+        // A wildcard is no address to connect to: name the machine's address
+        // on its default route, else loopback of the same family.
         let host = match local_addr.ip() {
-            ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+            ip if ip.is_unspecified() => reachable.first().copied().unwrap_or(match ip {
+                std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            }),
+            ip => ip,
+        };
+        let host = match host {
             std::net::IpAddr::V6(ip) => format!("[{ip}]"),
             ip => ip.to_string(),
         };
         let base_url = format!("{scheme}://{host}:{}", local_addr.port());
+        if !net::is_loopback(local_addr.ip()) {
+            // `refresh sandbox` warns on stderr itself; a test that asked
+            // for this address hears it at info.
+            tracing::info!(
+                listen = %local_addr,
+                "the sandbox listens beyond loopback: other machines can reach it; its secrets are random unless set"
+            );
+        }
         tracing::debug!(%base_url, "sandbox started");
         Ok(Sandbox {
             shared,
@@ -625,9 +760,37 @@ impl Sandbox {
         self.base_url.clone()
     }
 
-    /// The address the sandbox listens on.
+    /// The address the sandbox listens on (for a wildcard listen address,
+    /// the wildcard, such as `0.0.0.0:41234`).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Whether the sandbox listens on an address other machines may reach
+    /// (anything but `127.0.0.0/8` and `::1`); its secrets are then random
+    /// unless the builder set them (see [`SandboxBuilder::listen`]).
+    pub fn listens_beyond_loopback(&self) -> bool {
+        !net::is_loopback(self.local_addr.ip())
+    }
+
+    /// The [protected routes](SandboxBuilder::protected_route) it serves,
+    /// [samples](SandboxBuilder::with_sddc_samples) included, as method and
+    /// path, sorted by path and then method.
+    ///
+    /// ```
+    /// use refresh_sandbox::{Method, Sandbox};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), refresh_sandbox::Error> {
+    /// let sandbox = Sandbox::builder()
+    ///     .protected_route(Method::GET, "/v1/domains", serde_json::json!({ "elements": [] }))
+    ///     .start()
+    ///     .await?;
+    /// assert_eq!(sandbox.protected_routes(), [(Method::GET, "/v1/domains".to_owned())]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn protected_routes(&self) -> Vec<(Method, String)> {
+        self.shared.protected.list()
     }
 
     /// The credentials the sandbox accepts.
@@ -867,8 +1030,10 @@ impl Sandbox {
         self.shared.access_token_status(token) == access::TokenStatus::Live
     }
 
-    /// Stops accepting requests, lets in-flight ones finish and waits for
-    /// the server to stop.
+    /// Stops accepting connections, closes idle ones, lets requests in
+    /// flight finish for up to [`SHUTDOWN_GRACE`] (1 s), then closes the
+    /// connections left (a client stuck mid-request, a delayed answer) and
+    /// returns: it never waits on a client.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -1180,6 +1345,8 @@ pub(crate) struct Shared {
     specs: spec::Specs,
     protected: routes::ProtectedRoutes,
     credentials: Credentials,
+    /// How long a request's body may take to arrive.
+    body_read_timeout: Duration,
     signer: jwt::Signer,
     rate_limit: Option<(u32, Duration)>,
     state: Mutex<MutableState>,

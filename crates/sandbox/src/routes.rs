@@ -71,6 +71,21 @@ impl ProtectedRoutes {
         Ok(ProtectedRoutes { by_path })
     }
 
+    /// Every declared method and path, sorted by path, then method.
+    pub(crate) fn list(&self) -> Vec<(Method, String)> {
+        let mut list: Vec<(Method, String)> = self
+            .by_path
+            .iter()
+            .flat_map(|(path, routes)| {
+                routes
+                    .iter()
+                    .map(move |route| (route.method.clone(), path.clone()))
+            })
+            .collect();
+        list.sort_by(|a, b| (&a.1, a.0.as_str()).cmp(&(&b.1, b.0.as_str())));
+        list
+    }
+
     /// The declared methods of `path`, if it was declared at all.
     pub(crate) fn on_path(&self, path: &str) -> Option<&[ProtectedRoute]> {
         self.by_path.get(path).map(Vec::as_slice)

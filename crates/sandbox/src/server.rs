@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
@@ -41,13 +42,39 @@ impl From<Response> for Answer {
 
 async fn handle(
     State(shared): State<Arc<Shared>>,
-    ConnectInfo(connection): ConnectInfo<Connection>,
+    Extension(connection): Extension<Connection>,
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
+    // A client that stalls mid-body gets an answer, and its connection
+    // closed, rather than holding a task until it gives up.
+    let body = match tokio::time::timeout(
+        shared.body_read_timeout,
+        axum::body::to_bytes(body, MAX_BODY_BYTES),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(BodyFailure::Unreadable),
+        Err(_) => Err(BodyFailure::TimedOut(shared.body_read_timeout)),
+    };
+    let timed_out = matches!(body, Err(BodyFailure::TimedOut(_)));
+    let response = dispatch(&shared, &connection, &parts, body).await;
+    match timed_out {
+        true => close(response),
+        false => response,
+    }
+}
+
+/// Answers a request whose body was read (or not).
+async fn dispatch(
+    shared: &Shared,
+    connection: &Connection,
+    parts: &axum::http::request::Parts,
+    body: Result<Bytes, BodyFailure>,
+) -> Response {
     let method = parts.method.clone();
     let path = parts.uri.path().to_owned();
-    let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await;
     let record = |operation: Option<Operation>, failure: Failure| {
         tracing::debug!(%method, %path, kind = ?failure.kind, detail = %failure.detail, "sandbox: spec violation");
         shared.lock().violations.push(Violation {
@@ -62,7 +89,15 @@ async fn handle(
     // A declared protected route is outside the specs: neither checked nor
     // counted as validated, never a violation.
     if let Some(routes) = shared.protected.on_path(&path) {
-        return crate::routes::serve(&shared, routes, &method, &path, &parts.headers);
+        if let Err(BodyFailure::TimedOut(_)) = body {
+            return vcf_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "REQUEST_TIMEOUT",
+                "The request's body did not arrive in time.",
+                "Send the whole body without pausing.",
+            );
+        }
+        return crate::routes::serve(shared, routes, &method, &path, &parts.headers);
     }
 
     shared.lock().validated += 1;
@@ -103,9 +138,13 @@ async fn handle(
 
     let checked = match body {
         Ok(bytes) => shared.specs.check_request(op, &parts.headers, &bytes),
-        Err(_) => Err(Failure {
+        Err(BodyFailure::Unreadable) => Err(Failure {
             kind: ViolationKind::InvalidJson,
             detail: format!("the body could not be read or exceeds {MAX_BODY_BYTES} bytes"),
+        }),
+        Err(BodyFailure::TimedOut(after)) => Err(Failure {
+            kind: ViolationKind::InvalidJson,
+            detail: format!("the body did not arrive within {} ms", after.as_millis()),
         }),
     };
     let checked = checked.map_err(|failure| {
@@ -152,16 +191,16 @@ async fn handle(
         },
         Some(Fault::Delay(delay)) => {
             tokio::time::sleep(delay).await;
-            answer(&shared, op, &parts.headers, checked).into()
+            answer(shared, op, &parts.headers, checked).into()
         }
         Some(Fault::AccessToken(text)) => {
-            let response = answer(&shared, op, &parts.headers, checked);
+            let response = answer(shared, op, &parts.headers, checked);
             replace_access_token(op, response, |_| Some(text.expose_secret().to_owned()))
                 .await
                 .into()
         }
         Some(Fault::Backdated(ago)) => {
-            let response = answer(&shared, op, &parts.headers, checked);
+            let response = answer(shared, op, &parts.headers, checked);
             replace_access_token(op, response, |token| {
                 let claims = shared.signer.verify(token)?;
                 shared.signer.backdate(&claims, ago).ok()
@@ -169,7 +208,7 @@ async fn handle(
             .await
             .into()
         }
-        None => answer(&shared, op, &parts.headers, checked).into(),
+        None => answer(shared, op, &parts.headers, checked).into(),
     };
 
     let status = answer.response.status().as_u16();
@@ -187,6 +226,24 @@ async fn handle(
         );
     }
     answer.response
+}
+
+/// Why a request's body is not there.
+#[derive(Clone, Copy, Debug)]
+enum BodyFailure {
+    /// Broken off, or past the size limit.
+    Unreadable,
+    /// Still arriving after this long.
+    TimedOut(Duration),
+}
+
+/// The response, and the connection closed after it: what is left of the
+/// request's body will not be read.
+fn close(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// The answer to a request that passed (or failed) the spec checks.
