@@ -9,23 +9,28 @@
 //! through a `watch` channel, and publishes an immutable snapshot that fresh
 //! reads load without a lock or an allocation.
 
+// One engine serves both vendors: a build with only one of them leaves the
+// other's parts (F5's tokens of unknown lifetime, VCF's grants and logout)
+// unused.
+#![cfg_attr(not(all(feature = "f5xc", feature = "vcf")), allow(dead_code))]
+
 pub(crate) mod policy;
 #[cfg(test)]
 mod tests;
 
 use std::future::Future;
+use std::ops::ControlFlow::{Break, Continue};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, Result, Service};
 use crate::source::AccessToken;
-use policy::{After, Answer, Reported, Start, State};
+use policy::{After, Answer, Flight, Reported, State};
 pub(crate) use policy::{Backoff, Class, Kind, Life, Rules, Step};
 
 /// What loads tokens for a cache: a vendor's requests and what counts as
@@ -45,6 +50,12 @@ pub(crate) trait Loader: Clone + Send + Sync + 'static {
     /// while logins wait because the current ones were refused.
     fn recheck(&self) -> Option<u64> {
         None
+    }
+
+    /// The generation of the credentials the loader read last (by a login
+    /// or a recheck): the current ones.
+    fn credentials(&self) -> u64 {
+        0
     }
 }
 
@@ -68,48 +79,29 @@ fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-/// The token fresh reads take without a lock, and until when.
-struct Snapshot {
-    token: AccessToken,
-    until: Instant,
-}
-
 /// A flight's outcome, `None` until it ends.
 type Outcome = Option<Result<AccessToken>>;
 
+/// The task that runs the policy's flight `id`.
 struct Running {
     id: u64,
     done: watch::Receiver<Outcome>,
     task: tokio::task::AbortHandle,
 }
 
+/// What the cache's lock guards: the policy's state and rules, and the task
+/// that runs the policy's flight.
 struct Slot {
     policy: State,
     rules: Rules,
     running: Option<Running>,
-    next_recheck: Option<Instant>,
-}
-
-impl Slot {
-    /// Forgets a flight whose task ended without telling (its runtime shut
-    /// down), so that the next read starts another.
-    fn reap(&mut self, now: Instant) {
-        let dead = match &self.running {
-            Some(running) => running.task.is_finished().then_some(running.id),
-            None => self.policy.flight.map(|flight| flight.id),
-        };
-        if let Some(id) = dead {
-            self.running = None;
-            let error = abandoned(self.rules.service);
-            self.policy.abandoned(&self.rules, id, now, error);
-        }
-    }
 }
 
 struct Shared<L> {
     loader: L,
-    /// Written only with `slot` locked, from the policy's state.
-    snapshot: ArcSwapOption<Snapshot>,
+    /// The token fresh reads take without a lock, and until when: written
+    /// only with `slot` locked, from the policy's state.
+    snapshot: ArcSwapOption<(AccessToken, Instant)>,
     slot: Mutex<Slot>,
     counters: Counters,
 }
@@ -125,32 +117,26 @@ impl<L> Drop for Shared<L> {
 }
 
 /// A cache of one token, shared by clones.
+#[derive(Clone)]
 pub(crate) struct Cache<L> {
     shared: Arc<Shared<L>>,
 }
 
-impl<L> Clone for Cache<L> {
-    fn clone(&self) -> Self {
-        Cache {
-            shared: Arc::clone(&self.shared),
-        }
-    }
-}
-
 impl<L: Loader> Cache<L> {
     pub(crate) fn new(loader: L, rules: Rules) -> Self {
+        let slot = Slot {
+            policy: State::default(),
+            rules,
+            running: None,
+        };
+        let shared = Shared {
+            loader,
+            snapshot: ArcSwapOption::empty(),
+            slot: Mutex::new(slot),
+            counters: Counters::default(),
+        };
         Cache {
-            shared: Arc::new(Shared {
-                loader,
-                snapshot: ArcSwapOption::empty(),
-                slot: Mutex::new(Slot {
-                    policy: State::default(),
-                    rules,
-                    running: None,
-                    next_recheck: None,
-                }),
-                counters: Counters::default(),
-            }),
+            shared: Arc::new(shared),
         }
     }
 
@@ -170,33 +156,21 @@ impl<L: Loader> Cache<L> {
     /// Replaces the rules, for this cache and its clones; what it knows
     /// (its token, refused logins) stays.
     pub(crate) fn set_rules(&self, rules: Rules) {
-        let mut slot = self.slot();
-        slot.rules = rules;
-        self.publish(&slot, Instant::now());
+        self.update(|slot, _| slot.rules = rules);
     }
 
-    /// A valid token: the published one while it is fresh, else what the
-    /// policy says.
-    pub(crate) async fn token(&self) -> Result<AccessToken> {
-        self.with(AccessToken::clone).await
-    }
-
-    /// Calls `f` with a valid token's text, in place when it is fresh.
-    pub(crate) async fn with_token<R>(&self, f: impl FnOnce(&str) -> R) -> Result<R> {
-        self.with(|token| f(token.expose_secret())).await
-    }
-
-    /// Calls `f` with a valid token: on a fresh one in place, without a lock,
-    /// an allocation or a write to memory other threads read.
-    async fn with<R>(&self, f: impl FnOnce(&AccessToken) -> R) -> Result<R> {
+    /// Calls `f` with a valid token: the published one while it is fresh, in
+    /// place, without a lock, an allocation or a write to memory other
+    /// threads read; else what the policy says.
+    pub(crate) async fn with<R>(&self, f: impl FnOnce(&AccessToken) -> R) -> Result<R> {
         {
             // `load` borrows through arc-swap's per-thread slot; `load_full`
             // would write the shared reference count on every read.
             let snapshot = self.shared.snapshot.load();
-            if let Some(snapshot) = snapshot.as_deref()
-                && Instant::now() < snapshot.until
+            if let Some((token, until)) = snapshot.as_deref()
+                && Instant::now() < *until
             {
-                return Ok(f(&snapshot.token));
+                return Ok(f(token));
             }
         }
         Ok(f(&self.ask().await?))
@@ -205,10 +179,24 @@ impl<L: Loader> Cache<L> {
     fn slot(&self) -> MutexGuard<'_, Slot> {
         // The slot is consistent at every unlock, so a panic elsewhere while
         // it was held cannot have left it half-written.
-        self.shared
-            .slot
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the slot at `now`, once a flight whose task ended without
+    /// telling (its runtime shut down) is reaped, so that the next read
+    /// starts another; then publishes what fresh reads may take.
+    fn update<T>(&self, f: impl FnOnce(&mut Slot, Instant) -> T) -> T {
+        let mut guard = self.slot();
+        let slot = &mut *guard;
+        let now = Instant::now();
+        if let Some(dead) = slot.running.take_if(|r| r.task.is_finished()) {
+            let error = abandoned(slot.rules.service);
+            slot.policy.abandoned(&slot.rules, dead.id, now, error);
+        }
+        let out = f(slot, now);
+        let published = slot.policy.published(&slot.rules, now);
+        self.shared.snapshot.store(published.map(Arc::new));
+        out
     }
 
     /// The slow path: the policy decides; a wait ends with the renewal or at
@@ -217,32 +205,25 @@ impl<L: Loader> Cache<L> {
         let mut counted = false;
         loop {
             self.recheck();
-            let (answer, done, service) = {
-                let mut guard = self.slot();
-                let slot = &mut *guard;
-                let now = Instant::now();
-                slot.reap(now);
+            let wait = self.update(|slot, now| {
                 let (answer, start) = slot.policy.read(&slot.rules, now);
-                let answer = match start.map(|start| self.spawn(slot, start)) {
+                let spawned = self.spawn(slot, start);
+                match (answer, &slot.running) {
+                    (Answer::Serve(token), _) => Break(Ok(token)),
+                    (Answer::Fail(error), _) => Break(Err(error)),
+                    (Answer::Wait(until), Some(running)) => Continue((until, running.done.clone())),
                     // No runtime to renew on: the cached token while it lives.
-                    Some(Err(error)) if matches!(answer, Answer::Wait(_)) => {
-                        match slot.policy.fallback(now, error) {
-                            Ok(token) => Answer::Serve(token),
-                            Err(error) => Answer::Fail(error),
-                        }
+                    (Answer::Wait(_), None) => {
+                        let error = spawned
+                            .err()
+                            .unwrap_or_else(|| abandoned(slot.rules.service));
+                        Break(slot.policy.fallback(now, error))
                     }
-                    _ => answer,
-                };
-                self.publish(slot, now);
-                let done = slot.running.as_ref().map(|r| r.done.clone());
-                (answer, done, slot.rules.service)
-            };
-            let (until, mut done) = match (answer, done) {
-                (Answer::Serve(token), _) => return Ok(token),
-                (Answer::Fail(error), _) => return Err(error),
-                (Answer::Wait(until), Some(done)) => (until, done),
-                // Reaped above: the policy waits only on a running flight.
-                (Answer::Wait(_), None) => return Err(abandoned(service)),
+                }
+            });
+            let (until, mut done) = match wait {
+                Continue(wait) => wait,
+                Break(result) => return result,
             };
             if !counted {
                 bump(&self.shared.counters.waited);
@@ -250,86 +231,61 @@ impl<L: Loader> Cache<L> {
             }
             let ended = done.wait_for(Option::is_some);
             let outcome = match until {
-                Some(until) => match tokio::time::timeout_at(until, ended).await {
-                    Ok(outcome) => outcome.map(|o| o.clone()),
-                    // The most this caller waits: ask again.
-                    Err(_) => continue,
-                },
-                None => ended.await.map(|o| o.clone()),
+                Some(until) => tokio::time::timeout_at(until, ended).await,
+                None => Ok(ended.await),
             };
-            match outcome {
+            match outcome.map(|ended| ended.ok().and_then(|o| o.clone())) {
+                // The most this caller waits: ask again.
+                Err(_) => continue,
                 Ok(Some(Ok(token))) => return Ok(token),
                 Ok(Some(Err(error))) => return self.slot().policy.fallback(Instant::now(), error),
                 // The flight's task ended without a word (its runtime shut
                 // down): the next pass reaps it and starts another here.
-                Ok(None) | Err(_) => tokio::task::yield_now().await,
+                Ok(None) => tokio::task::yield_now().await,
             }
         }
     }
 
     /// While logins wait because the current credentials were refused,
-    /// looks for new ones at most once a second.
+    /// looks for new ones, at most once a second.
     fn recheck(&self) {
-        let now = Instant::now();
-        {
-            let mut slot = self.slot();
-            if !slot.policy.login_held_for_credentials(now)
-                || slot.next_recheck.is_some_and(|next| now < next)
-            {
-                return;
-            }
-            slot.next_recheck = Some(policy::later(now, Duration::from_secs(1)));
-        }
+        let due = self.slot().policy.recheck_due(Instant::now());
         // Outside the lock: it may read a file.
-        if let Some(generation) = self.shared.loader.recheck() {
+        if due && let Some(generation) = self.shared.loader.recheck() {
             self.slot().policy.credentials_changed(generation);
         }
     }
 
     /// Reports that the server rejected `rejected`.
     pub(crate) fn invalidate(&self, rejected: &AccessToken) {
-        let mut slot = self.slot();
-        let now = Instant::now();
-        slot.reap(now);
-        let slot = &mut *slot;
-        match slot.policy.invalidate(&slot.rules, now, rejected) {
-            Reported::Ignored => return,
-            Reported::Held => tracing::warn!(
-                "the server rejected a token issued moments ago, as it did the one before; \
-                 not renewing again for now"
-            ),
-            Reported::Renew(start) => {
-                bump(&self.shared.counters.invalidations);
-                tracing::info!("access token rejected by the server; renewing");
-                // Without a runtime the next read starts the renewal.
-                if let Some(start) = start {
+        self.update(|slot, now| {
+            match slot.policy.invalidate(&slot.rules, now, rejected) {
+                Reported::Ignored => {}
+                Reported::Held => tracing::warn!(
+                    "the server rejected a token issued moments ago, as it did the one before; \
+                     not renewing again for now"
+                ),
+                Reported::Renew(start) => {
+                    bump(&self.shared.counters.invalidations);
+                    tracing::info!("access token rejected by the server; renewing");
+                    // Without a runtime the next read starts the renewal.
                     let _ = self.spawn(slot, start);
                 }
             }
-        }
-        self.publish(slot, now);
+        });
     }
 
-    /// Closes the cache for good and waits for a renewal already sent, so
-    /// that the grant it brings is filed. Cancel-safe.
-    pub(crate) async fn close(&self) {
-        let done = {
-            let mut slot = self.slot();
-            let now = Instant::now();
-            slot.reap(now);
-            let running = slot.policy.close();
-            self.publish(&slot, now);
-            running
-                .then(|| slot.running.as_ref().map(|r| r.done.clone()))
-                .flatten()
-        };
+    /// Closes the cache for good, waits for a renewal already sent (so that
+    /// the grant it brings is filed), and returns the grant held, if any.
+    /// Cancel-safe.
+    pub(crate) async fn close(&self) -> Option<SecretString> {
+        let done = self.update(|slot, _| {
+            slot.policy.close();
+            slot.running.as_ref().map(|r| r.done.clone())
+        });
         if let Some(mut done) = done {
             let _ = done.wait_for(Option::is_some).await;
         }
-    }
-
-    /// The grant held, if any.
-    pub(crate) fn grant(&self) -> Option<SecretString> {
         self.slot().policy.grant()
     }
 
@@ -338,108 +294,93 @@ impl<L: Loader> Cache<L> {
         self.slot().policy.forget_grant(grant);
     }
 
-    /// Publishes what fresh reads may take; the caller holds the slot.
-    fn publish(&self, slot: &Slot, now: Instant) {
-        let snapshot = slot
-            .policy
-            .published(&slot.rules, now)
-            .map(|(token, until)| Arc::new(Snapshot { token, until }));
-        self.shared.snapshot.store(snapshot);
-    }
-
-    /// Spawns flight `start`; the caller holds the slot.
-    fn spawn(&self, slot: &mut Slot, start: Start) -> Result<()> {
+    /// Runs the renewal the policy started, if any, on a task of its own
+    /// (never on a caller's future, which a timeout may drop).
+    fn spawn(&self, slot: &mut Slot, flight: Option<Flight>) -> Result<()> {
+        let Some(flight) = flight else {
+            return Ok(());
+        };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            slot.policy.not_started(start.id);
-            return Err(Error::config(
-                "tokens are renewed on a tokio runtime, and none is running",
-            )
-            .for_service(slot.rules.service));
+            slot.policy.not_started(flight.id);
+            let message = "tokens are renewed on a tokio runtime, and none is running";
+            return Err(Error::config(message).for_service(slot.rules.service));
         };
         let (tx, done) = watch::channel(None);
-        let task = runtime.spawn(fly(Arc::downgrade(&self.shared), start, tx));
+        let task = runtime.spawn(fly(Arc::downgrade(&self.shared), flight, tx));
+        let task = task.abort_handle();
         slot.running = Some(Running {
-            id: start.id,
+            id: flight.id,
             done,
-            task: task.abort_handle(),
+            task,
         });
         Ok(())
     }
 }
 
+/// The error of a flight whose task ended without telling.
 fn abandoned(service: Service) -> Error {
-    Error::new(
-        ErrorKind::Transport,
-        "the token renewal was abandoned (its tokio runtime shut down)",
-    )
-    .for_service(service)
+    let message = "the token renewal was abandoned (its tokio runtime shut down)";
+    Error::new(ErrorKind::Transport, message).for_service(service)
 }
 
 /// A flight: the steps the policy asks for, then its outcome to the waiters.
 /// It holds the cache only weakly, so dropping the last handle drops the
 /// cache (and aborts this task).
-async fn fly<L: Loader>(shared: Weak<Shared<L>>, start: Start, done: watch::Sender<Outcome>) {
-    let mut kind = start.kind;
-    loop {
-        let Some(cache) = shared.upgrade().map(|shared| Cache { shared }) else {
+async fn fly<L: Loader>(shared: Weak<Shared<L>>, flight: Flight, done: watch::Sender<Outcome>) {
+    let upgrade = || shared.upgrade().map(|shared| Cache { shared });
+    let mut kind = flight.kind;
+    let (cache, outcome) = loop {
+        let Some(cache) = upgrade() else {
             return;
         };
-        let grant = {
-            let mut slot = cache.slot();
-            let rules = slot.rules.clone();
-            if let Err(closed) = slot.policy.proceed(&rules, start.id) {
-                slot.running.take_if(|r| r.id == start.id);
-                drop(slot);
-                done.send_replace(Some(Err(closed)));
-                return;
-            }
-            (kind == Kind::Refresh)
-                .then(|| slot.policy.grant())
-                .flatten()
+        let grant = cache.update(|slot, _| {
+            let proceed = slot.policy.proceed(&slot.rules, flight.id);
+            proceed.map(|()| slot.policy.grant().filter(|_| kind == Kind::Refresh))
+        });
+        let grant = match grant {
+            Ok(grant) => grant,
+            Err(closed) => break (cache, Err(closed)),
         };
         let counters = cache.counters();
         bump(match kind {
             Kind::Login => &counters.logins,
             Kind::Refresh => &counters.refreshes,
         });
-        let loader = cache.shared.loader.clone();
+        let loader = cache.loader().clone();
         // Held only weakly while the step runs.
         drop(cache);
         let step = loader.load(kind, grant).await;
-        let Some(cache) = shared.upgrade().map(|shared| Cache { shared }) else {
+        let Some(cache) = upgrade() else {
             return;
         };
-        let (after, retired, service) = {
-            let mut slot = cache.slot();
-            let slot = &mut *slot;
-            let now = Instant::now();
+        let (after, retired) = cache.update(|slot, now| {
             // The slot's own receiver is one; any other is a waiting caller.
             let claimed = done.receiver_count() > 1;
-            let (after, retired) =
-                slot.policy
-                    .finished(&slot.rules, start.id, now, fastrand::f64(), step, claimed);
-            if matches!(after, After::Done(_)) {
-                slot.running.take_if(|r| r.id == start.id);
-            }
-            cache.publish(slot, now);
-            (after, retired, slot.rules.service)
-        };
+            let jitter = fastrand::f64();
+            let after = slot
+                .policy
+                .finished(&slot.rules, flight.id, now, jitter, step, claimed);
+            // A rotation read while the step ran is not lost to it.
+            slot.policy.credentials_changed(loader.credentials());
+            after
+        });
         if let Some(grant) = retired {
-            let loader = loader.clone();
             tokio::spawn(async move { loader.retire(grant).await });
         }
         match after {
             After::Next(next) => kind = next,
-            After::Done(outcome) => {
-                if let Err(error) = &outcome
-                    && error.kind() != ErrorKind::Closed
-                {
-                    bump(&cache.counters().failed);
-                    tracing::warn!(error = %error, "{service} token renewal failed");
-                }
-                done.send_replace(Some(outcome));
-                return;
-            }
+            After::Done(outcome) => break (cache, outcome),
         }
+    };
+    let service = cache.update(|slot, _| {
+        slot.running.take_if(|r| r.id == flight.id);
+        slot.rules.service
+    });
+    if let Err(error) = &outcome
+        && error.kind() != ErrorKind::Closed
+    {
+        bump(&cache.counters().failed);
+        tracing::warn!(error = %error, "{service} token renewal failed");
     }
+    done.send_replace(Some(outcome));
 }

@@ -69,11 +69,9 @@ pub(crate) struct Backoff {
 impl Backoff {
     /// The wait after the `n`th failure in a row (`jitter` in `[0, 1)`).
     pub(crate) fn step(self, n: u32, jitter: f64) -> Duration {
-        let doubled = self
-            .base
-            .saturating_mul(2u32.saturating_pow(n.saturating_sub(1).min(16)))
-            .min(self.cap)
-            .min(LONGEST_LIFETIME);
+        let doubling = 2u32.saturating_pow(n.saturating_sub(1).min(16));
+        let cap = self.cap.min(LONGEST_LIFETIME);
+        let doubled = self.base.saturating_mul(doubling).min(cap);
         doubled.mul_f64(0.8 + 0.2 * jitter.clamp(0.0, 1.0))
     }
 }
@@ -159,6 +157,7 @@ pub(crate) struct Cached {
     pub(crate) reported: bool,
 }
 
+/// The renewal in flight: run step `kind` as flight `id`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Flight {
     pub(crate) id: u64,
@@ -172,30 +171,36 @@ pub(crate) struct Flight {
 /// Everything the cache knows.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub(crate) closed: bool,
-    pub(crate) cached: Option<Cached>,
+    /// After a logout nothing is served or started, and `cached` stays empty.
+    closed: bool,
+    cached: Option<Cached>,
+    /// The grant held, and when it expires.
     grant: Option<(SecretString, Instant)>,
     pub(crate) flight: Option<Flight>,
+    /// Flights started, for their ids.
     flights: u64,
     /// The last failure, for callers who find no token.
     error: Option<Error>,
-    transient: u32,
-    retry_at: Option<Instant>,
-    refused: u32,
-    refused_until: Option<Instant>,
-    /// The credentials last refused.
-    refused_credentials: Option<u64>,
-    /// When the refused logins were sent, newest last.
+    /// Transient failures in a row, and until when renewals wait for them.
+    retry: Option<(u32, Instant)>,
+    /// The last refresh failed transiently.
+    stale_grant: bool,
+    /// Refused attempts in a row, until when the credentials they presented
+    /// wait, and which credentials those were.
+    refused: Option<(u32, Instant, u64)>,
+    /// When the refused logins were received, newest first, as many as the
+    /// limit counts.
     refusals: VecDeque<Instant>,
     /// The credentials' generation: it changes when they do.
     credentials: u64,
     /// The generation of the last credentials a login succeeded with.
     proven: Option<u64>,
-    /// The last refresh failed transiently.
-    stale_grant: bool,
-    reports: u32,
-    report_hold: Option<Instant>,
+    /// Quick reports of successive tokens, and until when reports are not
+    /// acted on.
+    report_hold: Option<(u32, Instant)>,
     renewing_after_report: bool,
+    /// When to look for changed credentials next.
+    next_recheck: Option<Instant>,
 }
 
 /// What a read gets.
@@ -205,13 +210,6 @@ pub(crate) enum Answer {
     /// Wait for the renewal in flight, until then at most (`None`: its end).
     Wait(Option<Instant>),
     Fail(Error),
-}
-
-/// A renewal to start: run step `kind` as flight `id`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Start {
-    pub(crate) id: u64,
-    pub(crate) kind: Kind,
 }
 
 /// What a flight does after a step.
@@ -231,68 +229,45 @@ pub(crate) enum Reported {
     /// The server seems to reject every token: kept, not renewed now.
     Held,
     /// Served no more; a renewal started if one may.
-    Renew(Option<Start>),
+    Renew(Option<Flight>),
 }
 
 impl State {
-    /// A read at `now`; `start` says whether a renewal to run came with it.
-    pub(crate) fn read(&mut self, rules: &Rules, now: Instant) -> (Answer, Option<Start>) {
+    /// A read at `now`, and the renewal it starts, if any.
+    pub(crate) fn read(&mut self, rules: &Rules, now: Instant) -> (Answer, Option<Flight>) {
         if self.closed {
             return (Answer::Fail(closed(rules)), None);
         }
-        if let Some(cached) = &self.cached {
-            if now >= cached.expires {
-                self.cached = None;
-            } else if cached.once {
-                let token = cached.token.clone();
-                self.cached = None;
-                return (Answer::Serve(token), None);
-            } else if now < cached.serve_until {
-                let token = cached.token.clone();
-                let start = if now >= cached.renew_at && self.flight.is_none() {
-                    self.start(rules, now)
-                } else {
-                    None
-                };
-                return (Answer::Serve(token), start);
-            } else {
-                // Due for renewal: wait for it a little, never past expiry.
-                let (token, expires) = (cached.token.clone(), cached.expires);
-                return match self.flight {
-                    Some(flight) => {
-                        let until = later(flight.started, rules.max_wait).min(expires);
-                        if now < until {
-                            (Answer::Wait(Some(until)), None)
-                        } else {
-                            (Answer::Serve(token), None)
-                        }
-                    }
-                    None => match self.start(rules, now) {
-                        Some(start) => {
-                            let until = later(now, rules.max_wait).min(expires);
-                            (Answer::Wait(Some(until)), Some(start))
-                        }
-                        None => (Answer::Serve(token), None),
-                    },
-                };
+        self.cached.take_if(|cached| now >= cached.expires);
+        if let Some(cached) = self.cached.take_if(|cached| cached.once) {
+            return (Answer::Serve(cached.token), None);
+        }
+        let cached = self.cached.clone();
+        // From its renewal time on (or with no token), a read starts a
+        // renewal; from its serving time on, it waits for it: while a token
+        // lives, at most `max_wait` from the renewal's start (the reader that
+        // starts it waits at least once) and never past expiry.
+        let due = cached.as_ref().is_none_or(|cached| now >= cached.renew_at);
+        let start = due.then(|| self.start(rules, now)).flatten();
+        let until = |c: &Cached, f: Flight| later(f.started, rules.max_wait).min(c.expires);
+        let answer = match (cached, self.flight) {
+            (Some(c), Some(f))
+                if now >= c.serve_until && (start.is_some() || now < until(&c, f)) =>
+            {
+                Answer::Wait(Some(until(&c, f)))
             }
-        }
-        if self.flight.is_some() {
-            return (Answer::Wait(None), None);
-        }
-        match self.start(rules, now) {
-            Some(start) => (Answer::Wait(None), Some(start)),
-            None => (Answer::Fail(self.last_error(rules)), None),
-        }
+            (Some(cached), _) => Answer::Serve(cached.token),
+            (None, Some(_)) => Answer::Wait(None),
+            (None, None) => Answer::Fail(self.last_error(rules)),
+        };
+        (answer, start)
     }
 
     /// What a caller whose renewal failed with `error` gets: the cached
     /// token while it lives, else the error.
     pub(crate) fn fallback(&self, now: Instant, error: Error) -> Result<AccessToken, Error> {
         match &self.cached {
-            Some(cached) if !self.closed && !cached.once && now < cached.expires => {
-                Ok(cached.token.clone())
-            }
+            Some(cached) if !cached.once && now < cached.expires => Ok(cached.token.clone()),
             _ => Err(error),
         }
     }
@@ -309,89 +284,69 @@ impl State {
         step: Step,
         claimed: bool,
     ) -> (After, Option<SecretString>) {
-        let Some(flight) = self.flight.filter(|f| f.id == id) else {
+        let Some(flight) = self.flight.take_if(|flight| flight.id == id) else {
             // Not the flight this state runs: only its grant is dealt with.
             let result = step.result.map(|(token, _)| token).map_err(|(e, _)| e);
             return (After::Done(result), step.grant);
         };
-        if flight.kind == Kind::Login {
-            self.credentials = step.credentials;
-        }
+        // Which credentials a login presented; the current ones are what
+        // the loader last read, which the mechanism tells after each step.
+        let presented = (flight.kind == Kind::Login).then_some(step.credentials);
         let retired = step.grant.and_then(|grant| {
             let expires = later(flight.step, rules.grant_lifetime);
             self.grant.replace((grant, expires)).map(|(old, _)| old)
         });
-        let result = step.result.and_then(|(token, life)| {
-            if usable(&token) {
-                Ok((token, life))
-            } else {
-                let error = Error::new(
-                    ErrorKind::InvalidResponse,
-                    "the server sent an access token that is empty or not a valid HTTP header value",
-                )
-                .for_service(rules.service);
-                Err((error, Class::Transient))
-            }
-        });
-        let after = match result {
-            Ok((token, life)) => {
-                self.flight = None;
-                self.succeeded(rules, flight, now, token, life, claimed)
-            }
+        let (token, life) = match step.result.and_then(|arrived| usable(rules, arrived)) {
+            Ok(arrived) => arrived,
             Err((error, class)) => {
-                self.failed(rules, flight, now, jitter, error, class, step.credentials)
+                let after = self.failed(rules, flight, now, jitter, error, class, presented);
+                return (after, retired);
             }
         };
-        (after, retired)
-    }
-
-    fn succeeded(
-        &mut self,
-        rules: &Rules,
-        flight: Flight,
-        now: Instant,
-        token: AccessToken,
-        life: Life,
-        claimed: bool,
-    ) -> After {
+        // A usable token: the backoffs end, and it is served from now on
+        // (of unknown lifetime: to its waiters, else to the next caller).
         self.error = None;
-        self.transient = 0;
-        self.retry_at = None;
+        self.retry = None;
         self.stale_grant = false;
-        if flight.kind == Kind::Login {
-            self.refused = 0;
-            self.refused_until = None;
-            self.proven = Some(self.credentials);
+        if let Some(presented) = presented {
+            self.refused = None;
+            self.proven = Some(presented);
         }
         if let Some(old) = &self.cached
             && !old.reported
             && now >= later(old.arrived, QUICK_REPORT)
         {
             // It lived long enough without a report: the server takes tokens.
-            self.reports = 0;
             self.report_hold = None;
         }
         let after_report = std::mem::take(&mut self.renewing_after_report);
-        self.cached = match life {
-            Life::Lasts { from, lifetime } => Some(plan(rules, token.clone(), from, lifetime, now)),
-            Life::Once if claimed => None,
+        let (from, lifetime, once) = match life {
+            _ if self.closed => return (After::Done(Err(closed(rules))), retired),
+            Life::Lasts { from, lifetime } => (from, lifetime, false),
+            Life::Once if claimed => {
+                self.cached = None;
+                return (After::Done(Ok(token)), retired);
+            }
             // Read before its schedule: served once, until it expires.
-            Life::Once => Some(Cached {
-                once: true,
-                ..plan(rules, token.clone(), now, UNCLAIMED_HOLD, now)
-            }),
-        }
-        .map(|cached| Cached {
+            Life::Once => (now, UNCLAIMED_HOLD, true),
+        };
+        let (expires, serve_until, renew_at) = rules.plan(from, lifetime, now);
+        self.cached = Some(Cached {
+            token: token.clone(),
+            arrived: now,
+            expires,
+            serve_until,
+            renew_at,
+            once,
             after_report,
-            ..cached
+            reported: false,
         });
-        if self.closed {
-            self.cached = None;
-            return After::Done(Err(closed(rules)));
-        }
-        After::Done(Ok(token))
+        (After::Done(Ok(token)), retired)
     }
 
+    /// A step failed: back off as its class says, or (a refused grant) go on
+    /// with a login. `presented`: the credentials a login presented, when
+    /// known.
     #[allow(clippy::too_many_arguments)]
     fn failed(
         &mut self,
@@ -401,8 +356,22 @@ impl State {
         jitter: f64,
         error: Error,
         class: Class,
-        credentials: u64,
+        presented: Option<u64>,
     ) -> After {
+        let login = flight.kind == Kind::Login;
+        // A refused login counts against the limit, from when its refusal
+        // arrived (the server counted it no later); so does a login whose
+        // answer is unknown while its credentials are unproven (or unknown,
+        // as an abandoned login's are): it may have been refused.
+        let unproven = presented.is_none_or(|presented| self.proven != Some(presented));
+        if login
+            && (class == Class::Refused || class == Class::Unknown && unproven)
+            && let Some((max, _)) = rules.refused_limit
+        {
+            self.refusals.push_front(now);
+            self.refusals
+                .truncate(usize::try_from(max).unwrap_or(usize::MAX));
+        }
         match class {
             Class::GrantRefused => {
                 self.grant = None;
@@ -414,76 +383,43 @@ impl State {
                     });
                     return After::Next(Kind::Login);
                 }
-                if self.error.is_none() {
-                    self.error = Some(error);
-                }
-                self.flight = None;
-                return After::Done(Err(self.last_error(rules)));
+                // Logins are held back: why says more than this refusal.
+                return After::Done(Err(self.error.get_or_insert(error).clone()));
             }
             Class::Refused => {
-                self.refused = self.refused.saturating_add(1);
+                let refused = self.refused.map_or(0, |(n, ..)| n).saturating_add(1);
                 // Jitter never brings the same credentials back sooner
                 // than the base: that is the promise to the account.
-                let wait = rules
-                    .refused
-                    .step(self.refused, jitter)
-                    .max(rules.refused.base);
-                self.refused_until = Some(later(now, wait));
-                self.refused_credentials = Some(credentials);
-                if flight.kind == Kind::Login {
-                    self.count_refusal(rules, now);
-                }
+                let wait = rules.refused.step(refused, jitter).max(rules.refused.base);
+                let credentials = presented.unwrap_or(self.credentials);
+                self.refused = Some((refused, later(now, wait), credentials));
             }
             Class::Transient | Class::Unknown => {
-                // A login whose answer is unknown may have been refused:
-                // while its credentials are unproven, it counts too.
-                if class == Class::Unknown
-                    && flight.kind == Kind::Login
-                    && self.proven != Some(credentials)
-                {
-                    self.count_refusal(rules, now);
-                }
-                self.transient = self.transient.saturating_add(1);
-                let asked = error
-                    .retry_after()
-                    .map_or(Duration::ZERO, |asked| asked.min(LONGEST_RETRY_AFTER));
-                let wait = TRANSIENT.step(self.transient, jitter).max(asked);
-                self.retry_at = Some(later(now, wait));
-                if flight.kind == Kind::Refresh {
-                    self.stale_grant = true;
-                }
+                let transient = self.retry.map_or(0, |(n, _)| n).saturating_add(1);
+                let asked = error.retry_after().unwrap_or_default();
+                let wait = TRANSIENT
+                    .step(transient, jitter)
+                    .max(asked.min(LONGEST_RETRY_AFTER));
+                self.retry = Some((transient, later(now, wait)));
+                self.stale_grant |= flight.kind == Kind::Refresh;
             }
         }
-        self.flight = None;
         self.error = Some(error.clone());
         After::Done(Err(error))
-    }
-
-    /// Files a refused login, received at `now` (the server counted it no
-    /// later), for the limit.
-    fn count_refusal(&mut self, rules: &Rules, now: Instant) {
-        if let Some((max, _)) = rules.refused_limit {
-            self.refusals.push_back(now);
-            while self.refusals.len() > usize::try_from(max).unwrap_or(usize::MAX) {
-                self.refusals.pop_front();
-            }
-        }
     }
 
     /// The flight `id` never started (there was no runtime to run it on):
     /// forget it.
     pub(crate) fn not_started(&mut self, id: u64) {
-        if self.flight.is_some_and(|f| f.id == id) {
-            self.flight = None;
-        }
+        self.flight.take_if(|flight| flight.id == id);
     }
 
     /// The flight `id` ended without a word (its runtime shut down): a
     /// failure whose answer is unknown, that says nothing of the grant.
     pub(crate) fn abandoned(&mut self, rules: &Rules, id: u64, now: Instant, error: Error) {
-        if let Some(flight) = self.flight.filter(|f| f.id == id) {
-            let (credentials, stale) = (self.credentials, self.stale_grant);
-            self.failed(rules, flight, now, 1.0, error, Class::Unknown, credentials);
+        if let Some(flight) = self.flight.take_if(|flight| flight.id == id) {
+            let stale = self.stale_grant;
+            self.failed(rules, flight, now, 1.0, error, Class::Unknown, None);
             self.stale_grant = stale;
         }
     }
@@ -491,8 +427,7 @@ impl State {
     /// Whether flight `id` may run its next step: not after a logout, so
     /// that logout never starts a login. If not, the flight ends.
     pub(crate) fn proceed(&mut self, rules: &Rules, id: u64) -> Result<(), Error> {
-        if self.closed && self.flight.is_some_and(|f| f.id == id) {
-            self.flight = None;
+        if self.closed && self.flight.take_if(|flight| flight.id == id).is_some() {
             return Err(closed(rules));
         }
         Ok(())
@@ -512,31 +447,24 @@ impl State {
         else {
             return Reported::Ignored;
         };
-        if self.closed {
-            return Reported::Ignored;
-        }
         let quick = now < later(cached.arrived, QUICK_REPORT);
         if !cached.reported && !quick {
             // It lived long enough without a report: the server takes
             // tokens, and this is a genuine revocation.
-            self.reports = 0;
             self.report_hold = None;
         }
-        if self.report_hold.is_some_and(|hold| now < hold) {
+        if self.report_hold.is_some_and(|(_, until)| now < until) {
             cached.reported = true;
             return Reported::Held;
         }
         if cached.after_report && quick && !cached.reported {
             cached.reported = true;
-            self.reports = self.reports.saturating_add(1);
-            self.report_hold = Some(later(now, REPORTED.step(self.reports, 1.0)));
+            let reports = self.report_hold.map_or(0, |(n, _)| n).saturating_add(1);
+            self.report_hold = Some((reports, later(now, REPORTED.step(reports, 1.0))));
             return Reported::Held;
         }
         self.cached = None;
         self.renewing_after_report = true;
-        if self.flight.is_some() {
-            return Reported::Renew(None);
-        }
         Reported::Renew(self.start(rules, now))
     }
 
@@ -556,13 +484,8 @@ impl State {
 
     /// Forgets `grant` if it is still the one held.
     pub(crate) fn forget_grant(&mut self, grant: &SecretString) {
-        if self
-            .grant
-            .as_ref()
-            .is_some_and(|(held, _)| held.expose_secret() == grant.expose_secret())
-        {
-            self.grant = None;
-        }
+        self.grant
+            .take_if(|(held, _)| held.expose_secret() == grant.expose_secret());
     }
 
     /// The credentials changed: they are generation `generation` now.
@@ -570,12 +493,17 @@ impl State {
         self.credentials = generation;
     }
 
-    /// Whether logins wait because these very credentials were refused, so
-    /// that changed ones would be tried: the time to look for a change.
-    pub(crate) fn login_held_for_credentials(&self, now: Instant) -> bool {
-        self.flight.is_none()
-            && self.refused_credentials == Some(self.credentials)
-            && self.refused_until.is_some_and(|until| now < until)
+    /// Whether to look for changed credentials at `now`: while logins wait
+    /// because these very credentials were refused (changed ones would be
+    /// tried), at most once a second.
+    pub(crate) fn recheck_due(&mut self, now: Instant) -> bool {
+        let due = self.flight.is_none()
+            && self.held(now)
+            && self.next_recheck.is_none_or(|next| now >= next);
+        if due {
+            self.next_recheck = Some(later(now, Duration::from_secs(1)));
+        }
+        due
     }
 
     /// The token readers may take without asking the policy, and until
@@ -583,133 +511,117 @@ impl State {
     /// renewal runs or renewals are held back, until it must no longer be
     /// served without one).
     pub(crate) fn published(&self, rules: &Rules, now: Instant) -> Option<(AccessToken, Instant)> {
-        let cached = self.cached.as_ref().filter(|c| !c.once && !self.closed)?;
+        let cached = self.cached.as_ref().filter(|cached| !cached.once)?;
         let until = if self.flight.is_some() {
             cached.serve_until
         } else if now >= cached.renew_at && self.next_kind(rules, now).is_none() {
             // Due, but renewals are held back: ask again when the backoff
             // ends, or in a second while logins are.
-            let retry = self.retry_at.filter(|at| *at > now);
-            retry
-                .unwrap_or_else(|| later(now, Duration::from_secs(1)))
-                .min(cached.serve_until)
+            let retry = self.retry.map(|(_, at)| at).filter(|at| *at > now);
+            retry.unwrap_or_else(|| later(now, Duration::from_secs(1)))
         } else {
-            cached.renew_at.min(cached.serve_until)
+            cached.renew_at
         };
-        Some((cached.token.clone(), until))
+        Some((cached.token.clone(), until.min(cached.serve_until)))
     }
 
-    fn start(&mut self, rules: &Rules, now: Instant) -> Option<Start> {
+    /// Starts a renewal at `now`, if none runs and one may.
+    fn start(&mut self, rules: &Rules, now: Instant) -> Option<Flight> {
+        if self.flight.is_some() {
+            return None;
+        }
         let kind = self.next_kind(rules, now)?;
         self.flights += 1;
-        let id = self.flights;
         self.flight = Some(Flight {
-            id,
+            id: self.flights,
             kind,
             started: now,
             step: now,
         });
-        Some(Start { id, kind })
+        self.flight
     }
 
     /// What a renewal at `now` would be, if one may start.
     fn next_kind(&self, rules: &Rules, now: Instant) -> Option<Kind> {
-        if self.closed || self.retry_at.is_some_and(|at| now < at) {
+        if self.closed || self.retry.is_some_and(|(_, at)| now < at) {
             return None;
         }
         let grant = self.grant.as_ref().is_some_and(|(_, expires)| {
             later(now, rules.skew.min(rules.grant_lifetime / 4)) < *expires
         });
         let login = self.login_allowed(rules, now);
-        let expired = self.cached.as_ref().is_none_or(|c| now >= c.expires);
+        // A grant that failed transiently while no token is left is not
+        // waited on for the rest of its life: a login may do better.
+        let stale = self.stale_grant && self.cached.as_ref().is_none_or(|c| now >= c.expires);
         match (grant, login) {
-            // A grant that failed transiently while no token is left is not
-            // waited on for the rest of its life: a login may do better.
-            (true, true) if expired && self.stale_grant => Some(Kind::Login),
+            (true, true) if stale => Some(Kind::Login),
             (true, _) => Some(Kind::Refresh),
-            (false, true) => Some(Kind::Login),
-            (false, false) => None,
+            (false, login) => login.then_some(Kind::Login),
         }
+    }
+
+    /// Whether logins wait because these very credentials were refused.
+    fn held(&self, now: Instant) -> bool {
+        self.refused
+            .is_some_and(|(_, until, credentials)| credentials == self.credentials && now < until)
     }
 
     fn login_allowed(&self, rules: &Rules, now: Instant) -> bool {
-        let same = self.refused_credentials == Some(self.credentials);
-        if same && self.refused_until.is_some_and(|until| now < until) {
-            return false;
-        }
-        match rules.refused_limit {
-            Some((max, window)) => {
-                let recent = self
-                    .refusals
-                    .iter()
-                    .filter(|sent| now < later(**sent, window))
-                    .count();
-                u32::try_from(recent).unwrap_or(u32::MAX) < max
-            }
-            None => true,
-        }
+        let limited = rules.refused_limit.is_some_and(|(max, window)| {
+            let recent = self.refusals.iter().filter(|&&at| now < later(at, window));
+            recent.count() >= usize::try_from(max).unwrap_or(usize::MAX)
+        });
+        !limited && !self.held(now)
     }
 
+    /// The last failure, or why logins are held back when none is known.
     fn last_error(&self, rules: &Rules) -> Error {
-        self.error.clone().unwrap_or_else(|| {
-            Error::new(
-                ErrorKind::Auth,
-                "logins are held back after refused logins, to keep the account from locking",
-            )
-            .for_service(rules.service)
-        })
+        let held = "logins are held back after refused logins, to keep the account from locking";
+        let held = || Error::new(ErrorKind::Auth, held).for_service(rules.service);
+        self.error.clone().unwrap_or_else(held)
     }
 }
 
 /// The error of a closed cache.
 fn closed(rules: &Rules) -> Error {
-    Error::new(
-        ErrorKind::Closed,
-        "the session was logged out; build a new one to log in again",
-    )
-    .for_service(rules.service)
+    let message = "the session was logged out; build a new one to log in again";
+    Error::new(ErrorKind::Closed, message).for_service(rules.service)
 }
 
-/// Whether a token can go in an `Authorization` header at all.
-fn usable(token: &AccessToken) -> bool {
-    let text = token.expose_secret();
-    !text.is_empty() && HeaderValue::from_str(text).is_ok()
+/// A new token, if it can go in an `Authorization` header at all;
+/// if not, a transient failure: it is never served.
+fn usable(rules: &Rules, new: (AccessToken, Life)) -> Result<(AccessToken, Life), (Error, Class)> {
+    let text = new.0.expose_secret();
+    if !text.is_empty() && HeaderValue::from_str(text).is_ok() {
+        return Ok(new);
+    }
+    let message = "the server sent an access token that is empty or not a valid HTTP header value";
+    let error = Error::new(ErrorKind::InvalidResponse, message).for_service(rules.service);
+    Err((error, Class::Transient))
 }
 
-/// When a token of `lifetime` from `from`, received at `now`, is served,
-/// renewed and expired: served without waiting until `exp − s`
-/// (`s = min(skew, L/4)`), renewed in the background from
-/// `exp − clamp(ahead, s, L/2)`, where `ahead` is a quarter of the lifetime
-/// but at least `2s`: a renewal that started only when serving stops would
-/// make every reader at the rollover wait.
-fn plan(
-    rules: &Rules,
-    token: AccessToken,
-    from: Instant,
-    lifetime: Duration,
-    now: Instant,
-) -> Cached {
-    let lifetime = lifetime.min(LONGEST_LIFETIME);
-    let (from, lifetime) = if later(from, lifetime) <= now {
-        (now, rules.min_lifetime)
-    } else {
-        (from, lifetime)
-    };
-    let expires = later(from, lifetime);
-    let skew = rules.skew.min(lifetime / 4);
-    let ahead = rules
-        .refresh_ahead
-        .unwrap_or_else(|| (lifetime / 4).max(skew.saturating_mul(2)))
-        .min(lifetime / 2)
-        .max(skew);
-    Cached {
-        token,
-        arrived: now,
-        expires,
-        serve_until: earlier(expires, skew, now),
-        renew_at: earlier(expires, ahead, now),
-        once: false,
-        after_report: false,
-        reported: false,
+impl Rules {
+    /// When a token of `lifetime` from `from`, received at `now`, expires,
+    /// stops being served without waiting and is renewed: served until
+    /// `exp − s` (`s = min(skew, L/4)`), renewed in the background from
+    /// `exp − clamp(ahead, s, L/2)`, where `ahead` is a quarter of the
+    /// lifetime but at least `2s`: a renewal that started only when serving
+    /// stops would make every reader at the rollover wait.
+    fn plan(&self, from: Instant, lifetime: Duration, now: Instant) -> (Instant, Instant, Instant) {
+        let lifetime = lifetime.min(LONGEST_LIFETIME);
+        let (from, lifetime) = if later(from, lifetime) <= now {
+            (now, self.min_lifetime)
+        } else {
+            (from, lifetime)
+        };
+        let expires = later(from, lifetime);
+        let skew = self.skew.min(lifetime / 4);
+        let ahead = self
+            .refresh_ahead
+            .unwrap_or_else(|| (lifetime / 4).max(skew.saturating_mul(2)))
+            .min(lifetime / 2)
+            .max(skew);
+        let serve_until = earlier(expires, skew, now);
+        (expires, serve_until, earlier(expires, ahead, now))
     }
 }

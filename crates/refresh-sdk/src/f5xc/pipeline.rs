@@ -230,7 +230,7 @@ impl AccessTokenSource for PipelineTokenSource {
     /// of the one POST in flight (started if none is). Cancelling the future
     /// cancels only this caller's wait.
     fn access_token(&self) -> TokenFuture<'_> {
-        Box::pin(self.cache.token())
+        Box::pin(self.cache.with(AccessToken::clone))
     }
 
     /// If `rejected` is the cached token, it is served no more and a POST

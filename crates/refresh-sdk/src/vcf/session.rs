@@ -213,6 +213,10 @@ impl Loader for Sddc {
         }
     }
 
+    fn credentials(&self) -> u64 {
+        self.generation_now()
+    }
+
     fn recheck(&self) -> Option<u64> {
         if !self.credentials.is_file_backed() {
             return None;
@@ -439,7 +443,7 @@ impl VcfSession {
     /// # }
     /// ```
     pub async fn access_token(&self) -> Result<AccessToken> {
-        self.cache.token().await
+        self.cache.with(AccessToken::clone).await
     }
 
     /// Calls `f` with a valid access token's text and returns what it
@@ -459,7 +463,7 @@ impl VcfSession {
     /// # }
     /// ```
     pub async fn with_access_token<R>(&self, f: impl FnOnce(&str) -> R) -> Result<R> {
-        self.cache.with_token(f).await
+        self.cache.with(|token| f(token.expose_secret())).await
     }
 
     /// Reports that SDDC Manager rejected `rejected` (a 401 on another
@@ -497,8 +501,7 @@ impl VcfSession {
     /// fails (or this future is cancelled), the refresh token is kept and
     /// `logout` can be called again.
     pub async fn logout(&self) -> Result<()> {
-        self.cache.close().await;
-        let Some(id) = self.cache.grant() else {
+        let Some(id) = self.cache.close().await else {
             return Ok(());
         };
         match self.client().invalidate_refresh_token(&id).await {
