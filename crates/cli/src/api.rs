@@ -5,6 +5,7 @@ use refresh_sdk::{VcfClient, VcfCredentials, VcfSession};
 use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::exit::Failure;
+use crate::kept::{KeptSource, Locked};
 use crate::stop::StopSignals;
 
 /// One `refresh vcf api` call, as the command line gave it.
@@ -47,6 +48,7 @@ pub async fn call(
     client: VcfClient,
     credentials: VcfCredentials,
     request: Request,
+    gate: Option<Locked>,
 ) -> Result<(), Failure> {
     if !request.path.starts_with('/') {
         return Err(Failure::usage(
@@ -61,7 +63,16 @@ pub async fn call(
         .map_err(|e| Failure::usage(format!("cannot listen for Ctrl-C or SIGTERM: {e}")))?;
     let session = VcfSession::new(client, credentials);
     let outcome = tokio::select! {
-        outcome = send(&session, &request, body) => outcome,
+        outcome = async {
+            // Log in first, so a refused login reads as one (exit 3), not
+            // as a failed call; the refusal is remembered across runs.
+            let login = session.access_token().await;
+            if let Some(gate) = gate {
+                gate.record_login(&login)?;
+            }
+            login?;
+            send(&session.api_client(), session.base_url(), &request, body).await
+        } => outcome,
         stop = signals.recv() => Err(Failure::Stopped(stop)),
     };
     // A run that never logged in has nothing to log out of; `logout` sends
@@ -84,12 +95,33 @@ pub async fn call(
     }
 }
 
-async fn send(session: &VcfSession, call: &Request, body: Option<Vec<u8>>) -> Result<(), Failure> {
-    // Log in first, so a refused login reads as one (exit 3), not as a
-    // failed call.
-    session.access_token().await?;
-    let url = format!("{}{}", session.base_url(), call.path);
-    let mut request = session.api_client().request(call.method.clone(), url);
+/// Sends the call with a kept login's token (`refresh vcf login`): no
+/// password, no login, and nothing to log out of at the end or on a signal.
+pub async fn with_kept(
+    client: VcfClient,
+    source: KeptSource,
+    request: Request,
+) -> Result<(), Failure> {
+    if !request.path.starts_with('/') {
+        return Err(Failure::usage(
+            "the path must start with / (it is appended to the SDDC Manager's address)",
+        ));
+    }
+    let body = request.data.as_deref().map(read_body).transpose()?;
+    // Fetched first, so "not logged in" reads as itself (exit 3).
+    source.token().await?;
+    let api = client.api_client(crate::kept::source(source));
+    send(&api, client.base_url(), &request, body).await
+}
+
+async fn send(
+    api: &reqwest_middleware::ClientWithMiddleware,
+    base_url: &str,
+    call: &Request,
+    body: Option<Vec<u8>>,
+) -> Result<(), Failure> {
+    let url = format!("{base_url}{}", call.path);
+    let mut request = api.request(call.method.clone(), url);
     for (name, value) in &call.headers {
         request = request.header(name, value);
     }

@@ -27,6 +27,7 @@ static UNWRITTEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool:
 mod api;
 mod demo;
 mod exit;
+mod kept;
 mod sandbox;
 mod stop;
 
@@ -156,6 +157,34 @@ enum VcfCommand {
         #[command(flatten)]
         host: VcfHost,
         /// The user [env: VCF_SDDC_MANAGER_USERNAME]; the password is read from VCF_SDDC_MANAGER_PASSWORD (or _FILE). Not with an API key or ID token.
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// Log in and keep the token pair for this host and user, so that `vcf
+    /// api` and `vcf token` need no password and log in no more until `vcf
+    /// logout`. Kept in $XDG_RUNTIME_DIR/refresh (else the cache directory),
+    /// readable by this user only.
+    Login {
+        #[command(flatten)]
+        host: VcfHost,
+        /// The user [env: VCF_SDDC_MANAGER_USERNAME]; the password is read from VCF_SDDC_MANAGER_PASSWORD (or _FILE). Not with an API key or ID token.
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// Print the kept login's access token, renewed with its refresh token
+    /// if needed (for `curl -H "Authorization: Bearer $(refresh vcf token)"`).
+    Token {
+        #[command(flatten)]
+        host: VcfHost,
+        /// The user of the kept login [env: VCF_SDDC_MANAGER_USERNAME].
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// Invalidate the kept login's refresh token and forget the login.
+    Logout {
+        #[command(flatten)]
+        host: VcfHost,
+        /// The user of the kept login [env: VCF_SDDC_MANAGER_USERNAME].
         #[arg(long)]
         username: Option<String>,
     },
@@ -440,9 +469,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 async fn vcf(global: &Global, command: VcfCommand) -> Result<(), Failure> {
     let (host, username) = match &command {
-        VcfCommand::CreateToken { host, username } | VcfCommand::Api { host, username, .. } => {
-            (host, username.clone())
-        }
+        VcfCommand::CreateToken { host, username }
+        | VcfCommand::Login { host, username }
+        | VcfCommand::Token { host, username }
+        | VcfCommand::Logout { host, username }
+        | VcfCommand::Api { host, username, .. } => (host, username.clone()),
         VcfCommand::RefreshToken { host, .. } | VcfCommand::Invalidate { host, .. } => (host, None),
     };
     let lookup = overlay(&[
@@ -459,7 +490,71 @@ async fn vcf(global: &Global, command: VcfCommand) -> Result<(), Failure> {
     // VCF_ALLOW_UNVERIFIED_TLS and VCF_ALLOW_INSECURE_HTTP were read with the
     // configuration, and the flags' options leave them as they are unless set.
     let client = refresh_sdk::VcfClient::new(config.transport(transport(global)?))?;
+    let host = client.base_url().to_owned();
+    // Keyed by the user; API-key and ID-token logins have none.
+    let user = lookup("VCF_SDDC_MANAGER_USERNAME").unwrap_or_else(|| "(no username)".to_owned());
+    let kept = |store: kept::Store| kept::KeptSource {
+        store,
+        client: client.clone(),
+        host: host.clone(),
+        user: user.clone(),
+    };
     match command {
+        VcfCommand::Login { .. } => {
+            let credentials = refresh_sdk::VcfCredentials::from_lookup(&lookup)?;
+            let store = kept::Store::open()?;
+            let locked = store.lock(&host, &user)?;
+            locked.check_refusals(&host, &user)?;
+            let created = client.create_token(&credentials).await;
+            locked.record_login(&created)?;
+            let pair = created?;
+            let previous = locked.read().ok().flatten();
+            locked.write(&kept::Kept::new(pair.access_token, pair.refresh_token))?;
+            if let Some(previous) = previous {
+                // The login it replaces is of no more use to anyone.
+                let _ = client.invalidate_refresh_token(&previous.refresh).await;
+            }
+            eprintln!("Logged in as {user} at {host}; `refresh vcf logout` ends it.");
+            if global.json {
+                emit(
+                    &serde_json::json!({ "logged_in": true, "host": host, "username": user })
+                        .to_string(),
+                )?;
+            }
+        }
+        VcfCommand::Token { .. } => {
+            let token = kept(kept::Store::open()?).token().await?;
+            print_value(
+                global,
+                "access_token",
+                &SecretString::from(token.expose_secret().to_owned()),
+            )?;
+        }
+        VcfCommand::Logout { .. } => {
+            let store = kept::Store::open()?;
+            let locked = store.lock(&host, &user)?;
+            let Some(login) = locked.read()? else {
+                return Err(Failure::Sdk(refresh_sdk::Error::custom(
+                    ErrorKind::Auth,
+                    format!("not logged in as {user} at {host}"),
+                )));
+            };
+            match client.invalidate_refresh_token(&login.refresh).await {
+                Ok(()) => {}
+                // Already gone: nothing left to invalidate.
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => {
+                    eprintln!(
+                        "warning: the kept login stays, so that `refresh vcf logout` can be tried again"
+                    );
+                    return Err(Failure::Sdk(e));
+                }
+            }
+            locked.remove()?;
+            if global.json {
+                emit(&serde_json::json!({ "logged_out": true }).to_string())?;
+            }
+        }
         VcfCommand::Api {
             method,
             path,
@@ -468,7 +563,6 @@ async fn vcf(global: &Global, command: VcfCommand) -> Result<(), Failure> {
             include,
             ..
         } => {
-            let credentials = refresh_sdk::VcfCredentials::from_lookup(&lookup)?;
             let request = api::Request {
                 method: method.as_method(),
                 path,
@@ -476,11 +570,43 @@ async fn vcf(global: &Global, command: VcfCommand) -> Result<(), Failure> {
                 headers: api::headers(&headers)?,
                 include,
             };
-            api::call(client, credentials, request).await?;
+            let store = kept::Store::open();
+            match store {
+                // A kept login: no password, no login, no logout.
+                Ok(store) if store.has_login(&host, &user) => {
+                    api::with_kept(client.clone(), kept(store), request).await?;
+                }
+                store => {
+                    let credentials = refresh_sdk::VcfCredentials::from_lookup(&lookup)?;
+                    let gate = match store {
+                        Ok(store) => {
+                            let locked = store.lock(&host, &user)?;
+                            locked.check_refusals(&host, &user)?;
+                            Some(locked)
+                        }
+                        Err(failure) => {
+                            eprintln!(
+                                "warning: refused logins cannot be remembered across runs: {failure}"
+                            );
+                            None
+                        }
+                    };
+                    api::call(client, credentials, request, gate).await?;
+                }
+            }
         }
         VcfCommand::CreateToken { .. } => {
             let credentials = refresh_sdk::VcfCredentials::from_lookup(&lookup)?;
-            let pair = client.create_token(&credentials).await?;
+            let locked = kept::Store::open().and_then(|store| store.lock(&host, &user));
+            if let Ok(locked) = &locked {
+                locked.check_refusals(&host, &user)?;
+            }
+            let created = client.create_token(&credentials).await;
+            if let Ok(locked) = &locked {
+                locked.record_login(&created)?;
+            }
+            drop(locked);
+            let pair = created?;
             let text = if global.json {
                 serde_json::json!({
                     "access_token": pair.access_token.expose_secret(),

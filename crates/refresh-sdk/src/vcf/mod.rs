@@ -646,6 +646,32 @@ impl VcfClient {
         self.policy.clone().streaming_successes()
     }
 
+    /// A client for the rest of the SDDC Manager API with the tokens of
+    /// `source`: this client's connection pool, TLS settings and transport
+    /// policy, and [`BearerAuth`](crate::middleware::BearerAuth) on
+    /// `source`. [`VcfSession::api_client`] is this with the session as its
+    /// source; this is for a source of your own (tokens kept elsewhere).
+    ///
+    /// ```no_run
+    /// # async fn run(client: refresh_sdk::VcfClient, source: std::sync::Arc<dyn refresh_sdk::AccessTokenSource>) -> Result<(), Box<dyn std::error::Error>> {
+    /// let api = client.api_client(source);
+    /// let system = api.get(format!("{}/v1/system", client.base_url())).send().await?;
+    /// # let _ = system;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn api_client(
+        &self,
+        source: Arc<dyn crate::AccessTokenSource>,
+    ) -> reqwest_middleware::ClientWithMiddleware {
+        use vcf_tokens::ClientInfo as _;
+        let layers: Vec<Arc<dyn reqwest_middleware::Middleware>> = vec![
+            Arc::new(crate::middleware::BearerAuth::new(source)),
+            Arc::new(self.policy()),
+        ];
+        reqwest_middleware::ClientWithMiddleware::new(self.raw.client().clone(), layers)
+    }
+
     /// Exchanges credentials for a new token pair (`POST /v1/tokens`).
     /// File-backed credentials are read now. An empty username, password,
     /// API key or identity token is an [`ErrorKind::InvalidInput`] error and

@@ -15,7 +15,6 @@ use tokio::time::Instant;
 use super::{Login, SessionOptions, VcfClient, VcfConfig, VcfCredentials};
 use crate::cache::{Cache, Class, Counters, Kind, Loader, Step};
 use crate::error::{Error, ErrorKind, Result, Service};
-use crate::middleware::BearerAuth;
 use crate::source::{AccessToken, AccessTokenSource, TokenFuture};
 
 /// What a [`VcfSession`] has done, for dashboards, tests and benchmarks.
@@ -367,7 +366,7 @@ impl VcfSession {
     /// A client for the rest of the SDDC Manager API: the session's own
     /// connection pool and TLS settings, the SDK's
     /// [`TransportPolicy`](crate::middleware::TransportPolicy) (retries,
-    /// deadline, tracing) and [`BearerAuth`] on this session, which puts the
+    /// deadline, tracing) and [`BearerAuth`](crate::middleware::BearerAuth) on this session, which puts the
     /// access token on every request to this SDDC Manager and, on a 401,
     /// renews it and sends the request once more. Requests to other hosts get
     /// no token. Cheap: build one per task or keep one.
@@ -383,13 +382,7 @@ impl VcfSession {
     /// # }
     /// ```
     pub fn api_client(&self) -> reqwest_middleware::ClientWithMiddleware {
-        let client = self.client();
-        let layers: Vec<Arc<dyn reqwest_middleware::Middleware>> = vec![
-            Arc::new(BearerAuth::new(Arc::new(self.clone()))),
-            Arc::new(client.policy()),
-        ];
-        use vcf_tokens::ClientInfo as _;
-        reqwest_middleware::ClientWithMiddleware::new(client.raw().client().clone(), layers)
+        self.client().api_client(Arc::new(self.clone()))
     }
 
     /// `Bearer <access token>` as a header value marked sensitive (never
