@@ -6,6 +6,10 @@
 
 pub mod schema_drift;
 
+// The READMEs' Rust snippets, compiled and run as doctests.
+#[cfg(doctest)]
+mod readme;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;

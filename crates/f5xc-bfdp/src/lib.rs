@@ -51,7 +51,7 @@ pub use generated::*;
 /// Meant for a downstream service's unit tests:
 /// ```toml
 /// [dev-dependencies]
-/// f5xc-bfdp = { version = "0.1", features = ["mock"] }
+/// f5xc-bfdp = { path = "../refresh-sdk/crates/f5xc-bfdp", features = ["mock"] }  # or git = "..."
 /// httpmock = "0.9"
 /// ```
 #[cfg(feature = "mock")]

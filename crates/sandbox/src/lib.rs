@@ -43,7 +43,7 @@
 //!
 //! - VCF `createToken` with the configured username and password, API key
 //!   (`apiKey`) or identity token (`idToken`), exactly one of the three,
-//!   answers `201` with a [`TokenPair`](vcf_tokens::types::TokenPair): a JWT
+//!   answers `201` with a `TokenPair` (`vcf_tokens::types::TokenPair`): a JWT
 //!   access token (HS256, signed with a key random per sandbox, `exp` = now +
 //!   the access TTL, default 1 h) and a refresh token id (a UUID, valid for
 //!   the refresh TTL, default 24 h). Other credentials, or more than one

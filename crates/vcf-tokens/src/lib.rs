@@ -53,7 +53,7 @@ pub use generated::*;
 /// Meant for a downstream service's unit tests:
 /// ```toml
 /// [dev-dependencies]
-/// vcf-tokens = { version = "0.1", features = ["mock"] }
+/// vcf-tokens = { path = "../refresh-sdk/crates/vcf-tokens", features = ["mock"] }  # or git = "..."
 /// httpmock = "0.9"
 /// ```
 #[cfg(feature = "mock")]
