@@ -1,10 +1,11 @@
-//! What the command writes: completions, `--json`, help and version, a
-//! stdout that cannot be written, and the warnings of opt-ins that lower
-//! security.
+//! What the command writes: completions, `--json` (a global flag, before or
+//! after the subcommand), help (the exit codes, and only the flags a command
+//! uses) and version, a stdout that cannot be written (exit 10, and no
+//! session left behind), and the warnings of opt-ins that lower security.
 
 mod support;
 
-use refresh_sandbox::Sandbox;
+use refresh_sandbox::{Operation, Sandbox};
 use support::*;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -127,4 +128,118 @@ async fn opt_ins_that_lower_security_warn_on_one_line_each() {
     );
     assert!(!message.contains("  "), "no runs of spaces: {message}");
     assert!(!message.contains("::"), "no Rust API: {message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_is_a_global_flag_before_or_after_the_subcommand() {
+    let sandbox = Sandbox::start_default().await.expect("sandbox");
+    for args in [
+        &[
+            "--json",
+            "f5xc",
+            "refresh-token",
+            "--product-name",
+            "example",
+        ][..],
+        &[
+            "f5xc",
+            "refresh-token",
+            "--product-name",
+            "example",
+            "--json",
+        ][..],
+    ] {
+        let output = refresh(args, &f5_env(&sandbox)).await;
+        assert_eq!(code(&output), 0, "{args:?}: {}", stderr(&output));
+        let object: serde_json::Value =
+            serde_json::from_str(&stdout(&output)).expect("--json prints one JSON object");
+        assert!(object["result"]["token"].is_string(), "{args:?}: {object}");
+    }
+    sandbox.assert_spec_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn help_lists_the_exit_codes() {
+    let output = refresh(&["--help"], &[]).await;
+    assert_eq!(code(&output), 0);
+    let help = stdout(&output);
+    for line in [
+        "3  authentication",
+        "4  not found",
+        "5  rate limited",
+        "7  timeout or transport",
+        "10  stdout could not be written",
+    ] {
+        assert!(help.contains(line), "--help lists {line:?}: {help}");
+    }
+    // Every variable the SDK reads, and the refresh-token id.
+    for name in refresh_sdk::F5Config::VARIABLES
+        .into_iter()
+        .chain(refresh_sdk::VcfConfig::VARIABLES)
+        .chain(["VCF_REFRESH_TOKEN"])
+    {
+        assert!(help.contains(name), "--help lists {name}: {help}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_value_that_cannot_be_written_exits_10_and_leaves_no_session_behind() {
+    let sandbox = Sandbox::start_default().await.expect("sandbox");
+    let env = vcf_env(&sandbox);
+    let full = || {
+        std::process::Stdio::from(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .expect("/dev/full"),
+        )
+    };
+    let (code, stderr) = run_into(&["vcf", "create-token"], &env, full()).await;
+    assert_eq!(code, 10, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("invalidated"), "{stderr}");
+    assert_eq!(
+        sandbox.requests(Operation::VcfInvalidateRefreshToken),
+        1,
+        "the pair nobody received was invalidated"
+    );
+
+    // A pipe whose reader has gone.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let (code, stderr) = run_into(
+        &["f5xc", "refresh-token", "--product-name", "example"],
+        &f5_env(&sandbox),
+        writer.into(),
+    )
+    .await;
+    assert_eq!(code, 10, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_and_sandbox_help_show_only_the_flags_they_use() {
+    for command in ["demo", "sandbox"] {
+        let help = stdout(&refresh(&[command, "--help"], &[]).await);
+        for flag in ["--timeout", "--retries", "--ca-cert", "--insecure"] {
+            assert!(
+                !help.contains(flag),
+                "{command} --help shows {flag}: {help}"
+            );
+        }
+        assert!(help.contains("--json"), "{help}");
+        let output = refresh(&["--timeout", "3", command], &[]).await;
+        assert_eq!(code(&output), 2, "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains(&format!("--timeout does nothing for `refresh {command}`")),
+            "{}",
+            stderr(&output)
+        );
+    }
+    // The flags still work where they mean something, before or after.
+    let help = stdout(&refresh(&["vcf", "create-token", "--help"], &[]).await);
+    assert!(
+        help.contains("--timeout") && help.contains("--insecure"),
+        "{help}"
+    );
 }

@@ -1,7 +1,10 @@
 //! `refresh sandbox` as a process: the sample SDDC Manager endpoints and
 //! `--route` files answering `refresh vcf api` with the environment the
-//! sandbox printed, what it does listening beyond loopback, and a stop
-//! signal ending it in time whatever its clients do.
+//! sandbox printed, the credentials it prints as its own only, what it does
+//! listening beyond loopback, and a stop signal ending it in time whatever
+//! its clients do and removing its private CA directory.
+
+mod support;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -11,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use refresh_sandbox::{ExposeSecret, Sandbox};
 use serde_json::{Value, json};
+use support::run;
 
 /// A `refresh --json sandbox ...` process and what it printed at start.
 struct Running {
@@ -453,4 +457,82 @@ fn beyond_loopback_the_certificate_names_the_printed_address() {
     let (status, _, warned) = sandbox.stop("-TERM");
     assert!(status.success(), "{status:?}");
     assert!(!warned.contains("plain HTTP"), "{warned}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_says_its_credentials_are_for_it_only() {
+    // Killed after 3 s; what it printed by then is what an operator sees.
+    let output = run(&["sandbox"], &[], None, Duration::from_secs(3)).await;
+    let shown = stdout(&output);
+    assert!(
+        shown.contains("Demo credentials for this sandbox only"),
+        "{shown}"
+    );
+    assert!(shown.contains("VCF_SDDC_MANAGER_PASSWORD="), "{shown}");
+    // The other kinds, commented out so that pasting the block configures
+    // one kind only.
+    for name in ["VCF_SDDC_MANAGER_API_KEY=", "VCF_SDDC_MANAGER_ID_TOKEN="] {
+        assert!(shown.contains(&format!("# export {name}")), "{shown}");
+    }
+}
+
+/// Stopped by any signal it handles, the sandbox removes its CA file and the
+/// private directory (0700, a random name, so nobody can plant a link at it
+/// or share it) that holds it.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signal_stops_the_sandbox_and_removes_its_private_ca_directory() {
+    for signal in ["-TERM", "-INT", "-HUP"] {
+        sandbox_stopped_by(signal).await;
+    }
+}
+
+#[cfg(unix)]
+async fn sandbox_stopped_by(signal: &'static str) {
+    use std::io::BufRead as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let (path, status) = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("refresh"))
+            .env_clear()
+            .args(["sandbox", "--tls"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("refresh sandbox starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let path = lines
+            .by_ref()
+            .map(|line| line.expect("a line"))
+            .find_map(|line| {
+                line.strip_prefix("CA certificate:")
+                    .map(|rest| rest.trim().split(' ').next().unwrap_or("").to_owned())
+            })
+            .expect("the CA file is printed");
+        // Read to the end: a reader that went away would make the sandbox's
+        // output undelivered (exit 10), not a clean stop.
+        std::thread::spawn(move || lines.for_each(drop));
+        let file = std::path::Path::new(&path);
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p)
+                .expect("it exists while serving")
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode(file), 0o600, "{path}");
+        let dir = file.parent().expect("a directory");
+        assert_eq!(mode(dir), 0o700, "{}", dir.display());
+        assert_ne!(dir, std::env::temp_dir(), "a directory of its own");
+        let killed = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        (path, child.wait().expect("the sandbox exits"))
+    })
+    .await
+    .expect("the command thread finishes");
+    assert!(status.success(), "{signal}: a clean stop: {status:?}");
+    let dir = std::path::Path::new(&path).parent().expect("a directory");
+    assert!(!dir.exists(), "{signal}: {} was left behind", dir.display());
 }

@@ -1,9 +1,13 @@
-//! `refresh vcf api`'s request and response options: `-H`, `-i`, and the
-//! CA file the SDDC Manager's certificate is checked against.
+//! `refresh vcf api`: the body on stdout (a large one whole) and a logout
+//! at the end, a token revoked mid-call renewed, exit codes by status and
+//! bad input refused before logging in, a stop signal (or `nohup`) that
+//! still lets it log out, and its request and response options: `-H`, `-i`,
+//! and the CA file the SDDC Manager's certificate is checked against.
 
 mod support;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use refresh_loopback::{Loopback, Reply};
 use refresh_sandbox::{Operation, Sandbox};
@@ -153,4 +157,216 @@ async fn vcf_sddc_manager_ca_cert_trusts_a_self_signed_sddc_manager() {
         "the value is not shown: {message}"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vcf_api_prints_the_body_and_logs_out() {
+    let sandbox = api_sandbox().await;
+    let output = refresh(&["vcf", "api", "get", "/v1/domains"], &vcf_env(&sandbox)).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let body: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
+    assert_eq!(body["elements"][0]["name"], "sfo-m01");
+    assert_eq!(sandbox.requests(Operation::VcfCreateToken), 1);
+    assert_eq!(
+        sandbox.requests(Operation::VcfInvalidateRefreshToken),
+        1,
+        "no refresh token outlives the run"
+    );
+    sandbox.assert_spec_clean();
+}
+
+/// A body far larger than the SDK's 1 MiB cap on token answers reaches
+/// stdout whole, in many chunks, with one newline added at the end.
+#[tokio::test(flavor = "multi_thread")]
+async fn vcf_api_streams_a_large_body_whole() {
+    let big = "x".repeat(8 * 1024 * 1024);
+    let sandbox = Sandbox::builder()
+        .protected_route(
+            refresh_sandbox::Method::GET,
+            "/v1/inventory",
+            serde_json::json!({ "blob": big }),
+        )
+        .start()
+        .await
+        .expect("sandbox");
+    let output = refresh(&["vcf", "api", "GET", "/v1/inventory"], &vcf_env(&sandbox)).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.ends_with("}\n") && !text.ends_with("\n\n"));
+    let body: serde_json::Value = serde_json::from_str(&text).expect("JSON on stdout");
+    assert_eq!(body["blob"].as_str().map(str::len), Some(big.len()));
+}
+
+/// Ctrl-C, SIGTERM or SIGHUP (a closed terminal) while `vcf api` waits for
+/// its login: the command waits for the login already sent, invalidates the
+/// refresh token it brings, and exits 130, 143 or 129; killed by the signal
+/// instead, it would leave that refresh token valid for a day.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn vcf_api_stopped_by_a_signal_still_logs_out() {
+    for (signal, expected) in [("-INT", 130), ("-TERM", 143), ("-HUP", 129)] {
+        let sandbox = api_sandbox().await;
+        sandbox
+            .faults()
+            .delay_next(Operation::VcfCreateToken, 1, Duration::from_secs(3));
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("refresh"))
+            .env_clear()
+            .envs(vcf_env(&sandbox))
+            .args(["vcf", "api", "GET", "/v1/domains"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("refresh vcf api starts");
+        // The login has reached the sandbox (counted on arrival, then held
+        // for 3 s): the command is mid-call.
+        while sandbox.requests(Operation::VcfCreateToken) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let pid = child.id().to_string();
+        let output = tokio::task::spawn_blocking(move || {
+            let sent = std::process::Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .expect("kill runs");
+            assert!(sent.success());
+            child.wait_with_output().expect("the command exits")
+        })
+        .await
+        .expect("the command thread finishes");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(expected), "{signal}: {stderr}");
+        assert!(stderr.contains("stopped by"), "{signal}: {stderr}");
+        assert_eq!(
+            sandbox.requests(Operation::VcfInvalidateRefreshToken),
+            1,
+            "{signal}: the login's refresh token was invalidated before exiting"
+        );
+        sandbox.assert_spec_clean();
+    }
+}
+
+/// Under `nohup` (SIGHUP ignored from the start) a closed terminal does not
+/// stop `vcf api`: SIGHUP changes nothing, and SIGTERM still logs out.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn vcf_api_under_nohup_ignores_sighup() {
+    use std::os::unix::process::CommandExt as _;
+    let sandbox = api_sandbox().await;
+    sandbox
+        .faults()
+        .delay_next(Operation::VcfCreateToken, 1, Duration::from_secs(3));
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("refresh"));
+    command
+        .env_clear()
+        .envs(vcf_env(&sandbox))
+        .args(["vcf", "api", "GET", "/v1/domains"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: between fork and exec only `signal`, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let child = command.spawn().expect("refresh vcf api starts");
+    while sandbox.requests(Operation::VcfCreateToken) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = child.id().to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        let kill = |signal: &str| {
+            let sent = std::process::Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .expect("kill runs");
+            assert!(sent.success());
+        };
+        kill("-HUP");
+        std::thread::sleep(Duration::from_millis(300));
+        kill("-TERM");
+        child.wait_with_output().expect("the command exits")
+    })
+    .await
+    .expect("the command thread finishes");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(143),
+        "SIGHUP was ignored: {stderr}"
+    );
+    assert_eq!(sandbox.requests(Operation::VcfInvalidateRefreshToken), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vcf_api_renews_a_token_revoked_mid_call_and_sends_the_call_once_more() {
+    let sandbox = api_sandbox().await;
+    sandbox
+        .faults()
+        .revoke_before_next(refresh_sandbox::Method::POST, "/v1/domains", 1);
+    let output = run(
+        &["vcf", "api", "POST", "/v1/domains", "--data", "-"],
+        &vcf_env(&sandbox),
+        Some(r#"{"name": "sfo-w01"}"#.to_owned()),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(stdout(&output).contains("task-1"), "{}", stdout(&output));
+    let post = refresh_sandbox::Method::POST;
+    assert_eq!(sandbox.route_rejections(post.clone(), "/v1/domains"), 1);
+    assert_eq!(sandbox.route_requests(post, "/v1/domains"), 2);
+    assert_eq!(sandbox.requests(Operation::VcfRefreshAccessToken), 1);
+    assert_eq!(sandbox.requests(Operation::VcfInvalidateRefreshToken), 1);
+    sandbox.assert_spec_clean();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vcf_api_exits_by_status_and_refuses_bad_input_before_logging_in() {
+    let sandbox = api_sandbox().await;
+    let env = vcf_env(&sandbox);
+    // A method the route does not have: 405, exit 9 (another rejected request).
+    let output = refresh(&["vcf", "api", "DELETE", "/v1/domains"], &env).await;
+    assert_eq!(code(&output), 9, "{}", stderr(&output));
+    assert!(stderr(&output).contains("405"), "{}", stderr(&output));
+    assert_eq!(
+        sandbox.requests(Operation::VcfInvalidateRefreshToken),
+        1,
+        "logged out"
+    );
+
+    for args in [
+        &["vcf", "api", "GET", "v1/domains"][..],
+        &["vcf", "api", "GET", "https://elsewhere.example/v1/domains"],
+        &["vcf", "api", "POST", "/v1/domains", "--data", "{not json"],
+        &[
+            "vcf",
+            "api",
+            "POST",
+            "/v1/domains",
+            "--data",
+            "@/nonexistent/spec.json",
+        ],
+    ] {
+        let output = refresh(args, &env).await;
+        assert_eq!(code(&output), 2, "{args:?}: {}", stderr(&output));
+    }
+    let output = refresh(&["vcf", "api", "TRACE", "/v1/domains"], &env).await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert_eq!(
+        sandbox.requests(Operation::VcfCreateToken),
+        1,
+        "no login for bad input"
+    );
+
+    // Wrong credentials: the login's failure, exit 3.
+    let mut wrong = env.clone();
+    for (name, value) in &mut wrong {
+        if *name == "VCF_SDDC_MANAGER_PASSWORD" {
+            *value = "wrong".to_owned();
+        }
+    }
+    let output = refresh(&["vcf", "api", "GET", "/v1/domains"], &wrong).await;
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
+    assert!(!stderr(&output).contains("wrong"), "{}", stderr(&output));
 }

@@ -1,6 +1,6 @@
 //! What the `refresh` binary's tests share: running it with exactly the
-//! environment a test gives, and the environments that point it at a
-//! sandbox.
+//! environment a test gives (and stdout where it says), and the sandboxes
+//! and environments that point it at one.
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -42,25 +42,25 @@ pub async fn run(
     .expect("the command thread finishes")
 }
 
-/// Runs `refresh` with its stdout on `/dev/full`: returns the exit code and
-/// stderr.
-pub async fn into_full_disk(args: &[&str], env: &[(&str, String)]) -> (i32, String) {
+/// Runs `refresh` with stdout going to `stdout` (a full device, a pipe whose
+/// reader is gone) and returns its exit code and stderr.
+pub async fn run_into(
+    args: &[&str],
+    env: &[(&str, String)],
+    stdout: std::process::Stdio,
+) -> (i32, String) {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let env: Vec<(String, String)> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
     tokio::task::spawn_blocking(move || {
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .expect("/dev/full");
         let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("refresh"))
             .env_clear()
             .envs(env)
             .args(&args)
             .stdin(std::process::Stdio::null())
-            .stdout(full)
+            .stdout(stdout)
             .stderr(std::process::Stdio::piped())
             .output()
             .expect("refresh runs");
@@ -71,6 +71,16 @@ pub async fn into_full_disk(args: &[&str], env: &[(&str, String)]) -> (i32, Stri
     })
     .await
     .expect("the command thread finishes")
+}
+
+/// Runs `refresh` with its stdout on `/dev/full`: returns the exit code and
+/// stderr.
+pub async fn into_full_disk(args: &[&str], env: &[(&str, String)]) -> (i32, String) {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    run_into(args, env, full.into()).await
 }
 
 pub fn stdout(output: &std::process::Output) -> String {
@@ -103,4 +113,23 @@ pub fn f5_env(sandbox: &Sandbox) -> Vec<(&'static str, String)> {
 /// The VCF variables for `sandbox`: its host, username and password.
 pub fn vcf_env(sandbox: &Sandbox) -> Vec<(&'static str, String)> {
     sandbox.vcf_env_vars()
+}
+
+/// A sandbox with `GET` and `POST /v1/domains` behind a login, for
+/// `refresh vcf api`.
+pub async fn api_sandbox() -> Sandbox {
+    Sandbox::builder()
+        .protected_route(
+            refresh_sandbox::Method::GET,
+            "/v1/domains",
+            serde_json::json!({ "elements": [{ "name": "sfo-m01" }] }),
+        )
+        .protected_route(
+            refresh_sandbox::Method::POST,
+            "/v1/domains",
+            serde_json::json!({ "id": "task-1" }),
+        )
+        .start()
+        .await
+        .expect("sandbox")
 }
