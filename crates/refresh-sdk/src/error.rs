@@ -541,6 +541,26 @@ impl Error {
             .is_some_and(|status| status.is_client_error() && !matches!(status.as_u16(), 408 | 429))
     }
 
+    /// Whether the request may have reached the server although no answer
+    /// came: a timeout or a connection lost, but not a connection that was
+    /// never made (refused, unreachable, a TLS handshake that failed).
+    pub(crate) fn may_have_reached_server(&self) -> bool {
+        if !matches!(self.0.kind, ErrorKind::Timeout | ErrorKind::Transport) {
+            return false;
+        }
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            if cause
+                .downcast_ref::<reqwest::Error>()
+                .is_some_and(reqwest::Error::is_connect)
+            {
+                return false;
+            }
+            source = cause.source();
+        }
+        true
+    }
+
     /// What the caller can do about it, fitted to the operation, such as
     /// "Check VCF_SDDC_MANAGER_USERNAME and VCF_SDDC_MANAGER_PASSWORD".
     /// Kept out of `Display`, which is one line saying what happened, so a

@@ -362,3 +362,52 @@ fn a_renewal_whose_runtime_shut_down_is_started_again_on_the_next_read() {
     assert_eq!(manager.refreshes.load(Ordering::SeqCst), 2);
     assert_eq!(manager.logins.load(Ordering::SeqCst), 1);
 }
+
+/// Reads for `span` of real time, each as soon as the last failed.
+async fn read_for(vcf: &VcfSession, span: Duration) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < span {
+        assert!(vcf.access_token().await.is_err(), "no server, no token");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A login that never reached SDDC Manager (nothing listening) cannot have
+/// been refused: it does not count against the refused-login limit, so a
+/// service that starts before its SDDC Manager keeps trying at the
+/// transient pace and logs in as soon as it answers, not 15 minutes later.
+#[tokio::test]
+async fn a_connection_never_made_is_not_a_possible_refusal() {
+    let url = refresh_loopback::refused_url().await;
+    let transport = quick_transport().retry(RetryPolicy::no_retries());
+    let vcf = VcfSession::new(
+        vcf_client(&url, transport),
+        VcfCredentials::new("admin", "pw"),
+    );
+    read_for(&vcf, Duration::from_millis(2500)).await;
+    assert!(
+        vcf.stats().logins >= 4,
+        "logins kept being tried: {:?}",
+        vcf.stats()
+    );
+}
+
+/// A login sent but never answered may have been refused: with credentials
+/// never yet accepted, two such count as the limit's two refusals.
+#[tokio::test]
+async fn a_login_that_timed_out_counts_while_the_credentials_are_unproven() {
+    let server = Loopback::always(refresh_loopback::Step::Silent).await;
+    let transport = quick_transport()
+        .retry(RetryPolicy::no_retries())
+        .attempt_timeout(Duration::from_millis(200));
+    let vcf = VcfSession::new(
+        vcf_client(&server.url(), transport),
+        VcfCredentials::new("admin", "pw"),
+    );
+    read_for(&vcf, Duration::from_millis(2500)).await;
+    assert_eq!(
+        server.requests(),
+        2,
+        "held back after two possible refusals"
+    );
+}

@@ -139,8 +139,9 @@ impl Sddc {
                         .is_some_and(|s| matches!(s.as_u16(), 400 | 401 | 403));
                 let class = if refused {
                     Class::Refused
-                } else if matches!(error.kind(), ErrorKind::Timeout | ErrorKind::Transport) {
-                    // It may have reached SDDC Manager, and been refused.
+                } else if error.may_have_reached_server() {
+                    // It may have reached SDDC Manager, and been refused; a
+                    // connection never made cannot have been.
                     Class::Unknown
                 } else {
                     Class::Transient
