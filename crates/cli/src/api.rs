@@ -18,6 +18,18 @@ pub struct Request {
     pub include: bool,
 }
 
+impl Request {
+    /// The body to send, checked with the path before anything is sent.
+    fn body(&self) -> Result<Option<Vec<u8>>, Failure> {
+        if !self.path.starts_with('/') {
+            return Err(Failure::usage(
+                "the path must start with / (it is appended to the SDDC Manager's address)",
+            ));
+        }
+        self.data.as_deref().map(read_body).transpose()
+    }
+}
+
 /// The `-H 'Name: value'` headers, checked before anything is sent.
 pub fn headers(given: &[String]) -> Result<Vec<(HeaderName, HeaderValue)>, Failure> {
     given
@@ -50,12 +62,7 @@ pub async fn call(
     request: Request,
     gate: Option<Locked>,
 ) -> Result<(), Failure> {
-    if !request.path.starts_with('/') {
-        return Err(Failure::usage(
-            "the path must start with / (it is appended to the SDDC Manager's address)",
-        ));
-    }
-    let body = request.data.as_deref().map(read_body).transpose()?;
+    let body = request.body()?;
     // From before the login: Ctrl-C or SIGTERM during the call still logs
     // out (waiting for a login already sent), and a second one gives up on
     // that.
@@ -102,15 +109,10 @@ pub async fn with_kept(
     source: KeptSource,
     request: Request,
 ) -> Result<(), Failure> {
-    if !request.path.starts_with('/') {
-        return Err(Failure::usage(
-            "the path must start with / (it is appended to the SDDC Manager's address)",
-        ));
-    }
-    let body = request.data.as_deref().map(read_body).transpose()?;
+    let body = request.body()?;
     // Fetched first, so "not logged in" reads as itself (exit 3).
     source.token().await?;
-    let api = client.api_client(crate::kept::source(source));
+    let api = client.api_client(std::sync::Arc::new(source));
     send(&api, client.base_url(), &request, body).await
 }
 

@@ -13,7 +13,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use refresh_sdk::{
@@ -328,11 +327,6 @@ impl AccessTokenSource for KeptSource {
         let origin = url.origin();
         origin.is_tuple().then(|| origin.ascii_serialization())
     }
-}
-
-/// Wraps the source for an API client.
-pub fn source(source: KeptSource) -> Arc<dyn AccessTokenSource> {
-    Arc::new(source)
 }
 
 /// A file name for `user` at `host` that says nothing of either: FNV-1a.
