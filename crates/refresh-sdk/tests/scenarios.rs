@@ -569,6 +569,30 @@ fn scenarios() -> Vec<Scenario> {
                 vec![("a", Token("L1")), ("b", Token("L1"))],
             ),
         ),
+        row(
+            "issue 15 row 4: readers past the skew while a slow refresh fails: cancelled ones cancel only their wait, the others wait at most max_wait for it, later ones get the cached token at once, and nobody gets the error",
+            script(vec![tok(20)], vec![fail(503).late(2 * S)]),
+            vec![
+                read("a"),
+                Sleep(15 * S),
+                Read("c", 3, Some(300)),
+                Sleep(500),
+                read("d"),
+                Sleep(S),
+                read("e"),
+                Sleep(3 * S),
+            ],
+            expect(
+                [1, 1, 0],
+                [1, 1, 1, 5, 0],
+                vec![
+                    ("a", Token("L1")),
+                    ("c", Cancelled),
+                    ("d", Token("L1")),
+                    ("e", Token("L1")),
+                ],
+            ),
+        ),
         // ---- refused refresh tokens
         row(
             "a refresh token refused with 400, 401 or 403 is given up for a login, not retried until it runs out",
