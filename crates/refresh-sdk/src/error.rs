@@ -544,6 +544,7 @@ impl Error {
     /// Whether the request may have reached the server although no answer
     /// came: a timeout or a connection lost, but not a connection that was
     /// never made (refused, unreachable, a TLS handshake that failed).
+    #[cfg(feature = "vcf")]
     pub(crate) fn may_have_reached_server(&self) -> bool {
         if !matches!(self.0.kind, ErrorKind::Timeout | ErrorKind::Transport) {
             return false;
