@@ -88,6 +88,7 @@ mod cache;
 #[cfg(any(feature = "f5xc", feature = "vcf"))]
 mod env;
 pub mod error;
+mod http;
 pub mod jwt;
 pub mod middleware;
 mod source;

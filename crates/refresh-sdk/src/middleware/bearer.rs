@@ -10,7 +10,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::ExposeSecret;
 use secrecy::zeroize::Zeroizing;
 
-use super::policy::OperationStarted;
+use crate::http::retry::OperationStarted;
 use crate::error::{Error, ErrorKind, Result};
 use crate::source::{AccessToken, AccessTokenSource};
 

@@ -13,7 +13,7 @@
 //! the session's own connection pool.
 
 mod bearer;
-pub(crate) mod policy;
+mod policy;
 #[cfg(feature = "tower")]
 mod tower;
 

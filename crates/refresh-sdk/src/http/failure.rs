@@ -1,0 +1,171 @@
+//! A generated operation's failure as the SDK's [`Error`]: the kind, the
+//! words, the vendor's detail and a hint, whatever shape the answer had.
+//! What a vendor knows (how its error bodies read, what to do about its
+//! operations' errors) comes in a [`Vendor`]; nothing here keys on a vendor.
+
+use super::exec::{CallFacts, certificate_rejection};
+use crate::error::{BodySnippet, Error, ErrorKind, Service, VendorDetail};
+
+/// What the error mapping needs to know about a vendor.
+#[derive(Debug)]
+pub(crate) struct Vendor {
+    pub(crate) service: Service,
+    /// The vendor's detail in an error body, when the body holds one.
+    pub(crate) detail: fn(&[u8]) -> Option<VendorDetail>,
+    /// What to do about an error of this kind from this operation, when the
+    /// vendor knows better than [`generic_hint`].
+    pub(crate) hint: fn(&'static str, ErrorKind) -> Option<&'static str>,
+}
+
+/// Turns the failure of `vendor`'s generated `operation` into the crate's
+/// error, keeping the status and kind whatever shape the body had; the error
+/// body is read from `facts` (the attempt loop kept every error body), so a
+/// body that is not the documented one still shows.
+pub(crate) fn map_error<E>(
+    vendor: &Vendor,
+    operation: &'static str,
+    error: progenitor_client::Error<E>,
+    facts: &CallFacts,
+) -> Error {
+    use progenitor_client::Error as P;
+
+    let status = facts.status.or_else(|| error.status());
+    let error_status = status.filter(|s| s.is_client_error() || s.is_server_error());
+    let vendor_or_snippet = || {
+        facts
+            .buffered
+            .body
+            .as_deref()
+            .and_then(vendor.detail)
+            .or_else(|| Some(VendorDetail::Unparsed(snippet(facts))))
+    };
+    let mut tls_rejected = false;
+    let error = if let Some(cap) = facts.buffered.over_cap {
+        let message = format!("the response body exceeded the {cap}-byte cap and was dropped");
+        match error_status {
+            Some(s) => Error::new(ErrorKind::from_status(s), message),
+            None => Error::new(ErrorKind::InvalidResponse, message),
+        }
+    } else {
+        match error {
+            P::InvalidRequest(message) => Error::new(ErrorKind::InvalidInput, message),
+            P::Custom(message) => Error::new(ErrorKind::Transport, message),
+            P::CommunicationError(err) | P::InvalidUpgrade(err) | P::ResponseBodyError(err) => {
+                let kind = if err.is_timeout() {
+                    ErrorKind::Timeout
+                } else if let Some(s) = error_status {
+                    ErrorKind::from_status(s)
+                } else if err.is_builder() {
+                    ErrorKind::InvalidInput
+                } else {
+                    ErrorKind::Transport
+                };
+                let certificate = certificate_rejection(&err);
+                let message = if let Some(problem) = certificate {
+                    tls_rejected = true;
+                    problem.to_owned()
+                } else if facts.deadline_exceeded {
+                    "the operation's deadline passed".to_owned()
+                } else if err.is_timeout() {
+                    "no answer within the per-attempt timeout".to_owned()
+                } else if err.is_connect() {
+                    "could not connect".to_owned()
+                } else {
+                    String::new()
+                };
+                Error::new(kind, message).with_source(err.without_url())
+            }
+            P::ErrorResponse(value) => Error::new(ErrorKind::from_status(value.status()), "")
+                .with_vendor(vendor_or_snippet()),
+            P::InvalidResponsePayload(_, err) => match error_status {
+                Some(s) => {
+                    Error::new(ErrorKind::from_status(s), "").with_vendor(vendor_or_snippet())
+                }
+                None => Error::new(
+                    ErrorKind::InvalidResponse,
+                    // serde's message can quote values from a body that holds
+                    // tokens; only its category and position are kept.
+                    format!(
+                        "the body is not the documented JSON ({:?} error at line {} column {})",
+                        err.classify(),
+                        err.line(),
+                        err.column()
+                    ),
+                ),
+            },
+            P::UnexpectedResponse(response) => {
+                let s = response.status();
+                if s.is_client_error() || s.is_server_error() {
+                    Error::new(ErrorKind::from_status(s), "").with_vendor(vendor_or_snippet())
+                } else if s.is_redirection() {
+                    let location = response
+                        .headers()
+                        .get(reqwest::header::LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| reqwest::Url::parse(v).ok())
+                        .and_then(|url| url.host_str().map(str::to_owned))
+                        .unwrap_or_else(|| "an unknown host".to_owned());
+                    Error::new(
+                        ErrorKind::InvalidResponse,
+                        format!(
+                            "a redirect to {location} was not followed, so credentials stay on this host"
+                        ),
+                    )
+                } else {
+                    Error::new(
+                        ErrorKind::InvalidResponse,
+                        format!("undocumented status {s}"),
+                    )
+                }
+            }
+        }
+    };
+    let kind = error.kind();
+    let hint = if tls_rejected {
+        TLS_HINT
+    } else {
+        (vendor.hint)(operation, kind).unwrap_or_else(|| generic_hint(kind))
+    };
+    error
+        .with_status(status)
+        .with_retry_after(facts.retry_after)
+        .with_attempts(facts.attempts)
+        .at(vendor.service, operation)
+        .with_hint(hint)
+}
+
+/// A bounded snippet of the body, for error responses only: success bodies
+/// carry tokens.
+fn snippet(facts: &CallFacts) -> BodySnippet {
+    let buffered = &facts.buffered;
+    BodySnippet::from_body(
+        buffered
+            .content_type
+            .as_ref()
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned),
+        buffered.body.as_deref().unwrap_or_default(),
+    )
+}
+
+/// What to do about a server certificate the client rejected.
+pub(crate) const TLS_HINT: &str = "Trust the CA that signed the server's certificate \
+     (TransportOptions::ca_bundle_file); for a lab only, allow_unverified_tls";
+
+/// What the caller can do about an error of `kind`, whatever the vendor.
+pub(crate) fn generic_hint(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::RateLimited => "Wait for the time the server asked for, then retry",
+        ErrorKind::Server => "The server failed; retry later or quote the reference to support",
+        ErrorKind::Timeout => {
+            "The server did not answer in time; retry later or raise the timeouts"
+        }
+        ErrorKind::Transport => {
+            "Check the address, the network and the TLS settings (CA bundle, client certificate)"
+        }
+        ErrorKind::InvalidResponse => {
+            "The server answered in a shape the SDK does not know; check the address points at the service"
+        }
+        _ => "Check the request",
+    }
+}
