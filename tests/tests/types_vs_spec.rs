@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use refresh_schema_drift::{Drift, GeneratedType};
 use serde_json::Value;
-use workspace_tests::schema_drift::{self, Drift, GeneratedType};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -17,7 +17,7 @@ fn spec(path: &str) -> Value {
 }
 
 fn vcf_types() -> Vec<GeneratedType> {
-    schema_drift::generated_types()
+    refresh_schema_drift::generated_types()
         .into_iter()
         .find(|s| s.spec_path == "specs/vcf-tokens.yaml")
         .expect("the VCF types are listed")
@@ -28,7 +28,7 @@ fn vcf_types() -> Vec<GeneratedType> {
 fn vcf_drifts_after(mutate: impl FnOnce(&mut Value)) -> Vec<Drift> {
     let mut vcf = spec("specs/vcf-tokens.yaml");
     mutate(&mut vcf);
-    schema_drift::compare("specs/vcf-tokens.yaml", &vcf, &vcf_types())
+    refresh_schema_drift::compare("specs/vcf-tokens.yaml", &vcf, &vcf_types())
 }
 
 fn schema_mut<'a>(spec: &'a mut Value, pointer: &str) -> &'a mut serde_json::Map<String, Value> {
@@ -39,8 +39,8 @@ fn schema_mut<'a>(spec: &'a mut Value, pointer: &str) -> &'a mut serde_json::Map
 
 #[test]
 fn every_generated_type_matches_its_spec_schema() {
-    let summary = schema_drift::check_workspace(&root()).expect("the specs load");
-    let listed: usize = schema_drift::generated_types()
+    let summary = refresh_schema_drift::check_workspace(&root()).expect("the specs load");
+    let listed: usize = refresh_schema_drift::generated_types()
         .iter()
         .map(|s| s.types.len())
         .sum();

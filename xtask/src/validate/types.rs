@@ -1,11 +1,11 @@
 //! Step 4: every generated type's `schemars` schema against its spec
-//! component schema (the comparison lives in `workspace_tests::schema_drift`
-//! so `cargo test` runs it too).
+//! component schema (the comparison lives in the `refresh-schema-drift`
+//! crate, crates/schema-drift, so `cargo test` runs it too).
 
 use std::path::Path;
 
 pub fn run(root: &Path) -> super::StepResult {
-    let summary = workspace_tests::schema_drift::check_workspace(root)?;
+    let summary = refresh_schema_drift::check_workspace(root)?;
     for drift in &summary.drifts {
         println!("  {drift}");
     }

@@ -5,7 +5,7 @@ use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
-use super::{F5Config, F5Credentials, PipelineTokenSource, SERVICE};
+use super::{F5Config, F5Credentials, SERVICE};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result, VendorDetail};
@@ -142,30 +142,6 @@ impl F5Client {
                     .at(SERVICE, OPERATION),
             ),
         }
-    }
-
-    /// A token source for one pipeline, usable as `Arc<dyn AccessTokenSource>`:
-    /// one `refresh_token` POST at a time, shared by every concurrent caller,
-    /// run on a task the source owns; tokens are reused only if
-    /// [`reuse_for`](PipelineTokenSource::reuse_for) says for how long. See
-    /// [`PipelineTokenSource`].
-    ///
-    /// ```no_run
-    /// # async fn run() -> refresh_sdk::Result<()> {
-    /// use std::sync::Arc;
-    /// use std::time::Duration;
-    /// use refresh_sdk::{AccessTokenSource, F5Client};
-    ///
-    /// let f5 = F5Client::from_env()?;
-    /// let source: Arc<dyn AccessTokenSource> =
-    ///     Arc::new(f5.pipeline("my-pipeline").reuse_for(Duration::from_secs(300)));
-    /// let token = source.access_token().await?;
-    /// # let _ = token;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn pipeline(&self, product_name: impl Into<String>) -> PipelineTokenSource {
-        PipelineTokenSource::new(self.clone(), product_name.into())
     }
 }
 

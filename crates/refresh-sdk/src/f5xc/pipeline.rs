@@ -225,6 +225,34 @@ impl PipelineTokenSource {
     }
 }
 
+// The source's constructor on the client, here so that the client needs
+// nothing of the source that holds it.
+impl F5Client {
+    /// A token source for one pipeline, usable as `Arc<dyn AccessTokenSource>`:
+    /// one `refresh_token` POST at a time, shared by every concurrent caller,
+    /// run on a task the source owns; tokens are reused only if
+    /// [`reuse_for`](PipelineTokenSource::reuse_for) says for how long. See
+    /// [`PipelineTokenSource`].
+    ///
+    /// ```no_run
+    /// # async fn run() -> refresh_sdk::Result<()> {
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use refresh_sdk::{AccessTokenSource, F5Client};
+    ///
+    /// let f5 = F5Client::from_env()?;
+    /// let source: Arc<dyn AccessTokenSource> =
+    ///     Arc::new(f5.pipeline("my-pipeline").reuse_for(Duration::from_secs(300)));
+    /// let token = source.access_token().await?;
+    /// # let _ = token;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pipeline(&self, product_name: impl Into<String>) -> PipelineTokenSource {
+        PipelineTokenSource::new(self.clone(), product_name.into())
+    }
+}
+
 impl AccessTokenSource for PipelineTokenSource {
     /// A pipeline token: the cached one while reuse allows, else the outcome
     /// of the one POST in flight (started if none is). Cancelling the future

@@ -10,11 +10,19 @@
 //! so a construct this module does not know shows up as a difference
 //! instead of passing unseen.
 //!
+//! Its callers are the workspace tests (`tests/tests/types_vs_spec.rs`) and
+//! `cargo xtask validate`. It is a crate of its own because it needs the
+//! generated types: `sdk-codegen` cannot hold it (the client crates
+//! build-depend on it, so it cannot depend on them), and the xtask should
+//! not depend on the test crate.
+//!
 //! ```
-//! let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-//! let summary = workspace_tests::schema_drift::check_workspace(&root).unwrap();
+//! let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+//! let summary = refresh_schema_drift::check_workspace(&root).expect("the specs load");
 //! assert!(summary.drifts.is_empty(), "{:?}", summary.drifts);
 //! ```
+
+#![deny(missing_docs)]
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -178,7 +186,7 @@ pub fn compare(spec_path: &str, spec: &Value, types: &[GeneratedType]) -> Vec<Dr
                 name,
                 String::new(),
                 "the spec defines this schema but no generated type is compared with it \
-                 (regenerate, and list the type in schema_drift::generated_types)"
+                 (regenerate, and list the type in refresh_schema_drift::generated_types)"
                     .to_owned(),
             ));
         }
