@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
+use crate::text::{Scrubbed, Secrets, WITHHELD, printable, printable_owned};
+
 /// The longest raw body an error carries, in bytes.
 pub const MAX_SNIPPET_BYTES: usize = 4 * 1024;
 
@@ -190,24 +192,14 @@ impl VcfNotification {
             out.push_str(&details.join("; "));
             out.push(')');
         }
-        one_line(&out)
+        printable_owned(out)
     }
-}
-
-/// `text` with its line breaks folded into spaces: what a server sent
-/// cannot break a log line or forge another.
-fn one_line(text: &str) -> String {
-    if !text.contains(['\n', '\r']) {
-        return text.to_owned();
-    }
-    text.split(['\n', '\r'])
-        .map(str::trim)
-        .filter(|part| !part.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The first bytes of a body the SDK could not decode.
+///
+/// Its fields hold what the server sent, control characters included; its
+/// owner's `Display` shows them escaped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BodySnippet {
@@ -220,17 +212,31 @@ pub struct BodySnippet {
 }
 
 impl BodySnippet {
-    pub(crate) fn from_body(content_type: Option<String>, body: &[u8]) -> BodySnippet {
-        let truncated = body.len() > MAX_SNIPPET_BYTES;
-        let head = &body[..body.len().min(MAX_SNIPPET_BYTES)];
-        let mut text = String::from_utf8_lossy(head).into_owned();
-        // Lossy decoding can grow a cut multi-byte character into U+FFFD; keep
-        // the promise of at most MAX_SNIPPET_BYTES.
-        while text.len() > MAX_SNIPPET_BYTES {
-            text.pop();
-        }
+    /// The snippet of a body, without the `secrets` of the request it
+    /// answers (see [`Forms::scrub`]). The whole body is scrubbed before it
+    /// is cut to [`MAX_SNIPPET_BYTES`], so that no part of a secret is left
+    /// at the cut. A body that must be withheld becomes a snippet saying so,
+    /// not marked truncated.
+    pub(crate) fn from_body(
+        content_type: Option<String>,
+        body: &[u8],
+        secrets: &Secrets,
+    ) -> BodySnippet {
+        let forms = secrets.forms();
+        let whole = String::from_utf8_lossy(body);
+        let (text, truncated) = match forms.scrub(&whole) {
+            Scrubbed::Clean(text) => {
+                let mut end = text.len().min(MAX_SNIPPET_BYTES);
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let head = text.get(..end).unwrap_or_default();
+                (head.to_owned(), end < text.len())
+            }
+            Scrubbed::Withheld => (WITHHELD.to_owned(), false),
+        };
         BodySnippet {
-            content_type,
+            content_type: content_type.map(|value| forms.scrub_owned(value)),
             text,
             truncated,
         }
@@ -245,11 +251,68 @@ impl VendorDetail {
             _ => &[],
         }
     }
+
+    /// What the vendor said, without the `secrets` of the request it
+    /// answers (see [`Forms::scrub`]): every string is scrubbed on its own,
+    /// and one that must be withheld is replaced by a sentence saying so, so
+    /// that the others (an error code, a reference token for support) stay.
+    ///
+    /// A snippet cut before it was scrubbed may end in the start of a
+    /// secret, which is dropped; build snippets with
+    /// [`BodySnippet::from_body`] instead, which scrubs the whole
+    /// body.
+    pub(crate) fn scrubbed(self, secrets: &Secrets) -> VendorDetail {
+        if secrets.is_empty() {
+            return self;
+        }
+        let forms = secrets.forms();
+        let scrub = |text: Option<String>| text.map(|text| forms.scrub_owned(text));
+        match self {
+            VendorDetail::Vcf(detail) => VendorDetail::Vcf(VcfErrorDetail {
+                message: scrub(detail.message),
+                error_code: scrub(detail.error_code),
+                remediation_message: scrub(detail.remediation_message),
+                reference_token: scrub(detail.reference_token),
+                notifications: detail
+                    .notifications
+                    .into_iter()
+                    .map(|notification| VcfNotification {
+                        severity: scrub(notification.severity),
+                        message: scrub(notification.message),
+                        impact: scrub(notification.impact),
+                        remediations: notification
+                            .remediations
+                            .into_iter()
+                            .map(|remediation| VcfRemediation {
+                                message: scrub(remediation.message),
+                                link: scrub(remediation.link),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            }),
+            VendorDetail::Text(text) => VendorDetail::Text(forms.scrub_owned(text)),
+            VendorDetail::Unparsed(snippet) => {
+                let text = if snippet.truncated {
+                    forms.without_partial_tail(&snippet.text).to_owned()
+                } else {
+                    snippet.text
+                };
+                let text = forms.scrub_owned(text);
+                VendorDetail::Unparsed(BodySnippet {
+                    content_type: scrub(snippet.content_type),
+                    truncated: snippet.truncated && text != WITHHELD,
+                    text,
+                })
+            }
+        }
+    }
 }
 
 /// Shows what the vendor said on one line, notifications included; with
 /// `{:#}`, without them (an [`Error`] shown with `{:#}` lists them on lines of
-/// their own).
+/// their own). Control characters and bidirectional overrides in the
+/// server's text are shown escaped (`\u{1b}`), tabs as spaces.
 impl fmt::Display for VendorDetail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -275,17 +338,19 @@ impl fmt::Display for VendorDetail {
                             .map(|n| format!("notification {}", n.line())),
                     );
                 }
-                f.write_str(&parts.join("; "))
+                f.write_str(&printable(&parts.join("; ")))
             }
-            VendorDetail::Text(text) => f.write_str(text),
+            VendorDetail::Text(text) => f.write_str(&printable(text)),
             VendorDetail::Unparsed(snippet) => {
                 let kind = snippet.content_type.as_deref().unwrap_or("no content type");
+                let kind = printable(kind);
                 if snippet.text.is_empty() {
                     return write!(f, "empty body ({kind})");
                 }
+                // Cut before escaping, so that no escape is cut in half.
                 let shown: String = snippet.text.chars().take(DISPLAY_SNIPPET_CHARS).collect();
                 let cut = snippet.truncated || shown.len() < snippet.text.len();
-                write!(f, "undocumented body ({kind}): {shown}")?;
+                write!(f, "undocumented body ({kind}): {}", printable(&shown))?;
                 if cut {
                     f.write_str("…")?;
                 }
@@ -376,12 +441,16 @@ fn render(inner: &Inner, without_notifications: bool) -> String {
     if inner.attempts > 1 {
         out.push_str(&format!(" (after {} attempts)", inner.attempts));
     }
-    // One line: a server's text may carry line breaks.
-    one_line(&out)
+    // One line, shown as it is: a server's text may carry line breaks and
+    // terminal control sequences.
+    printable_owned(out)
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The server's text is shown through `str`'s `Debug`, which escapes
+        // every control and bidirectional formatting character (`\u{1b}`,
+        // `\u{202e}`), line breaks included.
         f.debug_struct("Error")
             .field("kind", &self.0.kind)
             .field("service", &self.0.service)
@@ -492,6 +561,20 @@ impl Error {
 
     pub(crate) fn with_attempts(self, attempts: u32) -> Error {
         self.edit(|inner| inner.attempts = attempts)
+    }
+
+    /// This error without the `secrets` of the request it is about in what
+    /// the vendor said (see [`VendorDetail::scrubbed`]).
+    ///
+    /// The message is the SDK's own words and is left alone: checked for a
+    /// short secret, "the server's certificate is not trusted" would be
+    /// withheld for an API token `t`. A message that quotes the server must
+    /// scrub the quote itself ([`Forms::scrub`]).
+    pub(crate) fn scrubbed(self, secrets: &Secrets) -> Error {
+        if secrets.is_empty() {
+            return self;
+        }
+        self.edit(|inner| inner.vendor = inner.vendor.take().map(|v| v.scrubbed(secrets)))
     }
 
     pub(crate) fn with_source(
@@ -612,9 +695,188 @@ mod tests {
     #[test]
     fn snippet_is_bounded_even_when_cut_inside_a_character() {
         let body = "é".repeat(MAX_SNIPPET_BYTES);
-        let snippet = BodySnippet::from_body(None, body.as_bytes());
+        let snippet = BodySnippet::from_body(None, body.as_bytes(), &Secrets::default());
         assert!(snippet.truncated);
         assert!(snippet.text.len() <= MAX_SNIPPET_BYTES);
+    }
+
+    fn secrets(list: &[&str]) -> Secrets {
+        let mut secrets = Secrets::default();
+        for secret in list {
+            secrets.add(secret);
+        }
+        secrets
+    }
+
+    fn vcf_error(detail: VcfErrorDetail) -> Error {
+        Error::new(ErrorKind::BadRequest, "")
+            .with_status(Some(StatusCode::BAD_REQUEST))
+            .at(Service::Vcf, "create_token")
+            .with_vendor(Some(VendorDetail::Vcf(detail)))
+    }
+
+    #[test]
+    fn server_text_is_shown_escaped_and_kept_raw() {
+        let notification = VcfNotification {
+            severity: Some("ERROR".into()),
+            message: Some("bad\u{1b}]52;c;ZXZpbA==\u{7}".into()),
+            impact: Some("one\ntwo".into()),
+            remediations: vec![VcfRemediation {
+                message: Some("fix\u{202e}it".into()),
+                link: Some("https://kb\u{8}".into()),
+            }],
+        };
+        let detail = VcfErrorDetail {
+            message: Some("Invalid\u{1b}[2J\ttitle\u{1b}]0;x\u{7}".into()),
+            error_code: Some("CODE\u{9b}".into()),
+            notifications: vec![notification],
+            ..VcfErrorDetail::default()
+        };
+        let err = vcf_error(detail.clone());
+        assert_eq!(
+            err.to_string(),
+            "VCF create_token failed: request rejected (HTTP 400 Bad Request); server said: \
+             Invalid\\u{1b}[2J title\\u{1b}]0;x\\u{7}; error code CODE\\u{9b}; \
+             notification ERROR: bad\\u{1b}]52;c;ZXZpbA==\\u{7} (impact: one two; \
+             remediation: fix\\u{202e}it <https://kb\\u{8}>)"
+        );
+        assert_eq!(
+            format!("{err:#}"),
+            "VCF create_token failed: request rejected (HTTP 400 Bad Request); server said: \
+             Invalid\\u{1b}[2J title\\u{1b}]0;x\\u{7}; error code CODE\\u{9b}\n  \
+             - ERROR: bad\\u{1b}]52;c;ZXZpbA==\\u{7} (impact: one two; \
+             remediation: fix\\u{202e}it <https://kb\\u{8}>)"
+        );
+        let debug = format!("{err:?}");
+        assert!(debug.contains("Invalid\\u{1b}[2J\\ttitle"), "{debug}");
+        assert!(!debug.contains(['\u{1b}', '\u{7}', '\u{202e}']), "{debug}");
+        assert_eq!(err.vendor_detail(), Some(&VendorDetail::Vcf(detail)));
+
+        let text = VendorDetail::Text("a\u{1b}[31mb\u{2066}".into());
+        assert_eq!(text.to_string(), "a\\u{1b}[31mb\\u{2066}");
+        let snippet = VendorDetail::Unparsed(BodySnippet::from_body(
+            Some("text/plain\tx".into()),
+            "<h1>\u{1b}]0;t\u{7}</h1>".as_bytes(),
+            &Secrets::default(),
+        ));
+        assert_eq!(
+            snippet.to_string(),
+            "undocumented body (text/plain x): <h1>\\u{1b}]0;t\\u{7}</h1>"
+        );
+    }
+
+    #[test]
+    fn snippets_are_scrubbed_before_they_are_cut() {
+        let secret = "a-long-password";
+        // The secret starts 5 bytes before the cut.
+        let body = format!("{}{secret}", "x".repeat(MAX_SNIPPET_BYTES - 5));
+        let snippet = BodySnippet::from_body(
+            Some(format!("text/plain; {secret}")),
+            body.as_bytes(),
+            &secrets(&[secret]),
+        );
+        assert!(
+            snippet.text.ends_with("x[reda"),
+            "{:?}",
+            snippet.text.get(4000..)
+        );
+        assert!(snippet.truncated);
+        assert_eq!(
+            snippet.content_type.as_deref(),
+            Some("text/plain; [redacted]")
+        );
+        // Without secrets, the same body keeps them.
+        let plain = BodySnippet::from_body(None, body.as_bytes(), &Secrets::default());
+        assert!(plain.text.ends_with("xa-lon"));
+        assert_eq!(plain.text.len(), MAX_SNIPPET_BYTES);
+    }
+
+    #[test]
+    fn snippets_that_repeat_a_short_secret_are_withheld() {
+        let snippet =
+            BodySnippet::from_body(None, br#"{"password":"pw"}"#, &secrets(&["pw"]));
+        assert_eq!(snippet.text, crate::text::WITHHELD);
+        assert!(!snippet.truncated);
+    }
+
+    #[test]
+    fn vendor_detail_is_scrubbed_field_by_field() {
+        let long = "a-long-secret";
+        let detail = VcfErrorDetail {
+            message: Some(format!("Invalid request: {{\"password\":\"{long}\"}}")),
+            error_code: Some("TOKEN_CREATION_FAILED".into()),
+            remediation_message: Some("password pw is wrong".into()),
+            reference_token: Some("REF1".into()),
+            notifications: vec![VcfNotification {
+                severity: Some("ERROR".into()),
+                message: Some(format!("saw {long}")),
+                impact: Some("no secret here".into()),
+                remediations: vec![VcfRemediation {
+                    message: Some(format!("not {long}")),
+                    link: Some(format!("https://kb/?p={long}")),
+                }],
+            }],
+        };
+        let scrubbed = VendorDetail::Vcf(detail).scrubbed(&secrets(&[long, "pw"]));
+        let want = VcfErrorDetail {
+            message: Some("Invalid request: {\"password\":\"[redacted]\"}".into()),
+            error_code: Some("TOKEN_CREATION_FAILED".into()),
+            remediation_message: Some(crate::text::WITHHELD.into()),
+            reference_token: Some("REF1".into()),
+            notifications: vec![VcfNotification {
+                severity: Some("ERROR".into()),
+                message: Some("saw [redacted]".into()),
+                impact: Some("no secret here".into()),
+                remediations: vec![VcfRemediation {
+                    message: Some("not [redacted]".into()),
+                    link: Some("https://kb/?p=[redacted]".into()),
+                }],
+            }],
+        };
+        assert_eq!(scrubbed, VendorDetail::Vcf(want));
+
+        let text = VendorDetail::Text(format!("token {long}")).scrubbed(&secrets(&[long]));
+        assert_eq!(text, VendorDetail::Text("token [redacted]".into()));
+    }
+
+    #[test]
+    fn a_snippet_cut_before_scrubbing_loses_a_partial_secret() {
+        let long = "a-long-secret";
+        let cut = VendorDetail::Unparsed(BodySnippet {
+            content_type: None,
+            text: format!("{long} then a-long-se"),
+            truncated: true,
+        });
+        let VendorDetail::Unparsed(snippet) = cut.scrubbed(&secrets(&[long])) else {
+            panic!("still a snippet");
+        };
+        assert_eq!(snippet.text, "[redacted] then ");
+        assert!(snippet.truncated);
+    }
+
+    #[test]
+    fn errors_are_scrubbed_in_what_the_vendor_said() {
+        let long = "a-long-secret";
+        let err = Error::new(ErrorKind::Server, "the server's certificate is not trusted")
+            .with_vendor(Some(VendorDetail::Text(format!("echo {long}"))))
+            .scrubbed(&secrets(&[long, "t"]));
+        // The SDK's own words hold `t`, and stay.
+        assert_eq!(
+            err.to_string(),
+            "server error: the server's certificate is not trusted; server said: \
+             the server's text was withheld: it repeats a secret of the request"
+        );
+        let err = Error::new(ErrorKind::Server, "")
+            .with_vendor(Some(VendorDetail::Text(format!("echo {long}"))))
+            .scrubbed(&secrets(&[long]));
+        assert_eq!(
+            err.to_string(),
+            "server error; server said: echo [redacted]"
+        );
+        // No secrets: the same error, not a copy.
+        let err = Error::new(ErrorKind::Server, "said");
+        let same = err.clone().scrubbed(&Secrets::default());
+        assert!(Arc::ptr_eq(&err.0, &same.0));
     }
 
     #[test]

@@ -92,6 +92,7 @@ mod http;
 pub mod jwt;
 pub mod middleware;
 mod source;
+mod text;
 pub mod transport;
 
 #[cfg(feature = "f5xc")]

@@ -16,7 +16,7 @@ fn no_retries() -> TransportOptions {
 
 async fn f5_error(reply: Reply) -> refresh_sdk::Error {
     let server = Loopback::start(move |_| reply.clone()).await;
-    let client = f5_client(&server.url(), "token", no_retries());
+    let client = f5_client(&server.url(), "api-token-0123", no_retries());
     client
         .refresh_token("pipeline")
         .await
@@ -253,7 +253,7 @@ async fn timeout_is_its_own_kind() {
         Reply::json(200, json!({"result": "{}"})).after(Duration::from_secs(10))
     })
     .await;
-    let client = f5_client(&server.url(), "token", transport);
+    let client = f5_client(&server.url(), "api-token-0123", transport);
     let err = client
         .refresh_token("pipeline")
         .await
@@ -265,7 +265,7 @@ async fn timeout_is_its_own_kind() {
 #[tokio::test]
 async fn connection_failure_is_transport() {
     let url = refused_url().await;
-    let client = f5_client(&url, "token", no_retries());
+    let client = f5_client(&url, "api-token-0123", no_retries());
     let err = client
         .refresh_token("pipeline")
         .await
@@ -278,7 +278,7 @@ async fn connection_failure_is_transport() {
 #[tokio::test]
 async fn empty_product_name_is_rejected_before_sending() {
     let server = Loopback::start(|_| Reply::json(200, json!({"result": "{}"}))).await;
-    let client = f5_client(&server.url(), "token", no_retries());
+    let client = f5_client(&server.url(), "api-token-0123", no_retries());
     for name in ["", "   "] {
         let err = client.refresh_token(name).await.expect_err("empty name");
         assert_eq!(err.kind(), ErrorKind::InvalidInput);

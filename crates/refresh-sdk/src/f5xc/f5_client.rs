@@ -12,6 +12,7 @@ use crate::error::{Error, ErrorKind, Result, VendorDetail};
 use crate::http::client::{build_http_client, check_scheme};
 use crate::http::exec::{Call, Transport, TransportPolicy, generated_exec};
 use crate::http::failure::{Vendor, map_error};
+use crate::text::Secrets;
 
 generated_exec!(f5xc_bfdp::Exec);
 
@@ -45,6 +46,9 @@ pub struct F5Client {
     raw: f5xc_bfdp::Client,
     base_url: String,
     policy: TransportPolicy,
+    /// What every request carries that a server's error must not echo: the
+    /// API token, when that is the credential.
+    secrets: Secrets,
 }
 
 impl F5Client {
@@ -58,8 +62,10 @@ impl F5Client {
         )?;
         let mut headers = HeaderMap::new();
         let mut identity = None;
+        let mut secrets = Secrets::default();
         match &config.credentials {
             F5Credentials::ApiToken(token) => {
+                secrets.add(token.expose_secret());
                 // The text on the way to the header value is zeroized.
                 let secret = token.expose_secret();
                 let mut text = Zeroizing::new(String::with_capacity(secret.len() + 9));
@@ -82,6 +88,7 @@ impl F5Client {
             raw,
             base_url: config.base_url,
             policy,
+            secrets,
         })
     }
 
@@ -129,7 +136,7 @@ impl F5Client {
         let result = self.generated(&call).refresh_token(&body).await;
         let facts = call.facts();
         let response = result
-            .map_err(|err| map_error(&VENDOR, OPERATION, err, &facts))?
+            .map_err(|err| map_error(&VENDOR, OPERATION, err, &facts, &self.secrets))?
             .into_inner();
         match response.result {
             Some(result) if !result.is_empty() => Ok(PipelineToken {

@@ -5,6 +5,7 @@
 
 use super::exec::{CallFacts, certificate_rejection};
 use crate::error::{BodySnippet, Error, ErrorKind, Service, VendorDetail};
+use crate::text::Secrets;
 
 /// What the error mapping needs to know about a vendor.
 #[derive(Debug)]
@@ -20,12 +21,15 @@ pub(crate) struct Vendor {
 /// Turns the failure of `vendor`'s generated `operation` into the crate's
 /// error, keeping the status and kind whatever shape the body had; the error
 /// body is read from `facts` (the attempt loop kept every error body), so a
-/// body that is not the documented one still shows.
+/// body that is not the documented one still shows. What the server said is
+/// kept with every one of `secrets` (those of the request) redacted: a
+/// server that echoes the request must not put a password in a log.
 pub(crate) fn map_error<E>(
     vendor: &Vendor,
     operation: &'static str,
     error: progenitor_client::Error<E>,
     facts: &CallFacts,
+    secrets: &Secrets,
 ) -> Error {
     use progenitor_client::Error as P;
 
@@ -37,7 +41,7 @@ pub(crate) fn map_error<E>(
             .body
             .as_deref()
             .and_then(vendor.detail)
-            .or_else(|| Some(VendorDetail::Unparsed(snippet(facts))))
+            .or_else(|| Some(VendorDetail::Unparsed(snippet(facts, secrets))))
     };
     let mut tls_rejected = false;
     let error = if let Some(cap) = facts.buffered.over_cap {
@@ -132,11 +136,12 @@ pub(crate) fn map_error<E>(
         .with_attempts(facts.attempts)
         .at(vendor.service, operation)
         .with_hint(hint)
+        .scrubbed(secrets)
 }
 
 /// A bounded snippet of the body, for error responses only: success bodies
 /// carry tokens.
-fn snippet(facts: &CallFacts) -> BodySnippet {
+fn snippet(facts: &CallFacts, secrets: &Secrets) -> BodySnippet {
     let buffered = &facts.buffered;
     BodySnippet::from_body(
         buffered
@@ -145,6 +150,7 @@ fn snippet(facts: &CallFacts) -> BodySnippet {
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned),
         buffered.body.as_deref().unwrap_or_default(),
+        secrets,
     )
 }
 

@@ -10,6 +10,7 @@ use crate::error::{
 };
 use crate::http::exec::CallFacts;
 use crate::http::failure::{self, Vendor};
+use crate::text::Secrets;
 
 fn vcf_detail(error: &vcf_tokens::types::Error) -> Option<VendorDetail> {
     let detail = VcfErrorDetail {
@@ -44,13 +45,17 @@ fn vcf_detail(error: &vcf_tokens::types::Error) -> Option<VendorDetail> {
     (detail != VcfErrorDetail::default()).then_some(VendorDetail::Vcf(detail))
 }
 
-/// The failure of the generated `operation` as the SDK's error.
+/// The failure of the generated `operation`, which sent `secret`, as the
+/// SDK's error.
 pub(super) fn map<E>(
     operation: &'static str,
     error: GeneratedError<E>,
     facts: &CallFacts,
+    secret: &str,
 ) -> Error {
-    failure::map_error(&VENDOR, operation, error, facts)
+    let mut secrets = Secrets::default();
+    secrets.add(secret);
+    failure::map_error(&VENDOR, operation, error, facts, &secrets)
 }
 
 /// What the error mapping knows of VCF.

@@ -217,7 +217,7 @@ impl VcfClient {
             }
             Err(err) => {
                 return Err(credentials_rejected(
-                    map(OPERATION, err, &facts),
+                    map(OPERATION, err, &facts, secret),
                     &login.kind,
                 ));
             }
@@ -284,7 +284,7 @@ impl VcfClient {
                     None,
                 )
             }
-            Err(err) => return Err(map(OPERATION, err, &facts)),
+            Err(err) => return Err(map(OPERATION, err, &facts, refresh_token.expose_secret())),
         };
         if token.is_empty() {
             return Err(invalid(OPERATION, &facts, "the access token is empty"));
@@ -306,7 +306,7 @@ impl VcfClient {
             Err(GeneratedError::UnexpectedResponse(response)) if response.status().is_success() => {
                 Ok(())
             }
-            Err(err) => Err(map(OPERATION, err, &facts)),
+            Err(err) => Err(map(OPERATION, err, &facts, refresh_token.expose_secret())),
         }
     }
 }
