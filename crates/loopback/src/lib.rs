@@ -419,6 +419,61 @@ pub async fn refused_url() -> String {
     format!("http://{addr}")
 }
 
+/// A listener on 127.0.0.1 that accepts nothing and whose backlog is full:
+/// a client's connect is neither accepted nor refused, as to a host behind a
+/// firewall that drops packets, until the client's connect timeout. Stops
+/// listening when dropped.
+///
+/// Linux drops the SYN of a connection to a listener whose accept queue is
+/// full (the client retries it a second later, then later again), so the
+/// connect hangs without any network; other systems may refuse it instead.
+pub struct Unanswered {
+    addr: SocketAddr,
+    // Held, not read: the listener keeps the port, the connections fill its
+    // accept queue.
+    _listener: TcpListener,
+    _queued: Vec<TcpStream>,
+}
+
+impl Unanswered {
+    /// Listens with the smallest backlog and fills it.
+    pub async fn start() -> Unanswered {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind a port on 127.0.0.1");
+        let listener = socket.listen(1).expect("listen");
+        let addr = listener.local_addr().expect("the listener has an address");
+        // The queue holds a kernel-chosen few (2 for a backlog of 1 on
+        // Linux): connect until one is left hanging. A connection the queue
+        // takes completes at once on loopback, so 100 ms means "hanging".
+        let mut queued = Vec::new();
+        for _ in 0..64 {
+            let connect = TcpStream::connect(addr);
+            match tokio::time::timeout(Duration::from_millis(100), connect).await {
+                Ok(Ok(stream)) => queued.push(stream),
+                Ok(Err(err)) => panic!("connecting to fill the backlog failed: {err}"),
+                Err(_hanging) => break,
+            }
+        }
+        Unanswered {
+            addr,
+            _listener: listener,
+            _queued: queued,
+        }
+    }
+
+    /// The base URL, `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
 /// Reads one request: the head up to the blank line, then `Content-Length`
 /// bytes of body. `None` when the client closes first or the head passes
 /// 64 KiB.
@@ -659,6 +714,18 @@ mod tests {
             answer,
             "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n"
         );
+    }
+
+    #[tokio::test]
+    async fn a_connect_to_an_unanswered_listener_hangs() {
+        let unanswered = Unanswered::start().await;
+        let connect = TcpStream::connect(unanswered.addr());
+        let outcome = tokio::time::timeout(Duration::from_millis(300), connect).await;
+        assert!(
+            outcome.is_err(),
+            "neither accepted nor refused: {outcome:?}"
+        );
+        assert!(unanswered.url().starts_with("http://127.0.0.1:"));
     }
 
     #[tokio::test]

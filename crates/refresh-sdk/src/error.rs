@@ -35,13 +35,17 @@ pub enum ErrorKind {
     Server,
     /// The server rejected the request for another reason (other 4xx).
     BadRequest,
-    /// No answer in time: the per-attempt timeout or the overall deadline.
+    /// No answer in time, once the request was sent: the per-attempt
+    /// timeout or the overall deadline.
     Timeout,
-    /// The connection failed: connect, TLS, reset.
+    /// The connection failed: the name did not resolve, the connection was
+    /// refused or timed out, TLS refused the certificate, the connection was
+    /// reset or closed early. The message names the origin tried and why.
     Transport,
-    /// The server answered something the SDK cannot use: an undecodable or
-    /// oversized success body, an unexpected status or a redirect that was not
-    /// followed.
+    /// The server answered something the SDK cannot use: an answer that is
+    /// not valid HTTP, an undecodable or oversized success body, an
+    /// unexpected status, too many redirects, or a redirect to another
+    /// origin, which is not followed.
     InvalidResponse,
     /// The caller's input was rejected before anything was sent.
     InvalidInput,

@@ -75,7 +75,7 @@ pub(crate) fn build_http_client(
         .user_agent(USER_AGENT)
         .connect_timeout(options.connect_timeout)
         .default_headers(default_headers)
-        .redirect(same_origin_redirects());
+        .redirect(super::cause::redirect_policy());
     // The attempt timeout is the client's default, so the executor sets one
     // per request only when the deadline cuts it shorter (a request's own
     // timeout costs it an extensions map).
@@ -112,24 +112,6 @@ pub(crate) fn build_http_client(
         Error::config("cannot build the HTTP client")
             .with_source(err)
             .for_service(service)
-    })
-}
-
-/// Follows redirects only within the same origin, so credentials in headers
-/// or the TLS identity never reach another host.
-fn same_origin_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let same_origin = attempt.previous().first().is_some_and(|first| {
-            let next = attempt.url();
-            first.scheme() == next.scheme()
-                && first.host_str() == next.host_str()
-                && first.port_or_known_default() == next.port_or_known_default()
-        });
-        if !same_origin || attempt.previous().len() > 5 {
-            attempt.stop()
-        } else {
-            attempt.follow()
-        }
     })
 }
 

@@ -18,6 +18,7 @@ use reqwest::StatusCode;
 use tracing::Instrument;
 
 use super::body::{self, Buffered};
+use super::cause::cause_of;
 
 use super::client::client_timeout;
 use super::options::{RetryPolicy, TransportOptions};
@@ -116,10 +117,10 @@ pub(crate) trait Hop: Send {
 pub(crate) trait AttemptFailure: std::error::Error + Sized + 'static {
     fn is_connect(&self) -> bool;
     fn is_timeout(&self) -> bool;
-    /// A TLS handshake that failed on the server's certificate: sending
-    /// again cannot change the answer.
-    fn rejects_certificate(&self) -> bool {
-        certificate_rejection(self).is_some()
+    /// A failure that sending again cannot change (a TLS handshake that
+    /// failed on the server's certificate, say).
+    fn is_permanent(&self) -> bool {
+        cause_of(self).is_some_and(|cause| cause.is_permanent())
     }
 }
 
@@ -130,49 +131,6 @@ impl AttemptFailure for reqwest::Error {
     fn is_timeout(&self) -> bool {
         reqwest::Error::is_timeout(self)
     }
-}
-
-/// What was wrong with the server's certificate, when `error` is (or wraps)
-/// a TLS handshake that rejected it.
-pub(crate) fn certificate_rejection(
-    error: &(dyn std::error::Error + 'static),
-) -> Option<&'static str> {
-    use rustls::CertificateError as C;
-
-    let mut next = Some(error);
-    while let Some(current) = next {
-        // An `io::Error` hides the error it wraps from `source()` (and may
-        // wrap another `io::Error`): unwrap them by hand.
-        let mut unwrapped = current;
-        while let Some(inner) = unwrapped
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-        {
-            unwrapped = inner;
-        }
-        if let Some(rustls::Error::InvalidCertificate(problem)) =
-            unwrapped.downcast_ref::<rustls::Error>()
-        {
-            return Some(match problem {
-                C::UnknownIssuer => {
-                    "the server's certificate is not trusted: unknown issuer (self-signed, or \
-                     signed by a CA this client does not trust)"
-                }
-                C::Expired | C::ExpiredContext { .. } => "the server's certificate has expired",
-                C::NotValidYet | C::NotValidYetContext { .. } => {
-                    "the server's certificate is not valid yet (check the clocks)"
-                }
-                C::NotValidForName | C::NotValidForNameContext { .. } => {
-                    "the server's certificate is not valid for this host name"
-                }
-                C::Revoked => "the server's certificate was revoked",
-                C::BadSignature => "the server's certificate has a bad signature",
-                _ => "the server's certificate was rejected",
-            });
-        }
-        next = current.source();
-    }
-    None
 }
 
 impl Hop for &reqwest::Client {
@@ -300,7 +258,7 @@ impl TransportPolicy {
                     // Only a failed connection is retried: the request was
                     // not sent. A timeout or a reset after sending may have
                     // left the server working on it.
-                    let unchangeable = err.rejects_certificate();
+                    let unchangeable = err.is_permanent();
                     if let Some(again) = spare.take().filter(|_| err.is_connect() && !unchangeable)
                     {
                         let delay = self.retry.backoff(attempt);

@@ -3,7 +3,8 @@
 //! What a vendor knows (how its error bodies read, what to do about its
 //! operations' errors) comes in a [`Vendor`]; nothing here keys on a vendor.
 
-use super::exec::{CallFacts, certificate_rejection};
+use super::cause::{cause_of, origin, unfollowed_redirect};
+use super::exec::CallFacts;
 use crate::error::{BodySnippet, Error, ErrorKind, Service, VendorDetail};
 use crate::text::Secrets;
 
@@ -43,7 +44,8 @@ pub(crate) fn map_error<E>(
             .and_then(vendor.detail)
             .or_else(|| Some(VendorDetail::Unparsed(snippet(facts, secrets))))
     };
-    let mut tls_rejected = false;
+    // Why the request failed, when it got no usable answer.
+    let mut cause = None;
     let error = if let Some(cap) = facts.buffered.over_cap {
         let message = format!("the response body exceeded the {cap}-byte cap and was dropped");
         match error_status {
@@ -55,7 +57,12 @@ pub(crate) fn map_error<E>(
             P::InvalidRequest(message) => Error::new(ErrorKind::InvalidInput, message),
             P::Custom(message) => Error::new(ErrorKind::Transport, message),
             P::CommunicationError(err) | P::InvalidUpgrade(err) | P::ResponseBodyError(err) => {
-                let kind = if err.is_timeout() {
+                cause = cause_of(&err);
+                // A cause first: a connect that timed out sent nothing, so
+                // it is a failed connection, not a request left running.
+                let kind = if let Some(cause) = &cause {
+                    cause.kind()
+                } else if err.is_timeout() {
                     ErrorKind::Timeout
                 } else if let Some(s) = error_status {
                     ErrorKind::from_status(s)
@@ -64,18 +71,22 @@ pub(crate) fn map_error<E>(
                 } else {
                     ErrorKind::Transport
                 };
-                let certificate = certificate_rejection(&err);
-                let message = if let Some(problem) = certificate {
-                    tls_rejected = true;
-                    problem.to_owned()
-                } else if facts.deadline_exceeded {
+                let what = if facts.deadline_exceeded {
                     "the operation's deadline passed".to_owned()
+                } else if let Some(cause) = &cause {
+                    cause.to_string()
                 } else if err.is_timeout() {
                     "no answer within the per-attempt timeout".to_owned()
                 } else if err.is_connect() {
                     "could not connect".to_owned()
                 } else {
                     String::new()
+                };
+                // The origin tried, never the path, query or userinfo.
+                let message = match err.url().map(origin) {
+                    Some(origin) if what.is_empty() => origin,
+                    Some(origin) => format!("{origin}: {what}"),
+                    None => what,
                 };
                 Error::new(kind, message).with_source(err.without_url())
             }
@@ -102,19 +113,7 @@ pub(crate) fn map_error<E>(
                 if s.is_client_error() || s.is_server_error() {
                     Error::new(ErrorKind::from_status(s), "").with_vendor(vendor_or_snippet())
                 } else if s.is_redirection() {
-                    let location = response
-                        .headers()
-                        .get(reqwest::header::LOCATION)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| reqwest::Url::parse(v).ok())
-                        .and_then(|url| url.host_str().map(str::to_owned))
-                        .unwrap_or_else(|| "an unknown host".to_owned());
-                    Error::new(
-                        ErrorKind::InvalidResponse,
-                        format!(
-                            "a redirect to {location} was not followed, so credentials stay on this host"
-                        ),
-                    )
+                    Error::new(ErrorKind::InvalidResponse, unfollowed_redirect(&response))
                 } else {
                     Error::new(
                         ErrorKind::InvalidResponse,
@@ -125,18 +124,22 @@ pub(crate) fn map_error<E>(
         }
     };
     let kind = error.kind();
-    let hint = if tls_rejected {
-        TLS_HINT
-    } else {
-        (vendor.hint)(operation, kind).unwrap_or_else(|| generic_hint(kind))
+    // A cause has its own hint, or none: a reset calls for no advice on
+    // certificates.
+    let hint = match &cause {
+        Some(cause) => cause.hint(),
+        None => Some((vendor.hint)(operation, kind).unwrap_or_else(|| generic_hint(kind))),
     };
-    error
+    let error = error
         .with_status(status)
         .with_retry_after(facts.retry_after)
         .with_attempts(facts.attempts)
-        .at(vendor.service, operation)
-        .with_hint(hint)
-        .scrubbed(secrets)
+        .at(vendor.service, operation);
+    match hint {
+        Some(hint) => error.with_hint(hint),
+        None => error,
+    }
+    .scrubbed(secrets)
 }
 
 /// A bounded snippet of the body, for error responses only: success bodies
@@ -153,10 +156,6 @@ fn snippet(facts: &CallFacts, secrets: &Secrets) -> BodySnippet {
         secrets,
     )
 }
-
-/// What to do about a server certificate the client rejected.
-pub(crate) const TLS_HINT: &str = "Trust the CA that signed the server's certificate \
-     (TransportOptions::ca_bundle_file); for a lab only, allow_unverified_tls";
 
 /// What the caller can do about an error of `kind`, whatever the vendor.
 pub(crate) fn generic_hint(kind: ErrorKind) -> &'static str {

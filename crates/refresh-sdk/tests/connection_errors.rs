@@ -1,0 +1,301 @@
+//! What a user reads when the exchange itself fails (issue 17): the error
+//! names the origin tried (scheme, host, port; never userinfo, path or
+//! query) and the cause (name not resolved, connection refused, timed out
+//! connecting, reset, TLS, not HTTP, too many redirects), with a hint only
+//! where one applies. Over real connections on loopback.
+
+mod common;
+
+use std::time::Duration;
+
+use common::pki::{Pki, https_server};
+use common::*;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use refresh_loopback::{Loopback, Reply, Step, Unanswered, refused_url};
+use refresh_sdk::{ErrorKind, RetryPolicy, TransportOptions, VcfCredentials};
+
+fn no_retries() -> TransportOptions {
+    TransportOptions::default().retry(RetryPolicy::no_retries())
+}
+
+async fn f5_failure(url: &str, transport: TransportOptions) -> refresh_sdk::Error {
+    f5_client(url, "secret-api-token", transport)
+        .refresh_token("pipeline")
+        .await
+        .expect_err("the exchange fails")
+}
+
+async fn vcf_failure(url: &str, transport: TransportOptions) -> refresh_sdk::Error {
+    vcf_client(url, transport)
+        .create_token(&VcfCredentials::new("admin", "secret-password"))
+        .await
+        .expect_err("the exchange fails")
+}
+
+/// Asserts that `err`'s one line names `origin` and says `cause`, and shows
+/// nothing of the request's path (F5's is `/api/ai_data/bfdp/...`, VCF's
+/// `/v1/tokens`) nor a credential.
+fn assert_names(err: &refresh_sdk::Error, origin: &str, cause: &str) {
+    let shown = err.to_string();
+    assert!(shown.contains(origin), "names {origin}: {shown}");
+    assert!(shown.contains(cause), "says {cause:?}: {shown}");
+    for hidden in ["/api", "ai_data", "/v1/", "secret"] {
+        assert!(!shown.contains(hidden), "shows {hidden:?}: {shown}");
+    }
+}
+
+/// Asserts that the hint, if any, is not about certificates: the issue's
+/// complaint was a self-signed-certificate hint for a host that did not
+/// resolve.
+fn assert_no_certificate_hint(err: &refresh_sdk::Error) {
+    let hint = err.hint().unwrap_or_default();
+    for wrong in ["certificate", "TLS", "CA bundle", "ca_bundle"] {
+        assert!(!hint.contains(wrong), "hint {hint:?} for {err}");
+    }
+}
+
+/// A host name that resolves nowhere, without a network: a name with an
+/// empty label cannot be put in a DNS query, so the resolver library fails
+/// before sending any; `.invalid` is never a real name anyway. (The
+/// configuration refuses labels over 63 bytes, which would fail the same way.)
+fn unresolvable_host() -> String {
+    "no-such-host..invalid".to_owned()
+}
+
+#[tokio::test]
+async fn an_unresolvable_host_is_named_retried_and_hinted_at() {
+    let host = unresolvable_host();
+    // Plain http: over https, TLS refuses the name before it is resolved.
+    let transport = quick_transport().allow_insecure_http(true);
+    let err = f5_failure(&format!("http://{host}"), transport).await;
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
+    assert_names(&err, &format!("http://{host}:80"), "name not resolved");
+    // A resolver may be starting (a laptop waking, a VPN connecting).
+    assert_eq!(
+        err.attempts(),
+        3,
+        "retried as other connect failures: {err}"
+    );
+    assert!(err.is_retryable());
+    assert_no_certificate_hint(&err);
+    assert!(
+        err.hint().is_some_and(|hint| hint.contains("DNS")),
+        "{:?}",
+        err.hint()
+    );
+}
+
+#[tokio::test]
+async fn a_closed_port_says_connection_refused() {
+    let url = refused_url().await;
+    let err = vcf_failure(&url, quick_transport()).await;
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
+    assert_names(&err, &url, "connection refused");
+    assert_eq!(err.attempts(), 3, "{err}");
+    assert_no_certificate_hint(&err);
+    assert!(
+        err.hint().is_some_and(|hint| hint.contains("port")),
+        "{:?}",
+        err.hint()
+    );
+}
+
+#[tokio::test]
+async fn a_connection_never_answered_says_timed_out_connecting() {
+    let unanswered = Unanswered::start().await;
+    let transport = no_retries().connect_timeout(Duration::from_millis(200));
+    let err = f5_failure(&unanswered.url(), transport).await;
+    assert_names(&err, &unanswered.url(), "timed out connecting");
+    // The connection failed; no request was sent that could still be
+    // running.
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
+    assert_no_certificate_hint(&err);
+}
+
+#[tokio::test]
+async fn a_reset_says_connection_reset() {
+    let server = Loopback::always(Step::ResetBeforeHeaders).await;
+    let err = vcf_failure(&server.url(), no_retries()).await;
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
+    assert_names(&err, &server.url(), "connection reset");
+    assert_no_certificate_hint(&err);
+}
+
+/// A PKI whose server certificate is for `name`, signed by the test CA;
+/// `expired` makes it valid in 2020 only.
+fn pki_for(name: &str, expired: bool) -> Pki {
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().expect("server key");
+    let mut params = CertificateParams::new(vec![name.to_owned()]).expect("server params");
+    if expired {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2020, 12, 31);
+    }
+    let server = params
+        .signed_by(&server_key, &issuer)
+        .expect("server certificate");
+    let client_key = KeyPair::generate().expect("client key");
+    let client = CertificateParams::new(vec!["api-client.example".to_owned()])
+        .expect("client params")
+        .signed_by(&client_key, &issuer)
+        .expect("client certificate");
+    Pki {
+        ca_pem: ca.pem(),
+        ca_der: ca.der().clone(),
+        server_der: server.der().clone(),
+        server_key,
+        client_pem: client.pem(),
+        client_der: client.der().to_vec(),
+        client_key,
+    }
+}
+
+#[tokio::test]
+async fn tls_failures_name_the_certificate_problem_and_only_then_the_ca_hint() {
+    let retrying = quick_transport();
+    // Untrusted: the CA is not given.
+    let pki = pki_for("127.0.0.1", false);
+    let (url, served) = https_server(&pki, false).await;
+    let err = f5_failure(&url, retrying.clone()).await;
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
+    assert_names(
+        &err,
+        &url,
+        "TLS: the server's certificate is not trusted: unknown issuer",
+    );
+    assert_eq!(err.attempts(), 1, "trying again cannot help: {err}");
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let hint = err.hint().unwrap_or_default();
+    assert!(hint.contains("ca_bundle_file"), "{hint}");
+    assert!(hint.contains("allow_unverified_tls"), "{hint}");
+
+    // Trusted, but for another name, or expired.
+    for (name, expired, cause) in [
+        (
+            "other.example",
+            false,
+            "TLS: the server's certificate is not valid for this host name",
+        ),
+        (
+            "127.0.0.1",
+            true,
+            "TLS: the server's certificate has expired",
+        ),
+    ] {
+        let pki = pki_for(name, expired);
+        let (url, _served) = https_server(&pki, false).await;
+        let trusting = retrying.clone().ca_bundle_pem(pki.ca_pem.clone());
+        let err = vcf_failure(&url, trusting).await;
+        assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
+        assert_names(&err, &url, cause);
+        assert_eq!(err.attempts(), 1, "{err}");
+        let hint = err.hint().unwrap_or_default();
+        assert!(
+            !hint.contains("allow_unverified_tls"),
+            "trusting the CA is not the fix: {hint}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_answer_that_is_not_http_is_an_invalid_response() {
+    let mut many_headers = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for n in 0..10_000 {
+        many_headers.extend_from_slice(format!("x-header-{n}: v\r\n").as_bytes());
+    }
+    many_headers.extend_from_slice(b"content-length: 0\r\n\r\n");
+    for (case, bytes) in [
+        ("a garbage status line", b"SECRET GARBAGE\r\n\r\n".to_vec()),
+        (
+            "two different Content-Lengths",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello".to_vec(),
+        ),
+        ("10,000 headers", many_headers),
+    ] {
+        let server = Loopback::always(Step::Raw(bytes)).await;
+        let err = f5_failure(&server.url(), quick_transport()).await;
+        assert_eq!(err.kind(), ErrorKind::InvalidResponse, "{case}: {err:?}");
+        assert_names(
+            &err,
+            &server.url(),
+            "the server's answer is not valid HTTP: ",
+        );
+        assert!(!err.is_retryable(), "{case}");
+        assert_eq!(server.requests(), 1, "{case}: not sent again");
+    }
+}
+
+/// A server that redirects every request to `location` (`PORT` replaced by
+/// its own port).
+async fn redirecting(status: u16, location: &'static str) -> Loopback {
+    Loopback::start(move |request| {
+        let port = request
+            .header("host")
+            .and_then(|host| host.rsplit(':').next())
+            .unwrap_or_default()
+            .to_owned();
+        Reply::empty(status).header("location", &location.replace("PORT", &port))
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_redirect_loop_says_too_many_redirects() {
+    for location in [
+        "http://127.0.0.1:PORT/v1/tokens",
+        "/v1/tokens?again=1",
+        "again",
+    ] {
+        let server = redirecting(307, location).await;
+        let err = vcf_failure(&server.url(), quick_transport()).await;
+        assert_names(&err, &server.url(), "too many redirects");
+        let shown = err.to_string();
+        assert!(!shown.contains("unknown host"), "{location}: {shown}");
+        assert!(!shown.contains("not followed"), "{location}: {shown}");
+        assert_eq!(
+            server.requests(),
+            6,
+            "{location}: the first and 5 redirects"
+        );
+        assert!(!err.is_retryable(), "{location}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_origin_names_that_origin_only() {
+    let other = Loopback::always(Reply::empty(204)).await;
+    let port = other.addr().port();
+    let location = format!("http://user:secret@127.0.0.1:{port}/secret/path?token=abc");
+    let server = Loopback::start(move |_| Reply::empty(307).header("location", &location)).await;
+    let err = f5_failure(&server.url(), quick_transport()).await;
+    assert_eq!(other.requests(), 0, "credentials reached another origin");
+    assert_eq!(err.kind(), ErrorKind::InvalidResponse, "{err:?}");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(307));
+    assert_names(
+        &err,
+        &format!("a redirect to http://127.0.0.1:{port} was not followed"),
+        "credentials stay on this host",
+    );
+    let shown = err.to_string();
+    for hidden in ["user:", "token=", "abc"] {
+        assert!(!shown.contains(hidden), "shows {hidden:?}: {shown}");
+    }
+
+    // A relative Location is resolved against the request, not "an unknown
+    // host": a scheme-relative one to another host is another origin.
+    let server = redirecting(302, "//localhost:PORT/elsewhere").await;
+    let err = vcf_failure(&server.url(), quick_transport()).await;
+    let port = server.addr().port();
+    assert_names(
+        &err,
+        &format!("a redirect to http://localhost:{port} was not followed"),
+        "credentials stay on this host",
+    );
+}
