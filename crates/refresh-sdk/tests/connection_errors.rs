@@ -299,3 +299,33 @@ async fn a_redirect_to_another_origin_names_that_origin_only() {
         "credentials stay on this host",
     );
 }
+
+/// A request of a middleware stack (what `vcf api` and a service's own
+/// SDDC Manager calls send) fails in the same words as the SDK's own.
+#[tokio::test]
+async fn a_middleware_request_failure_reads_as_the_sdks_own() {
+    let api = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(refresh_sdk::middleware::TransportPolicy::new(&no_retries()))
+        .build();
+
+    let url = refused_url().await;
+    let err = api
+        .get(format!("{url}/v1/system?secret=query"))
+        .send()
+        .await
+        .expect_err("nothing listens");
+    let err = refresh_sdk::middleware::into_error(err);
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
+    assert_names(&err, &url, "connection refused");
+    assert!(!err.to_string().contains("secret=query"), "{err}");
+
+    let server = Loopback::always(Step::Raw(b"HTTP/1.1 abc garbage\r\n\r\n".to_vec())).await;
+    let err = api
+        .get(format!("{}/v1/system", server.url()))
+        .send()
+        .await
+        .expect_err("the answer is not HTTP");
+    let err = refresh_sdk::middleware::into_error(err);
+    assert_eq!(err.kind(), ErrorKind::InvalidResponse, "{err:?}");
+    assert_names(&err, &server.url(), "not valid HTTP");
+}

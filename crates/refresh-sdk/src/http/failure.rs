@@ -3,7 +3,7 @@
 //! What a vendor knows (how its error bodies read, what to do about its
 //! operations' errors) comes in a [`Vendor`]; nothing here keys on a vendor.
 
-use super::cause::{cause_of, origin, unfollowed_redirect};
+use super::cause::{Cause, cause_of, origin, unfollowed_redirect};
 use super::exec::CallFacts;
 use crate::error::{BodySnippet, Error, ErrorKind, Service, VendorDetail};
 use crate::text::Secrets;
@@ -58,37 +58,7 @@ pub(crate) fn map_error<E>(
             P::Custom(message) => Error::new(ErrorKind::Transport, message),
             P::CommunicationError(err) | P::InvalidUpgrade(err) | P::ResponseBodyError(err) => {
                 cause = cause_of(&err);
-                // A cause first: a connect that timed out sent nothing, so
-                // it is a failed connection, not a request left running.
-                let kind = if let Some(cause) = &cause {
-                    cause.kind()
-                } else if err.is_timeout() {
-                    ErrorKind::Timeout
-                } else if let Some(s) = error_status {
-                    ErrorKind::from_status(s)
-                } else if err.is_builder() {
-                    ErrorKind::InvalidInput
-                } else {
-                    ErrorKind::Transport
-                };
-                let what = if facts.deadline_exceeded {
-                    "the operation's deadline passed".to_owned()
-                } else if let Some(cause) = &cause {
-                    cause.to_string()
-                } else if err.is_timeout() {
-                    "no answer within the per-attempt timeout".to_owned()
-                } else if err.is_connect() {
-                    "could not connect".to_owned()
-                } else {
-                    String::new()
-                };
-                // The origin tried, never the path, query or userinfo.
-                let message = match err.url().map(origin) {
-                    Some(origin) if what.is_empty() => origin,
-                    Some(origin) => format!("{origin}: {what}"),
-                    None => what,
-                };
-                Error::new(kind, message).with_source(err.without_url())
+                request_failure(err, cause.as_ref(), error_status, facts.deadline_exceeded)
             }
             P::ErrorResponse(value) => Error::new(ErrorKind::from_status(value.status()), "")
                 .with_vendor(vendor_or_snippet()),
@@ -140,6 +110,71 @@ pub(crate) fn map_error<E>(
         None => error,
     }
     .scrubbed(secrets)
+}
+
+/// A request that got no usable answer, as the SDK's error: the origin
+/// tried (never the path, query or userinfo) and why, from its `cause`.
+fn request_failure(
+    err: reqwest::Error,
+    cause: Option<&Cause>,
+    error_status: Option<reqwest::StatusCode>,
+    deadline_exceeded: bool,
+) -> Error {
+    // A cause first: a connect that timed out sent nothing, so it is a
+    // failed connection, not a request left running.
+    let kind = if let Some(cause) = cause {
+        cause.kind()
+    } else if err.is_timeout() {
+        ErrorKind::Timeout
+    } else if let Some(s) = error_status {
+        ErrorKind::from_status(s)
+    } else if err.is_builder() {
+        ErrorKind::InvalidInput
+    } else {
+        ErrorKind::Transport
+    };
+    let what = if deadline_exceeded {
+        "the operation's deadline passed".to_owned()
+    } else if let Some(cause) = cause {
+        cause.to_string()
+    } else if err.is_timeout() {
+        "no answer within the per-attempt timeout".to_owned()
+    } else if err.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        String::new()
+    };
+    let message = match err.url().map(origin) {
+        Some(origin) if what.is_empty() => origin,
+        Some(origin) => format!("{origin}: {what}"),
+        None => what,
+    };
+    Error::new(kind, message).with_source(err.without_url())
+}
+
+/// The SDK's error for a failed request of a middleware stack (see
+/// [`middleware::into_error`](crate::middleware::into_error)).
+pub(crate) fn stack_failure(error: reqwest_middleware::Error) -> Error {
+    match error {
+        reqwest_middleware::Error::Middleware(inner) => match inner.downcast::<Error>() {
+            Ok(error) => error,
+            // Another layer's own error: its words are all there is.
+            Err(other) => Error::new(ErrorKind::Transport, other.to_string()),
+        },
+        reqwest_middleware::Error::Reqwest(err) => {
+            let cause = cause_of(&err);
+            let status = err.status();
+            let error = request_failure(err, cause.as_ref(), status, false).with_status(status);
+            let hint = match &cause {
+                Some(cause) => cause.hint(),
+                None => Some(generic_hint(error.kind())),
+            };
+            match hint {
+                Some(hint) => error.with_hint(hint),
+                None => error,
+            }
+        }
+    }
 }
 
 /// A bounded snippet of the body, for error responses only: success bodies

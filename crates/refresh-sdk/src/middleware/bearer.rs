@@ -10,8 +10,8 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::ExposeSecret;
 use secrecy::zeroize::Zeroizing;
 
-use crate::http::retry::OperationStarted;
 use crate::error::{Error, ErrorKind, Result};
+use crate::http::retry::OperationStarted;
 use crate::source::{AccessToken, AccessTokenSource};
 
 static NO_ORIGIN_WARNING: Once = Once::new();

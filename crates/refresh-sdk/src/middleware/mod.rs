@@ -24,3 +24,24 @@ pub(crate) use bearer::bearer_header;
 pub use policy::TransportPolicy;
 #[cfg(feature = "tower")]
 pub use tower::{BearerAuthLayer, BearerAuthService, BoxError, NoResend, Resend, ResendBody};
+
+/// The SDK's [`Error`](crate::Error) for a request of a middleware stack
+/// (such as [`VcfSession::api_client`](crate::VcfSession::api_client)'s)
+/// that got no usable answer: an error a layer raised
+/// ([`BearerAuth`]'s failure to get a token) as it is, and a failed request
+/// with the origin tried and the cause (name not resolved, connection
+/// refused, TLS, not valid HTTP, too many redirects), its
+/// [`ErrorKind`](crate::ErrorKind) and a hint where one applies, as the
+/// SDK's own operations report them.
+///
+/// ```no_run
+/// # async fn run(api: reqwest_middleware::ClientWithMiddleware) {
+/// match api.get("https://sddc-manager.example/v1/system").send().await {
+///     Ok(response) => { /* ... */ }
+///     Err(err) => eprintln!("error: {}", refresh_sdk::middleware::into_error(err)),
+/// }
+/// # }
+/// ```
+pub fn into_error(error: reqwest_middleware::Error) -> crate::Error {
+    crate::http::failure::stack_failure(error)
+}
