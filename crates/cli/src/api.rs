@@ -132,7 +132,10 @@ async fn send(
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
     }
-    let mut response = request.send().await.map_err(call_failed)?;
+    let mut response = request
+        .send()
+        .await
+        .map_err(|err| Failure::Sdk(refresh_sdk::middleware::into_error(err)))?;
     let status = response.status();
     if call.include {
         let mut head = format!("{:?} {status}\r\n", response.version());
@@ -145,13 +148,14 @@ async fn send(
         head.push_str("\r\n");
         crate::emit_bytes(head.as_bytes())?;
     }
+    // A body's error carries no URL: the response's gives the origin.
+    let url = response.url().clone();
     // Streamed to stdout as it arrives: a body of any size (an inventory
     // dump, a server that never stops) costs one chunk of memory.
     let mut last = None;
     while let Some(chunk) = response.chunk().await.map_err(|err| {
-        Failure::Transport(format!(
-            "the response body could not be read: {}",
-            without_url(&err)
+        Failure::Body(refresh_sdk::middleware::into_error(
+            reqwest_middleware::Error::Reqwest(err.with_url(url.clone())),
         ))
     })? {
         if let Some(&byte) = chunk.last() {
@@ -193,36 +197,4 @@ fn read_body(data: &str) -> Result<Vec<u8>, Failure> {
         ))
     })?;
     Ok(bytes)
-}
-
-/// A failed call: the SDK's error when getting a token failed, else what
-/// the HTTP stack said (without the URL's query).
-fn call_failed(err: reqwest_middleware::Error) -> Failure {
-    match err {
-        reqwest_middleware::Error::Middleware(inner) => {
-            match inner.downcast::<refresh_sdk::Error>() {
-                Ok(sdk) => Failure::Sdk(sdk),
-                Err(other) => Failure::Transport(other.to_string()),
-            }
-        }
-        reqwest_middleware::Error::Reqwest(err) => Failure::Transport(without_url(&err)),
-    }
-}
-
-fn without_url(err: &reqwest::Error) -> String {
-    let kind = if err.is_timeout() {
-        "no answer in time"
-    } else if err.is_connect() {
-        "could not connect"
-    } else {
-        "the request failed"
-    };
-    let mut text = kind.to_owned();
-    let mut source = std::error::Error::source(err);
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }

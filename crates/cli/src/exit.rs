@@ -31,8 +31,10 @@ pub enum Failure {
     Output(String),
     /// `refresh vcf api`: the server answered with this status (not 2xx).
     Status(reqwest::StatusCode),
-    /// `refresh vcf api`: no answer (connection, TLS, timeout).
-    Transport(String),
+    /// `refresh vcf api`: the response's head came (the status and headers
+    /// were read, part of the body may be on stdout), but its body could
+    /// not be read to the end.
+    Body(refresh_sdk::Error),
     /// A stop signal ended the command before it finished.
     Stopped(crate::stop::Stop),
 }
@@ -44,7 +46,7 @@ impl Failure {
 
     pub fn code(&self) -> u8 {
         match self {
-            Failure::Sdk(e) => crate::exit_code(e.kind()),
+            Failure::Sdk(e) | Failure::Body(e) => crate::exit_code(e.kind()),
             Failure::Usage(_) => USAGE,
             Failure::Sandbox(_) => UNEXPECTED,
             Failure::Demo(_) => DEMO_FAILED,
@@ -52,7 +54,6 @@ impl Failure {
             Failure::Status(status) => {
                 crate::exit_code(refresh_sdk::ErrorKind::from_status(*status))
             }
-            Failure::Transport(_) => TRANSPORT,
             Failure::Stopped(stop) => stop.exit_code(),
         }
     }
@@ -61,24 +62,26 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Sdk(e) => {
-                // The SDK's line says what happened, VCF's notifications
-                // follow one per indented line, and one hint says what to do.
-                write!(f, "error: {e:#}")?;
-                if let Some(hint) = hint(e).or_else(|| e.hint()) {
-                    write!(f, "\n  hint: {hint}")?;
-                }
-                Ok(())
-            }
+            Failure::Sdk(e) => sdk_error(f, "", e),
+            Failure::Body(e) => sdk_error(f, "the response body could not be read: ", e),
             Failure::Usage(m) => write!(f, "error: {m}"),
             Failure::Sandbox(m) => write!(f, "error: the sandbox failed: {m}"),
             Failure::Demo(m) => write!(f, "demo failed: {m}"),
             Failure::Output(m) => write!(f, "error: {m}"),
             Failure::Status(status) => write!(f, "error: SDDC Manager answered HTTP {status}"),
-            Failure::Transport(m) => write!(f, "error: {m}"),
             Failure::Stopped(stop) => write!(f, "error: stopped by {}", stop.name()),
         }
     }
+}
+
+/// The SDK's line says what happened (after `context`), VCF's
+/// notifications follow one per indented line, and one hint says what to do.
+fn sdk_error(f: &mut fmt::Formatter<'_>, context: &str, e: &refresh_sdk::Error) -> fmt::Result {
+    write!(f, "error: {context}{e:#}")?;
+    if let Some(hint) = hint(e).or_else(|| e.hint()) {
+        write!(f, "\n  hint: {hint}")?;
+    }
+    Ok(())
 }
 
 /// The CLI's own hint, where it can name a flag or a command; otherwise the
@@ -94,16 +97,30 @@ fn hint(error: &refresh_sdk::Error) -> Option<&'static str> {
             Some(Service::Vcf),
             Some("refresh_access_token" | "invalidate_refresh_token"),
         ) => Some("run `refresh vcf create-token` for a new token pair"),
+        // A certificate no trusted CA signed (self-signed, a private CA, a
+        // regenerated one): the SDK's words for an unknown issuer or a bad
+        // signature. An expired certificate or one for another name is not
+        // fixed by trusting a CA: the SDK's hint for that cause stands, as
+        // for every other cause (a name not resolved, a closed port).
         (ErrorKind::Transport, _, _)
-            if error.status().is_none() && error.to_string().contains("server's certificate") =>
+            if error.status().is_none()
+                && error
+                    .to_string()
+                    .contains("the server's certificate is not trusted") =>
         {
             Some(
                 "pass the certificate of the CA that signed it with --ca-cert FILE (--insecure skips verification: for a lab only)",
             )
         }
-        (ErrorKind::Transport, _, _) if error.status().is_none() => Some(
-            "check the host and port; for a self-signed certificate use --ca-cert or --insecure",
-        ),
+        // The SDK's hint for this cause names its connect-timeout option;
+        // here that is --timeout.
+        (ErrorKind::Transport, _, _)
+            if error.status().is_none() && error.to_string().contains(": timed out connecting") =>
+        {
+            Some(
+                "check the host and port, and any firewall or VPN on the way; or raise --timeout SECS",
+            )
+        }
         _ => None,
     }
 }

@@ -42,8 +42,8 @@ Exit codes:
   4  not found (404; for VCF refresh: the refresh token is expired or invalidated)
   5  rate limited (429)
   6  server error (5xx)
-  7  timeout or transport failure (connect, TLS, reset)
-  8  invalid response (the body could not be decoded)
+  7  timeout or transport failure (name not resolved, connection refused, TLS, reset)
+  8  invalid response (not valid HTTP, an undecodable body, too many redirects, a redirect to another host)
   9  other rejected request (400, 409)
  10  stdout could not be written (a full disk, a closed pipe): the value was not delivered
 129  stopped by SIGHUP, a closed terminal (not under nohup); `vcf api` logs out first

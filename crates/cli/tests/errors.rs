@@ -431,3 +431,257 @@ async fn the_canary_never_reaches_stderr_whatever_the_exit_code() {
         "every exit code 0-10 was exercised: {seen:?}"
     );
 }
+
+/// The error line and its hint, without the warnings and traces around them.
+fn error_lines(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter(|line| line.starts_with("error:") || line.starts_with("  hint:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A connection that fails says where it went and why, exits 7, and gives
+/// the hint for that cause: a name that did not resolve or a closed port
+/// is no matter of certificates.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_connection_names_the_origin_and_its_cause_with_its_own_hint() {
+    let refused = refresh_loopback::refused_url().await;
+    // An empty DNS label fails at once, without asking any resolver.
+    let unresolvable = "http://no-such-host..invalid:8080".to_owned();
+    let vcf = ["vcf", "refresh-token", "--retries", "0"];
+    let f5 = [
+        "f5xc",
+        "refresh-token",
+        "--product-name",
+        "example",
+        "--retries",
+        "0",
+    ];
+    let vcf_env = |host: &str| {
+        vec![
+            ("VCF_SDDC_MANAGER_HOST", host.to_owned()),
+            ("VCF_ALLOW_INSECURE_HTTP", "true".to_owned()),
+            ("VCF_REFRESH_TOKEN", "an-id".to_owned()),
+        ]
+    };
+    let f5_env = |url: &str| {
+        vec![
+            ("VOLT_API_URL", url.to_owned()),
+            ("VOLT_ALLOW_INSECURE_HTTP", "true".to_owned()),
+            ("VOLT_API_TOKEN", "a-token".to_owned()),
+        ]
+    };
+    let cases = [
+        (
+            "VCF, unresolvable",
+            &vcf[..],
+            vcf_env(&unresolvable),
+            format!("{unresolvable}: name not resolved"),
+            "DNS",
+        ),
+        (
+            "VCF, closed port",
+            &vcf[..],
+            vcf_env(&refused),
+            format!("{refused}: connection refused"),
+            "Nothing accepts connections",
+        ),
+        (
+            "F5 XC, unresolvable",
+            &f5[..],
+            f5_env(&unresolvable),
+            format!("{unresolvable}: name not resolved"),
+            "DNS",
+        ),
+        (
+            "F5 XC, closed port",
+            &f5[..],
+            f5_env(&refused),
+            format!("{refused}: connection refused"),
+            "Nothing accepts connections",
+        ),
+    ];
+    for (case, args, env, cause, hint) in cases {
+        let output = refresh(args, &env).await;
+        let message = stderr(&output);
+        assert_eq!(code(&output), 7, "{case}: {message}");
+        let errors = error_lines(&message);
+        let lines: Vec<&str> = errors.lines().collect();
+        assert_eq!(lines.len(), 2, "{case}: the error and one hint: {message}");
+        assert!(lines[0].contains(&cause), "{case}: {message}");
+        assert!(
+            lines[1].starts_with("  hint: ") && lines[1].contains(hint),
+            "{case}: the cause's own hint: {message}"
+        );
+        for word in ["--ca-cert", "--insecure", "certificate"] {
+            assert!(!errors.contains(word), "{case}: no {word} hint: {message}");
+        }
+        assert!(!message.contains("a-token"), "{case}: {message}");
+    }
+}
+
+/// Accepts connections on 127.0.0.2 and forwards each to `target`, byte for
+/// byte both ways, until the test process ends.
+fn forward_from_127_0_0_2(target: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.2:0").expect("bind 127.0.0.2:0");
+    let addr = listener.local_addr().expect("an address");
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let Ok(server) = TcpStream::connect(target) else {
+                continue;
+            };
+            let pipe = |mut from: TcpStream, mut to: TcpStream| {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(Shutdown::Write);
+                });
+            };
+            let (Ok(client_out), Ok(server_out)) = (client.try_clone(), server.try_clone()) else {
+                continue;
+            };
+            pipe(client, server_out);
+            pipe(server, client_out);
+        }
+    });
+    addr
+}
+
+/// Only a certificate that is not trusted points to --ca-cert: one issued
+/// for another name stays refused whatever CA is trusted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_for_another_name_does_not_point_to_ca_cert() {
+    let sandbox = Sandbox::builder()
+        .tls(true)
+        .start()
+        .await
+        .expect("a TLS sandbox");
+    // 127.0.0.2 is loopback too, but not among the names the sandbox's
+    // certificate is issued for.
+    let other_name = forward_from_127_0_0_2(sandbox.local_addr());
+    let dir = std::env::temp_dir().join(format!("refresh-cli-name-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, sandbox.ca_pem().expect("a CA")).expect("the CA file");
+    let ca = ca.display().to_string();
+    let run = |host: String| {
+        let ca = ca.clone();
+        async move {
+            refresh(
+                &["--ca-cert", &ca, "vcf", "refresh-token", "--retries", "0"],
+                &[
+                    ("VCF_SDDC_MANAGER_HOST", host),
+                    ("VCF_REFRESH_TOKEN", "an-id".to_owned()),
+                ],
+            )
+            .await
+        }
+    };
+    // At its own name the sandbox is trusted with this CA (and does not
+    // know the refresh token).
+    let trusted = run(sandbox.vcf_url()).await;
+    assert_eq!(code(&trusted), 4, "{}", stderr(&trusted));
+    let output = run(format!("https://{other_name}")).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let message = stderr(&output);
+    assert_eq!(code(&output), 7, "{message}");
+    assert!(
+        message.contains(&format!(
+            "https://{other_name}: TLS: the server's certificate is not valid for this host name"
+        )),
+        "{message}"
+    );
+    assert!(!message.contains("--ca-cert"), "{message}");
+    assert!(
+        message.contains("host name the certificate was issued for"),
+        "the cause's own hint: {message}"
+    );
+    assert_one_hint(&error_lines(&message));
+}
+
+/// An answer that is not HTTP, or redirects that loop, is an invalid
+/// response (exit 8), said with the origin.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_that_is_not_http_or_a_redirect_loop_exits_8() {
+    use refresh_loopback::{Loopback, Reply, Step};
+    let garbage = Loopback::always(Step::Raw(b"SSH-2.0-OpenSSH_9.6\r\n\r\n".to_vec())).await;
+    let looping = Loopback::always(Reply::empty(307).header("location", "/again")).await;
+    let cases = [
+        (
+            "not HTTP",
+            &garbage,
+            format!("{}: the server's answer is not valid HTTP", garbage.url()),
+        ),
+        (
+            "redirect loop",
+            &looping,
+            format!("{}: too many redirects (more than 5)", looping.url()),
+        ),
+    ];
+    for (case, server, expected) in cases {
+        let output = refresh(
+            &["vcf", "refresh-token", "--retries", "0"],
+            &[
+                ("VCF_SDDC_MANAGER_HOST", server.url()),
+                ("VCF_REFRESH_TOKEN", "an-id".to_owned()),
+            ],
+        )
+        .await;
+        let message = stderr(&output);
+        assert_eq!(code(&output), 8, "{case}: {message}");
+        assert!(message.contains(&expected), "{case}: {message}");
+        assert!(!message.contains("certificate"), "{case}: {message}");
+        assert_one_hint(&error_lines(&message));
+    }
+}
+
+/// `refresh --help` lists what exits 7 and what exits 8.
+#[tokio::test(flavor = "multi_thread")]
+async fn help_lists_the_causes_of_exit_7_and_8() {
+    let output = refresh(&["--help"], &[]).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let help = stdout(&output);
+    let line = |code: &str| {
+        help.lines()
+            .find(|line| line.trim_start().starts_with(code))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let transport = line("7 ");
+    for cause in ["name not resolved", "connection refused", "TLS", "reset"] {
+        assert!(transport.contains(cause), "{cause}: {transport}");
+    }
+    let invalid = line("8 ");
+    for cause in ["not valid HTTP", "too many redirects", "another host"] {
+        assert!(invalid.contains(cause), "{cause}: {invalid}");
+    }
+}
+
+/// A connection neither accepted nor refused times out after the default
+/// connect timeout, and the hint names the command's --timeout, not an
+/// option of the SDK's.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connect_timeout_points_to_the_timeout_flag() {
+    let unanswered = refresh_loopback::Unanswered::start().await;
+    let output = refresh(
+        &["vcf", "refresh-token", "--retries", "0"],
+        &[
+            ("VCF_SDDC_MANAGER_HOST", unanswered.url()),
+            ("VCF_REFRESH_TOKEN", "an-id".to_owned()),
+        ],
+    )
+    .await;
+    let message = stderr(&output);
+    assert_eq!(code(&output), 7, "{message}");
+    assert!(
+        message.contains(&format!("{}: timed out connecting", unanswered.url())),
+        "{message}"
+    );
+    assert!(message.contains("--timeout"), "{message}");
+    assert!(!message.contains("TransportOptions"), "{message}");
+    assert!(!message.contains("certificate"), "{message}");
+    assert_one_hint(&error_lines(&message));
+}

@@ -370,3 +370,139 @@ async fn vcf_api_exits_by_status_and_refuses_bad_input_before_logging_in() {
     assert_eq!(code(&output), 3, "{}", stderr(&output));
     assert!(!stderr(&output).contains("wrong"), "{}", stderr(&output));
 }
+
+/// An SDDC Manager that logs in anyone and fails `GET /v1/system` with
+/// `step`.
+async fn failing_system(step: refresh_loopback::Step) -> Loopback {
+    Loopback::start(
+        move |request| match (request.method.as_str(), request.path.as_str()) {
+            ("POST", "/v1/tokens") => Reply::json(
+                201,
+                json!({"accessToken": "access-1", "refreshToken": {"id": "refresh-1"}}),
+            )
+            .into(),
+            ("DELETE", "/v1/tokens/refresh-token") => Reply::empty(204).into(),
+            ("GET", "/v1/system") => step.clone(),
+            _ => Reply::empty(404).into(),
+        },
+    )
+    .await
+}
+
+/// A call that gets no usable answer says where it went and why, exits by
+/// the kind (8 for an answer that is not HTTP or redirects that loop, 7 for
+/// a connection that failed), gives the cause's own hint, and still logs
+/// out.
+#[tokio::test(flavor = "multi_thread")]
+async fn vcf_api_failures_name_the_origin_and_the_cause() {
+    use refresh_loopback::Step;
+    let cases = [
+        (
+            "not HTTP",
+            Step::Raw(b"SSH-2.0-OpenSSH_9.6\r\n\r\n".to_vec()),
+            8,
+            "the server's answer is not valid HTTP",
+            Some("scheme and port"),
+        ),
+        (
+            "redirect loop",
+            Reply::empty(307).header("location", "/v1/system").into(),
+            8,
+            "too many redirects (more than 5)",
+            Some("redirects in a loop"),
+        ),
+        (
+            "reset",
+            Step::ResetBeforeHeaders,
+            7,
+            "connection reset",
+            // Nothing the caller can change.
+            None,
+        ),
+    ];
+    for (case, step, expected, cause, hint) in cases {
+        let server = failing_system(step).await;
+        let output = refresh(
+            &["--retries", "0", "vcf", "api", "GET", "/v1/system"],
+            &env(&server),
+        )
+        .await;
+        let message = stderr(&output);
+        assert_eq!(code(&output), expected, "{case}: {message}");
+        let errors: Vec<&str> = message
+            .lines()
+            .filter(|line| line.starts_with("error:") || line.starts_with("  hint:"))
+            .collect();
+        assert!(
+            errors
+                .first()
+                .is_some_and(|line| line.contains(&format!("{}: {cause}", server.url()))),
+            "{case}: the origin and the cause: {message}"
+        );
+        match hint {
+            Some(hint) => assert!(
+                errors.len() == 2 && errors[1].starts_with("  hint: ") && errors[1].contains(hint),
+                "{case}: the cause's own hint: {message}"
+            ),
+            None => assert_eq!(errors.len(), 1, "{case}: no hint: {message}"),
+        }
+        for word in ["certificate", "/v1/system", "access-1", "refresh-1", "pw"] {
+            assert!(!message.contains(word), "{case}: {word}: {message}");
+        }
+        assert_eq!(
+            server.requests_to("DELETE", "/v1/tokens/refresh-token"),
+            1,
+            "{case}: logged out"
+        );
+    }
+
+    // Nothing listens: the login cannot connect, exit 7.
+    let refused = refresh_loopback::refused_url().await;
+    let output = refresh(
+        &["--retries", "0", "vcf", "api", "GET", "/v1/system"],
+        &[
+            ("VCF_SDDC_MANAGER_HOST", refused.clone()),
+            ("VCF_SDDC_MANAGER_USERNAME", "admin".to_owned()),
+            ("VCF_SDDC_MANAGER_PASSWORD", "pw".to_owned()),
+        ],
+    )
+    .await;
+    let message = stderr(&output);
+    assert_eq!(code(&output), 7, "{message}");
+    assert!(
+        message.contains(&format!("{refused}: connection refused")),
+        "{message}"
+    );
+    assert!(!message.contains("certificate"), "{message}");
+}
+
+/// A body cut short by a reset: what arrived is on stdout, and the failure
+/// names the origin and the cause, exit 7.
+#[tokio::test(flavor = "multi_thread")]
+async fn vcf_api_a_body_cut_short_names_the_origin_and_the_cause() {
+    let body = json!({ "version": "5.2.0", "padding": "x".repeat(4096) });
+    let server = failing_system(refresh_loopback::Step::ResetMidBody {
+        reply: Reply::json(200, body.clone()),
+        sent: 12,
+    })
+    .await;
+    let output = refresh(&["vcf", "api", "GET", "/v1/system"], &env(&server)).await;
+    let message = stderr(&output);
+    assert_eq!(code(&output), 7, "{message}");
+    assert!(
+        message.contains("error: the response body could not be read: "),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("{}: connection reset", server.url()))
+            || message.contains(&format!("{}: connection closed", server.url())),
+        "names the origin and the cause: {message}"
+    );
+    assert_eq!(
+        stdout(&output),
+        body.to_string()[..12],
+        "what arrived is on stdout"
+    );
+    assert!(!message.contains("/v1/system"), "{message}");
+    assert_eq!(server.requests_to("DELETE", "/v1/tokens/refresh-token"), 1);
+}
