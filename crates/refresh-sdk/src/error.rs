@@ -797,8 +797,7 @@ mod tests {
 
     #[test]
     fn snippets_that_repeat_a_short_secret_are_withheld() {
-        let snippet =
-            BodySnippet::from_body(None, br#"{"password":"pw"}"#, &secrets(&["pw"]));
+        let snippet = BodySnippet::from_body(None, br#"{"password":"pw"}"#, &secrets(&["pw"]));
         assert_eq!(snippet.text, crate::text::WITHHELD);
         assert!(!snippet.truncated);
     }
