@@ -1,7 +1,11 @@
 //! Per-call overhead: the facade's F5 `refresh_token` and VCF
 //! `refresh_access_token`, and the raw generated clients, each against a
 //! hand-written reqwest request with serde decoding of the same call, to
-//! the same in-process loopback server, with the same client settings.
+//! the same in-process loopback server, with the same client settings; and
+//! a `GET` through `VcfSession::api_client()` (the bearer header from the
+//! session's cached token, the transport policy) against the same `GET`
+//! made with reqwest alone, its `Authorization: Bearer` header built per
+//! request (`get/raw`, `get/api_client`).
 //!
 //! The server runs on a thread and runtime of its own; every client runs on
 //! the bench's main thread (a current-thread runtime), so the client's work
@@ -9,7 +13,7 @@
 //! the hand-written call (target: ≤ 1.05):
 //!
 //! - criterion's per-call wall time of each client (one after another);
-//! - interleaved rounds (the six clients taking turns, each ratio taken
+//! - interleaved rounds (the eight clients taking turns, each ratio taken
 //!   within a round, median over the rounds): wall time, the client
 //!   thread's CPU time, and the client and server threads' CPU time
 //!   (`/proc/<thread>/schedstat`, user and kernel);
@@ -31,28 +35,47 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::routing::{patch, post};
+use axum::response::IntoResponse;
+use axum::routing::{get, patch, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::Criterion;
 use refresh_sdk::vcf::VcfConfig;
-use refresh_sdk::{F5Client, F5Config, F5Credentials, SecretString, TransportOptions, VcfClient};
+use refresh_sdk::{
+    ExposeSecret, F5Client, F5Config, F5Credentials, SecretString, TransportOptions, VcfClient,
+    VcfCredentials, VcfSession,
+};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use tokio::runtime::Runtime;
 
 const F5_PATH: &str = "/api/ai_data/bfdp/namespaces/system/bfdp/refresh_token";
 const VCF_PATH: &str = "/v1/tokens/access-token/refresh";
+/// VCF's `createToken`, for the session's one login.
+const VCF_LOGIN_PATH: &str = "/v1/tokens";
+/// The SDDC Manager call the `get/*` clients make.
+const GET_PATH: &str = "/v1/system";
 const API_TOKEN: &str = "bench-api-token";
 /// The facade's defaults, given to the other two clients too.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Every client measured, in the order the rounds interleave them.
-const VARIANTS: [&str; 6] = [
+const VARIANTS: [&str; 8] = [
     "f5/raw",
     "f5/generated",
     "f5/facade",
     "vcf/raw",
     "vcf/generated",
     "vcf/facade",
+    "get/raw",
+    "get/api_client",
+];
+
+/// The APIs, each with its `raw` client and the layers compared with it.
+const APIS: [(&str, &[&str]); 3] = [
+    ("f5", &["generated", "facade"]),
+    ("vcf", &["generated", "facade"]),
+    ("get", &["api_client"]),
 ];
 
 /// Interleaved rounds, and calls per client per round.
@@ -176,8 +199,42 @@ fn counted_serving(
     let _ = runtime.block_on(stop);
 }
 
+/// An access token of the size and shape SDDC Manager issues (an HS256
+/// JWT of about 420 characters, as in VCF's API reference), valid until
+/// 2100: the session logs in once and then serves it from its cache.
+fn access_token() -> String {
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256"}"#);
+    let claims = URL_SAFE_NO_PAD.encode(
+        r#"{"jti":"6049ed6e-05c7-45dd-a188-a5a2cfe66da4","iat":1574224397,"sub":"administrator@vsphere.local","iss":"vcf-auth","aud":"sddc-services","nbf":1574224397,"exp":4102444800,"user":"administrator@vsphere.local","name":"administrator@vsphere.local","scope":["ADMIN"]}"#,
+    );
+    format!("{header}.{claims}.9y1U0iS4sgUQ_0vlFAaQ2eQ8zCFMoMEjXXdHpjTOqPc")
+}
+
 fn app() -> axum::Router {
+    let pair = serde_json::json!({
+        "accessToken": access_token(),
+        "refreshToken": { "id": "refresh-token-id" },
+    });
     axum::Router::new()
+        .route(
+            VCF_LOGIN_PATH,
+            post(move || {
+                let pair = pair.clone();
+                async move { (axum::http::StatusCode::CREATED, Json(pair)) }
+            }),
+        )
+        .route(
+            GET_PATH,
+            // Both `get/*` clients must send the token.
+            get(|headers: axum::http::HeaderMap| async move {
+                if headers.contains_key(AUTHORIZATION) {
+                    Json(serde_json::json!({ "version": "5.2.1.0-24307856", "fipsMode": false }))
+                        .into_response()
+                } else {
+                    axum::http::StatusCode::UNAUTHORIZED.into_response()
+                }
+            }),
+        )
         .route(
             F5_PATH,
             post(|| async {
@@ -200,6 +257,38 @@ fn client_runtime() -> Runtime {
         .enable_all()
         .build()
         .expect("the client's runtime")
+}
+
+/// The redirect policy the facade gives its own `reqwest::Client`
+/// (`transport::same_origin_redirects`, crate-private): redirects within
+/// the same origin only, at most 5.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt.previous().first().is_some_and(|first| {
+            let next = attempt.url();
+            first.scheme() == next.scheme()
+                && first.host_str() == next.host_str()
+                && first.port_or_known_default() == next.port_or_known_default()
+        });
+        if !same_origin || attempt.previous().len() > 5 {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// The `get/raw` client: every setting `transport::build_http_client`
+/// gives the session's client (user agent, connect timeout, timeout, no
+/// default headers, same-origin redirects).
+fn reqwest_api_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(refresh_sdk::transport::USER_AGENT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(TIMEOUT)
+        .redirect(same_origin_redirects())
+        .build()
+        .expect("the reqwest client builds")
 }
 
 /// The settings the facade gives its own `reqwest::Client`.
@@ -230,7 +319,16 @@ struct F5Response {
     result: Option<String>,
 }
 
-/// The six clients, each ready to make its one call.
+/// The `GET` call's answer, decoded by both `get/*` clients.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct SystemInfo {
+    version: String,
+    fips_mode: bool,
+}
+
+/// The eight clients, each ready to make its one call.
 struct Clients {
     facade_f5: F5Client,
     generated_f5: f5xc_bfdp::Client,
@@ -242,12 +340,31 @@ struct Clients {
     raw_vcf: reqwest::Client,
     vcf_url: String,
     refresh: SecretString,
+    /// Kept, as a service keeps it: built once from a session that has
+    /// already logged in.
+    api_client: reqwest_middleware::ClientWithMiddleware,
+    raw_api: reqwest::Client,
+    /// The token `get/raw` sends: the session's, as a service holding one
+    /// would.
+    raw_token: String,
+    get_url: String,
 }
 
 impl Clients {
-    /// Builds the clients; must run inside the client runtime, where their
-    /// connection pools then live.
-    fn new(base: &str) -> Clients {
+    /// Builds the clients and logs the session in; must run on the client
+    /// runtime, where their connection pools then live.
+    async fn new(base: &str) -> Clients {
+        let session = VcfSession::new(
+            VcfClient::new(VcfConfig::new(base).expect("valid config"))
+                .expect("the VCF client builds"),
+            VcfCredentials::new("administrator@vsphere.local", "bench-password"),
+        );
+        let raw_token = session
+            .access_token()
+            .await
+            .expect("the session logs in")
+            .expose_secret()
+            .to_owned();
         Clients {
             facade_f5: F5Client::new(
                 F5Config::new(base, F5Credentials::api_token(API_TOKEN))
@@ -267,6 +384,10 @@ impl Clients {
             raw_vcf: reqwest_client(false),
             vcf_url: format!("{base}{VCF_PATH}"),
             refresh: SecretString::from("refresh-token-id"),
+            api_client: session.api_client(),
+            raw_api: reqwest_api_client(),
+            raw_token,
+            get_url: format!("{base}{GET_PATH}"),
         }
     }
 
@@ -300,6 +421,38 @@ impl Clients {
         assert_eq!(response.status(), 200);
         let body = response.bytes().await.expect("the raw VCF body");
         serde_json::from_slice::<String>(&body).expect("the VCF JSON")
+    }
+
+    /// The `GET` as a service writes it with reqwest alone: the bearer
+    /// header built per request from the token it holds, marked sensitive
+    /// as the SDK's is.
+    async fn raw_get(&self) -> SystemInfo {
+        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", self.raw_token))
+            .expect("a valid header value");
+        authorization.set_sensitive(true);
+        let response = self
+            .raw_api
+            .get(&self.get_url)
+            .header(AUTHORIZATION, authorization)
+            .send()
+            .await
+            .expect("the raw GET");
+        assert_eq!(response.status(), 200);
+        let body = response.bytes().await.expect("the raw GET's body");
+        serde_json::from_slice::<SystemInfo>(&body).expect("the GET's JSON")
+    }
+
+    /// The same `GET` through the session's API client.
+    async fn api_client_get(&self) -> SystemInfo {
+        let response = self
+            .api_client
+            .get(&self.get_url)
+            .send()
+            .await
+            .expect("the API client's GET");
+        assert_eq!(response.status(), 200);
+        let body = response.bytes().await.expect("the API client's body");
+        serde_json::from_slice::<SystemInfo>(&body).expect("the GET's JSON")
     }
 
     /// `calls` calls of `variant`, one after another.
@@ -338,6 +491,8 @@ impl Clients {
                     .await
                     .expect("the facade VCF call")
             ),
+            "get/raw" => repeat!(self.raw_get().await),
+            "get/api_client" => repeat!(self.api_client_get().await),
             other => panic!("no client {other:?}"),
         }
     }
@@ -359,7 +514,7 @@ fn cpu_times(server: &Server) -> Option<(Duration, Duration)> {
 }
 
 fn criterion_benches(c: &mut Criterion, runtime: &Runtime, clients: &Clients) {
-    for api in ["f5", "vcf"] {
+    for (api, _) in APIS {
         let mut group = c.benchmark_group(format!("{api}_overhead"));
         for variant in VARIANTS.iter().filter(|v| v.starts_with(api)) {
             group.bench_function(*variant, |b| {
@@ -376,7 +531,7 @@ fn criterion_benches(c: &mut Criterion, runtime: &Runtime, clients: &Clients) {
 }
 
 /// Criterion measures the clients one after another, so drift on a shared
-/// machine lands in its ratios. These rounds interleave the six clients and
+/// machine lands in its ratios. These rounds interleave the clients and
 /// take each ratio within a round, between calls made moments apart.
 fn interleaved_rounds(runtime: &Runtime, clients: &Clients, server: &Server) {
     let calls = f64::from(CALLS_PER_ROUND);
@@ -518,7 +673,7 @@ fn callgrind_child_main(spec: &str) {
     let calls: u32 = calls.parse().expect("a call count");
     let server = Server::spawn();
     let runtime = client_runtime();
-    let clients = runtime.block_on(async { Clients::new(&server.base) });
+    let clients = runtime.block_on(Clients::new(&server.base));
     runtime.block_on(clients.run(variant, CALLGRIND_WARM_UP));
     server.counted(|| counted_calls(&runtime, &clients, variant, calls));
 }
@@ -562,8 +717,8 @@ fn print_ratios(callgrind: &Result<(), String>) {
             println!("   skipped: {why}");
             continue;
         }
-        for api in ["f5", "vcf"] {
-            for layer in ["generated", "facade"] {
+        for (api, layers) in APIS {
+            for layer in layers {
                 let variant = format!("{api}/{layer}");
                 let in_order = SAMPLES
                     .lock()
@@ -598,7 +753,7 @@ fn print_ratios(callgrind: &Result<(), String>) {
                 };
                 let verdict = if ratio <= 1.05 { "met" } else { "NOT met" };
                 println!(
-                    "{api:>5} {layer:<9}/raw = {ratio:.3} {spread}  {:.0} vs {:.0} {unit} per call; {verdict}",
+                    "{api:>5} {layer:<10}/raw = {ratio:.3} {spread}  {:.0} vs {:.0} {unit} per call; {verdict}",
                     quantile(&samples(&format!("{measure}/{variant}")), 0.5).unwrap_or(f64::NAN),
                     quantile(&samples(&format!("{measure}/{api}/raw")), 0.5).unwrap_or(f64::NAN),
                 );
@@ -622,7 +777,7 @@ fn main() {
     }
     let server = Server::spawn();
     let runtime = client_runtime();
-    let clients = runtime.block_on(async { Clients::new(&server.base) });
+    let clients = runtime.block_on(Clients::new(&server.base));
     if runs("criterion") {
         let mut criterion = Criterion::default()
             .warm_up_time(Duration::from_secs(1))
