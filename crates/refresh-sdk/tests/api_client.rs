@@ -131,3 +131,38 @@ async fn the_authorization_header_is_sensitive_and_accepted() {
     assert_eq!(response.status(), 200);
     vcf.logout().await.expect("logout");
 }
+
+/// The token and the transport policy run as one layer, sharing one copy
+/// of the request: with no retries configured, a rejected token is still
+/// renewed and the call sent once more.
+#[tokio::test]
+async fn without_retries_a_revoked_token_is_still_renewed_and_sent_once_more() {
+    use refresh_sdk::{RetryPolicy, TransportOptions, VcfClient, VcfConfig, VcfCredentials};
+
+    let sandbox = sandbox().await;
+    let lookup = sandbox.vcf_env();
+    let config = VcfConfig::from_lookup(&lookup)
+        .expect("configuration")
+        .transport(TransportOptions::default().retry(RetryPolicy::no_retries()));
+    let client = VcfClient::new(config).expect("client");
+    let vcf = VcfSession::new(
+        client,
+        VcfCredentials::from_lookup(&lookup).expect("credentials"),
+    );
+    let api = vcf.api_client();
+    let url = format!("{}{DOMAINS}", vcf.base_url());
+    assert_eq!(api.get(&url).send().await.expect("sent").status(), 200);
+
+    sandbox.faults().revoke_access_tokens();
+    let response = api
+        .post(&url)
+        .json(&json!({ "name": "sfo-w01" }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200, "renewed and sent again");
+    assert_eq!(sandbox.route_rejections(Method::POST, DOMAINS), 1);
+    assert_eq!(sandbox.route_requests(Method::POST, DOMAINS), 2);
+    vcf.logout().await.expect("logout");
+    sandbox.assert_spec_clean();
+}

@@ -19,7 +19,6 @@ use tracing::Instrument;
 
 use super::body::{self, Buffered};
 use super::cause::cause_of;
-
 use super::client::client_timeout;
 use super::options::{RetryPolicy, TransportOptions};
 use super::retry::{Deadline, LONGEST_SERVER_WAIT, millis, parse_retry_after, retries_status};
@@ -93,6 +92,22 @@ impl TransportPolicy {
         self.cap_successes = false;
         self
     }
+}
+
+/// What the sender of a request knows that the attempt loop cannot tell.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Plan {
+    /// The request is harmless to repeat whatever its method (see
+    /// [`retries_status`]).
+    pub(crate) idempotent: bool,
+    /// Keep a copy of the request through the last attempt and hand it to
+    /// `finish` unused: for a layer above that may send the request once
+    /// more ([`BearerAuth`](crate::middleware::BearerAuth), after a 401),
+    /// so that it needs no copy of its own.
+    pub(crate) keep_spare: bool,
+    /// When the operation started, if before this request: its deadline
+    /// counts from then.
+    pub(crate) started: Option<Instant>,
 }
 
 /// Where an attempt goes next: the rest of a middleware stack with the
@@ -186,32 +201,33 @@ impl TransportPolicy {
 
     /// Sends `request` through `hop`, again while the policy allows, records
     /// the outcome on `span` and hands what was learned on the way to
-    /// `finish`. `idempotent` says the request is harmless to repeat whatever
-    /// its method (see [`retries_status`]); the deadline runs from `started`,
-    /// or from now. One future, so that the executor boxes it as it is: the
-    /// deadline's start and the facts' destination are arguments, not an
-    /// extensions map or an outer future.
+    /// `finish`, with the unused copy of the request when `plan` keeps one.
+    /// One future, so that the executor boxes it as it is: the plan and the
+    /// facts' destination are arguments, not an extensions map or an outer
+    /// future.
     pub(crate) async fn attempts<H: Hop>(
         &self,
         mut request: reqwest::Request,
         mut hop: H,
-        idempotent: bool,
-        started: Option<Instant>,
+        plan: Plan,
         span: tracing::Span,
-        finish: impl FnOnce(CallFacts) + Send,
+        finish: impl FnOnce(CallFacts, Option<reqwest::Request>) + Send,
     ) -> Result<reqwest::Response, H::Error> {
-        let clock = match started {
+        let clock = match plan.started {
             Some(started) => Deadline::starting_at(started, self.retry.deadline),
             None => Deadline::starting_now(self.retry.deadline),
         };
         let mut facts = CallFacts::default();
         let method = request.method().clone();
         let mut attempt = 0u32;
+        let mut spare;
         let result = loop {
             attempt = attempt.saturating_add(1);
-            // A copy is kept for the next attempt while one may follow; a
-            // streaming body cannot be copied, so it gets one attempt.
-            let mut spare = if attempt < self.retry.max_attempts {
+            // A copy is kept for the next attempt while one may follow (or
+            // for the caller, when the plan says so); a streaming body
+            // cannot be copied, so it gets one attempt.
+            let may_retry = attempt < self.retry.max_attempts;
+            spare = if may_retry || plan.keep_spare {
                 H::spare(&request)
             } else {
                 None
@@ -259,8 +275,8 @@ impl TransportPolicy {
                     // not sent. A timeout or a reset after sending may have
                     // left the server working on it.
                     let unchangeable = err.is_permanent();
-                    if let Some(again) = spare.take().filter(|_| err.is_connect() && !unchangeable)
-                    {
+                    let retry = may_retry && err.is_connect() && !unchangeable;
+                    if let Some(again) = spare.take_if(|_| retry) {
                         let delay = self.retry.backoff(attempt);
                         if clock.allows_wait(delay) {
                             request = again;
@@ -272,6 +288,7 @@ impl TransportPolicy {
                             tokio::time::sleep(delay).await;
                             continue;
                         }
+                        spare = Some(again);
                     }
                     break Err(err);
                 }
@@ -281,8 +298,8 @@ impl TransportPolicy {
                     attempt_event!(status = status.as_u16(), "attempt answered");
                     facts.status = Some(status);
                     facts.retry_after = retry_after;
-                    let retryable = retries_status(&method, idempotent, status);
-                    if let Some(again) = spare.take().filter(|_| retryable) {
+                    let retry = may_retry && retries_status(&method, plan.idempotent, status);
+                    if let Some(again) = spare.take_if(|_| retry) {
                         let delay = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
                         let server_wait_ok =
                             retry_after.is_none_or(|wait| wait <= LONGEST_SERVER_WAIT);
@@ -301,6 +318,7 @@ impl TransportPolicy {
                         if clock.is_bounded() && !clock.allows_wait(delay) {
                             facts.deadline_exceeded = true;
                         }
+                        spare = Some(again);
                     }
                     if self.passes_as_is(&response) {
                         break Ok(response);
@@ -329,7 +347,7 @@ impl TransportPolicy {
         // Inside the span: this future runs entered in it whenever anything
         // can see it (see `span`).
         tracing::trace!(attempts = attempt, status, elapsed_ms, "operation finished");
-        finish(facts);
+        finish(facts, spare.filter(|_| plan.keep_spare));
         result
     }
 
@@ -390,10 +408,14 @@ impl TransportPolicy {
         request: reqwest::Request,
         operation: &'static str,
         idempotent: bool,
-        finish: impl FnOnce(CallFacts) + Send + 'a,
+        finish: impl FnOnce(CallFacts, Option<reqwest::Request>) + Send + 'a,
     ) -> ExecFuture<'a> {
         let span = self.span(Some(operation), &request);
-        let attempts = self.attempts(request, client, idempotent, None, span.clone(), finish);
+        let plan = Plan {
+            idempotent,
+            ..Plan::default()
+        };
+        let attempts = self.attempts(request, client, plan, span.clone(), finish);
         if unobserved(&span) {
             Box::pin(attempts)
         } else {
@@ -434,7 +456,7 @@ impl Transport {
         info: &progenitor_client::OperationInfo,
     ) -> ExecFuture<'a> {
         self.policy
-            .exec(client, request, info.operation_id, false, drop)
+            .exec(client, request, info.operation_id, false, |_, _| ())
     }
 }
 
@@ -476,7 +498,7 @@ impl Call {
             request,
             info.operation_id,
             self.idempotent,
-            |facts| *self.facts.lock().unwrap_or_else(PoisonError::into_inner) = facts,
+            |facts, _| *self.facts.lock().unwrap_or_else(PoisonError::into_inner) = facts,
         )
     }
 }

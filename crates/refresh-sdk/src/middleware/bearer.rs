@@ -8,9 +8,9 @@ use http::Extensions;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::ExposeSecret;
-use secrecy::zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::http::exec::{Plan, TransportPolicy};
 use crate::http::retry::OperationStarted;
 use crate::source::{AccessToken, AccessTokenSource};
 
@@ -63,6 +63,10 @@ static NO_ORIGIN_WARNING: Once = Once::new();
 pub struct BearerAuth {
     source: Arc<dyn AccessTokenSource>,
     origin: Option<Origin>,
+    /// The transport policy, when this layer runs it itself rather than
+    /// over a [`TransportPolicy`](super::TransportPolicy) layer below (see
+    /// [`over_policy`](Self::over_policy)).
+    policy: Option<TransportPolicy>,
 }
 
 /// A tuple origin, compared field by field with each request's URL.
@@ -137,7 +141,11 @@ impl BearerAuth {
         if origin.is_none() {
             warn_no_origin();
         }
-        BearerAuth { source, origin }
+        BearerAuth {
+            source,
+            origin,
+            policy: None,
+        }
     }
 
     /// Authorizes requests to the origin of `url` (an absolute `http` or
@@ -167,7 +175,58 @@ impl BearerAuth {
         Ok(BearerAuth {
             source,
             origin: Some(origin),
+            policy: None,
         })
+    }
+
+    /// This layer and `policy` below it as one layer: the same behaviour as
+    /// the two stacked, with one layer's cost per request, and one copy of
+    /// the request serving both the policy's retries and the re-send after
+    /// a 401 (what [`VcfClient::api_client`](crate::VcfClient::api_client)
+    /// builds).
+    #[cfg(feature = "vcf")]
+    pub(crate) fn over_policy(mut self, policy: TransportPolicy) -> BearerAuth {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Sends `request` on: through the policy when this layer runs it, the
+    /// deadline counting from `started`; with `keep_spare`, with a copy of
+    /// the request for one more send.
+    async fn send(
+        &self,
+        request: reqwest::Request,
+        next: reqwest_middleware::Next<'_>,
+        extensions: &mut Extensions,
+        started: Instant,
+        keep_spare: bool,
+    ) -> (
+        reqwest_middleware::Result<reqwest::Response>,
+        Option<reqwest::Request>,
+    ) {
+        match &self.policy {
+            Some(policy) => {
+                let plan = Plan {
+                    keep_spare,
+                    started: Some(started),
+                    ..Plan::default()
+                };
+                policy.send_down(request, next, extensions, plan).await
+            }
+            None => {
+                // A policy layer below shares the deadline through the
+                // extensions.
+                if extensions.get::<OperationStarted>().is_none() {
+                    extensions.insert(OperationStarted(started));
+                }
+                let spare = if keep_spare {
+                    request.try_clone()
+                } else {
+                    None
+                };
+                (next.run(request, extensions).await, spare)
+            }
+        }
     }
 
     fn authorizes(&self, request: &reqwest::Request) -> bool {
@@ -195,21 +254,15 @@ pub(crate) fn warn_no_origin() {
     });
 }
 
-/// `Bearer <token>` as a header value marked sensitive; the text built on
-/// the way is zeroized.
+/// `Bearer <token>` as a header value marked sensitive (see
+/// [`AccessToken::bearer`]).
 pub(crate) fn bearer_header(token: &AccessToken) -> Result<HeaderValue> {
-    let secret = token.expose_secret();
-    let mut text = Zeroizing::new(String::with_capacity(secret.len() + 7));
-    text.push_str("Bearer ");
-    text.push_str(secret);
-    let mut value = HeaderValue::from_str(&text).map_err(|_| {
+    token.bearer().ok_or_else(|| {
         Error::new(
             ErrorKind::InvalidResponse,
             "the access token holds characters an HTTP header cannot carry",
         )
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
+    })
 }
 
 fn authorize(
@@ -229,19 +282,21 @@ impl reqwest_middleware::Middleware for BearerAuth {
         extensions: &mut Extensions,
         next: reqwest_middleware::Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        if !self.authorizes(&request) {
-            return next.run(request, extensions).await;
-        }
         // Before the token: a slow login spends the operation's time budget
         // as the renewal after a 401 does, so the caller's deadline bounds
         // the whole call.
-        if extensions.get::<OperationStarted>().is_none() {
-            extensions.insert(OperationStarted(Instant::now()));
+        let started = extensions
+            .get::<OperationStarted>()
+            .map_or_else(Instant::now, |s| s.0);
+        if !self.authorizes(&request) {
+            return self.send(request, next, extensions, started, false).await.0;
         }
         let token = self.token().await?;
         authorize(&mut request, &token)?;
-        let spare = request.try_clone();
-        let response = next.clone().run(request, &mut *extensions).await?;
+        let (response, spare) = self
+            .send(request, next.clone(), &mut *extensions, started, true)
+            .await;
+        let response = response?;
         // A 401 from where a redirect led (another origin, which never saw
         // the token) says nothing about the token.
         if response.status() != StatusCode::UNAUTHORIZED
@@ -268,7 +323,7 @@ impl reqwest_middleware::Middleware for BearerAuth {
             "the server rejected the token (401); sending once more with a renewed one"
         );
         authorize(&mut again, &fresh)?;
-        next.run(again, extensions).await
+        self.send(again, next, extensions, started, false).await.0
     }
 }
 

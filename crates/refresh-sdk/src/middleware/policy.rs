@@ -8,7 +8,7 @@ use std::future::Future;
 use http::Extensions;
 
 pub use crate::http::exec::TransportPolicy;
-use crate::http::exec::{AttemptFailure, Hop, unobserved};
+use crate::http::exec::{AttemptFailure, Hop, Plan, unobserved};
 use crate::http::retry::OperationStarted;
 
 /// The rest of a middleware stack, and the extensions every attempt of the
@@ -38,6 +38,39 @@ impl AttemptFailure for reqwest_middleware::Error {
     }
 }
 
+impl TransportPolicy {
+    /// Sends `request` down the rest of the stack under the policy. With
+    /// `plan.keep_spare`, also returns an unused copy of it, for one more
+    /// send by the caller.
+    pub(crate) async fn send_down(
+        &self,
+        request: reqwest::Request,
+        next: reqwest_middleware::Next<'_>,
+        extensions: &mut Extensions,
+        plan: Plan,
+    ) -> (
+        reqwest_middleware::Result<reqwest::Response>,
+        Option<reqwest::Request>,
+    ) {
+        use tracing::Instrument as _;
+
+        // A request of the stack belongs to no generated operation, and
+        // nobody reads its facts.
+        let span = self.span(None, &request);
+        let hop = Stack { next, extensions };
+        let mut kept = None;
+        let keep = |_, spare| kept = spare;
+        let result = if unobserved(&span) {
+            self.attempts(request, hop, plan, span, keep).await
+        } else {
+            self.attempts(request, hop, plan, span.clone(), keep)
+                .instrument(span)
+                .await
+        };
+        (result, kept)
+    }
+}
+
 #[async_trait::async_trait]
 impl reqwest_middleware::Middleware for TransportPolicy {
     async fn handle(
@@ -46,21 +79,11 @@ impl reqwest_middleware::Middleware for TransportPolicy {
         extensions: &mut Extensions,
         next: reqwest_middleware::Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        use tracing::Instrument as _;
-
         // A layer above that sends the request again shares its deadline.
-        let started = extensions.get::<OperationStarted>().map(|s| s.0);
-        // A request of the stack belongs to no generated operation, is
-        // repeated by its method's rule, and nobody reads its facts.
-        let span = self.span(None, &request);
-        let hop = Stack { next, extensions };
-        if unobserved(&span) {
-            self.attempts(request, hop, false, started, span, drop)
-                .await
-        } else {
-            self.attempts(request, hop, false, started, span.clone(), drop)
-                .instrument(span)
-                .await
-        }
+        let plan = Plan {
+            started: extensions.get::<OperationStarted>().map(|s| s.0),
+            ..Plan::default()
+        };
+        self.send_down(request, next, extensions, plan).await.0
     }
 }

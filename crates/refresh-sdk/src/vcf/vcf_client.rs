@@ -108,10 +108,11 @@ impl VcfClient {
         source: Arc<dyn crate::AccessTokenSource>,
     ) -> reqwest_middleware::ClientWithMiddleware {
         use vcf_tokens::ClientInfo as _;
-        let layers: Vec<Arc<dyn reqwest_middleware::Middleware>> = vec![
-            Arc::new(crate::middleware::BearerAuth::new(source)),
-            Arc::new(self.policy()),
-        ];
+        // BearerAuth over TransportPolicy, as one layer: one layer's cost
+        // and one copy of each request (see `BearerAuth::over_policy`).
+        let layers: Vec<Arc<dyn reqwest_middleware::Middleware>> = vec![Arc::new(
+            crate::middleware::BearerAuth::new(source).over_policy(self.policy()),
+        )];
         reqwest_middleware::ClientWithMiddleware::new(self.raw.client().clone(), layers)
     }
 
