@@ -23,6 +23,26 @@ async fn sandbox() -> Sandbox {
         .expect("the sandbox starts")
 }
 
+/// A GET, then a POST after the sandbox revoked every access token: a 401
+/// says the request was not acted on, so even a POST is renewed and sent
+/// once more.
+async fn post_with_a_revoked_token(sandbox: &Sandbox, vcf: &VcfSession) {
+    let api = vcf.api_client();
+    let url = format!("{}{DOMAINS}", vcf.base_url());
+    assert_eq!(api.get(&url).send().await.expect("sent").status(), 200);
+
+    sandbox.faults().revoke_access_tokens();
+    let response = api
+        .post(&url)
+        .json(&json!({ "name": "sfo-w01" }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200, "renewed and sent again");
+    assert_eq!(sandbox.route_rejections(Method::POST, DOMAINS), 1);
+    assert_eq!(sandbox.route_requests(Method::POST, DOMAINS), 2);
+}
+
 #[tokio::test]
 async fn a_service_lists_domains_in_three_lines() {
     let sandbox = sandbox().await;
@@ -50,21 +70,7 @@ async fn a_service_lists_domains_in_three_lines() {
 async fn a_revoked_token_is_renewed_and_the_call_sent_once_more() {
     let sandbox = sandbox().await;
     let vcf = VcfSession::from_lookup(sandbox.vcf_env()).expect("configuration");
-    let api = vcf.api_client();
-    let url = format!("{}{DOMAINS}", vcf.base_url());
-    assert_eq!(api.get(&url).send().await.expect("sent").status(), 200);
-
-    sandbox.faults().revoke_access_tokens();
-    // A POST too: a 401 says the request was not acted on.
-    let response = api
-        .post(&url)
-        .json(&json!({ "name": "sfo-w01" }))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), 200, "renewed and sent again");
-    assert_eq!(sandbox.route_rejections(Method::POST, DOMAINS), 1);
-    assert_eq!(sandbox.route_requests(Method::POST, DOMAINS), 2);
+    post_with_a_revoked_token(&sandbox, &vcf).await;
     let stats = vcf.stats();
     assert_eq!(
         (stats.invalidations, stats.refreshes, stats.logins),
@@ -149,20 +155,7 @@ async fn without_retries_a_revoked_token_is_still_renewed_and_sent_once_more() {
         client,
         VcfCredentials::from_lookup(&lookup).expect("credentials"),
     );
-    let api = vcf.api_client();
-    let url = format!("{}{DOMAINS}", vcf.base_url());
-    assert_eq!(api.get(&url).send().await.expect("sent").status(), 200);
-
-    sandbox.faults().revoke_access_tokens();
-    let response = api
-        .post(&url)
-        .json(&json!({ "name": "sfo-w01" }))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), 200, "renewed and sent again");
-    assert_eq!(sandbox.route_rejections(Method::POST, DOMAINS), 1);
-    assert_eq!(sandbox.route_requests(Method::POST, DOMAINS), 2);
+    post_with_a_revoked_token(&sandbox, &vcf).await;
     vcf.logout().await.expect("logout");
     sandbox.assert_spec_clean();
 }

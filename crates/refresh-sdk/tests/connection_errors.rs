@@ -8,9 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::pki::{Pki, https_server};
+use common::pki::{https_server, pki_for};
 use common::*;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use refresh_loopback::{Loopback, Reply, Step, Unanswered, refused_url};
 use refresh_sdk::{ErrorKind, RetryPolicy, TransportOptions, VcfCredentials};
 
@@ -119,42 +118,6 @@ async fn a_reset_says_connection_reset() {
     assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
     assert_names(&err, &server.url(), "connection reset");
     assert_no_certificate_hint(&err);
-}
-
-/// A PKI whose server certificate is for `name`, signed by the test CA;
-/// `expired` makes it valid in 2020 only.
-fn pki_for(name: &str, expired: bool) -> Pki {
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "Test CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
-    let issuer = Issuer::new(ca_params, ca_key);
-    let server_key = KeyPair::generate().expect("server key");
-    let mut params = CertificateParams::new(vec![name.to_owned()]).expect("server params");
-    if expired {
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2020, 12, 31);
-    }
-    let server = params
-        .signed_by(&server_key, &issuer)
-        .expect("server certificate");
-    let client_key = KeyPair::generate().expect("client key");
-    let client = CertificateParams::new(vec!["api-client.example".to_owned()])
-        .expect("client params")
-        .signed_by(&client_key, &issuer)
-        .expect("client certificate");
-    Pki {
-        ca_pem: ca.pem(),
-        ca_der: ca.der().clone(),
-        server_der: server.der().clone(),
-        server_key,
-        client_pem: client.pem(),
-        client_der: client.der().to_vec(),
-        client_key,
-    }
 }
 
 #[tokio::test]

@@ -508,27 +508,21 @@ impl Call {
 #[cfg(any(feature = "f5xc", feature = "vcf"))]
 macro_rules! generated_exec {
     ($exec:path) => {
-        impl $exec for $crate::http::exec::Transport {
-            fn exec<'a>(
-                &'a self,
-                client: &'a reqwest::Client,
-                request: reqwest::Request,
-                info: &'a progenitor_client::OperationInfo,
-            ) -> $crate::http::exec::ExecFuture<'a> {
-                self.send(client, request, info)
+        $crate::http::exec::generated_exec!($exec: $crate::http::exec::Transport, $crate::http::exec::Call);
+    };
+    ($exec:path: $($executor:ty),+) => {
+        $(
+            impl $exec for $executor {
+                fn exec<'a>(
+                    &'a self,
+                    client: &'a reqwest::Client,
+                    request: reqwest::Request,
+                    info: &'a progenitor_client::OperationInfo,
+                ) -> $crate::http::exec::ExecFuture<'a> {
+                    self.send(client, request, info)
+                }
             }
-        }
-
-        impl $exec for $crate::http::exec::Call {
-            fn exec<'a>(
-                &'a self,
-                client: &'a reqwest::Client,
-                request: reqwest::Request,
-                info: &'a progenitor_client::OperationInfo,
-            ) -> $crate::http::exec::ExecFuture<'a> {
-                self.send(client, request, info)
-            }
-        }
+        )+
     };
 }
 #[cfg(any(feature = "f5xc", feature = "vcf"))]

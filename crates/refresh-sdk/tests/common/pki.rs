@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -20,14 +20,27 @@ pub struct Pki {
 }
 
 pub fn pki() -> Pki {
+    pki_for("127.0.0.1", false)
+}
+
+/// A PKI whose server certificate is for `name`, signed by the test CA;
+/// `expired` makes it valid in 2020 only.
+pub fn pki_for(name: &str, expired: bool) -> Pki {
     let ca_key = KeyPair::generate().expect("CA key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Test CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
     let issuer = Issuer::new(ca_params, ca_key);
     let server_key = KeyPair::generate().expect("server key");
-    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .expect("server params")
+    let mut params = CertificateParams::new(vec![name.to_owned()]).expect("server params");
+    if expired {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2020, 12, 31);
+    }
+    let server = params
         .signed_by(&server_key, &issuer)
         .expect("server certificate");
     let client_key = KeyPair::generate().expect("client key");
