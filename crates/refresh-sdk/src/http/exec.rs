@@ -120,12 +120,6 @@ pub(crate) trait Hop: Send {
         &mut self,
         request: reqwest::Request,
     ) -> impl Future<Output = Result<reqwest::Response, Self::Error>> + Send + '_;
-
-    /// A copy of `request` for another attempt, or `None` when its body
-    /// streams (it cannot be sent twice).
-    fn spare(request: &reqwest::Request) -> Option<reqwest::Request> {
-        request.try_clone()
-    }
 }
 
 /// What the retry rule asks of a failed attempt.
@@ -156,14 +150,6 @@ impl Hop for &reqwest::Client {
         request: reqwest::Request,
     ) -> impl Future<Output = Result<reqwest::Response, reqwest::Error>> + Send + '_ {
         self.execute(request)
-    }
-
-    /// The executor's requests are the generated operations', made by
-    /// `reqwest`'s request builder: their extensions (crate-private, out of
-    /// reach of a copy made here) hold at most a timeout, which
-    /// [`body::spare_copy`] carries.
-    fn spare(request: &reqwest::Request) -> Option<reqwest::Request> {
-        body::spare_copy(request)
     }
 }
 
@@ -228,7 +214,7 @@ impl TransportPolicy {
             // cannot be copied, so it gets one attempt.
             let may_retry = attempt < self.retry.max_attempts;
             spare = if may_retry || plan.keep_spare {
-                H::spare(&request)
+                body::spare_copy(&request)
             } else {
                 None
             };

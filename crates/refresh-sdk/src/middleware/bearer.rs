@@ -10,6 +10,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::ExposeSecret;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::http::body::spare_copy;
 use crate::http::exec::{Plan, TransportPolicy};
 use crate::http::retry::OperationStarted;
 use crate::source::{AccessToken, AccessTokenSource};
@@ -220,7 +221,7 @@ impl BearerAuth {
                     extensions.insert(OperationStarted(started));
                 }
                 let spare = if keep_spare {
-                    request.try_clone()
+                    spare_copy(&request)
                 } else {
                     None
                 };
