@@ -1,6 +1,6 @@
 //! The workspace's one code generator: turns an OpenAPI spec from `specs/`
 //! into the Rust source of a client crate, with one set of progenitor
-//! settings.
+//! settings and a few rewrites of progenitor's output ([`client_source`]).
 //!
 //! It also generates, from the same spec and settings, each API's typed
 //! [`httpmock`](https://docs.rs/httpmock) helpers ([`mock_source`]), which the
@@ -26,8 +26,11 @@ use std::path::{Path, PathBuf};
 
 use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagStyle};
 
+mod api_version;
+mod chain;
 #[cfg(feature = "snapshot")]
 pub mod snapshot;
+mod urls;
 
 /// An API of the workspace: one spec in `specs/`, one client crate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +104,9 @@ pub enum Error {
     Generate(progenitor::Error),
     /// progenitor produced tokens that are not a Rust file.
     Format(syn::Error),
+    /// progenitor's client is not shaped as the post-processing expects
+    /// (after a progenitor upgrade, say): what was missing or unexpected.
+    Shape(String),
 }
 
 impl fmt::Display for Error {
@@ -109,6 +115,10 @@ impl fmt::Display for Error {
             Error::Parse(e) => write!(f, "the spec is not a valid OpenAPI 3.0 document: {e}"),
             Error::Generate(e) => write!(f, "progenitor could not generate a client: {e}"),
             Error::Format(e) => write!(f, "the generated tokens do not parse as Rust: {e}"),
+            Error::Shape(problem) => write!(
+                f,
+                "the generated client does not have the shape sdk-codegen rewrites: {problem}"
+            ),
         }
     }
 }
@@ -151,8 +161,15 @@ pub fn settings() -> GenerationSettings {
 pub const SCHEMARS_FEATURE: &str = "schemars";
 
 /// The Rust source of `api`'s client, generated from the spec's YAML text,
-/// formatted and headed with a do-not-edit notice. The `schemars::JsonSchema`
-/// derives are behind the [`SCHEMARS_FEATURE`].
+/// formatted and headed with a do-not-edit notice.
+///
+/// progenitor's output is then rewritten where its settings cannot reach
+/// (the crate's README says why, for each):
+/// - the `schemars::JsonSchema` derives go behind the [`SCHEMARS_FEATURE`];
+/// - requests no longer carry progenitor's `api-version` header;
+/// - each operation's URL (without path parameters) is parsed once, when
+///   the client is built, and shared with the copies `Client::with_inner`
+///   makes.
 pub fn client_source(api: Api, spec_yaml: &str) -> Result<String, Error> {
     let spec = parse_spec(spec_yaml)?;
     let mut generator = Generator::new(&settings());
@@ -161,6 +178,8 @@ pub fn client_source(api: Api, spec_yaml: &str) -> Result<String, Error> {
     let mut file: syn::File =
         syn::parse2(quote::quote! { #client #executor }).map_err(Error::Format)?;
     gate_json_schema(&mut file.items).map_err(Error::Format)?;
+    api_version::drop_api_version_header(&mut file.items);
+    urls::parse_urls_once(&mut file.items)?;
     Ok(format!("{}{}", header(api), prettyplease::unparse(&file)))
 }
 
@@ -418,6 +437,207 @@ mod tests {
                 .filter(|line| line.contains("JsonSchema") && line.trim() != gated)
                 .collect::<Vec<_>>();
             assert!(ungated.is_empty(), "{api:?}: {ungated:#?}");
+        }
+    }
+
+    /// A client shaped as progenitor 0.15 writes it (positional, an inner
+    /// type): an operation without path parameters, one with a path
+    /// parameter, and one with a header parameter.
+    const GENERATED: &str = r#"
+        pub struct Client {
+            pub(crate) baseurl: String,
+            pub(crate) client: reqwest::Client,
+            pub(crate) inner: Inner,
+        }
+        impl Client {
+            pub fn new_with_client(baseurl: &str, client: reqwest::Client, inner: Inner) -> Self {
+                Self { baseurl: baseurl.to_string(), client, inner }
+            }
+        }
+        impl ClientInfo<Inner> for Client {
+            fn api_version() -> &'static str { "1.0.0" }
+            fn baseurl(&self) -> &str { self.baseurl.as_str() }
+        }
+        impl Client {
+            pub async fn create<'a>(&'a self, body: &'a types::Spec) -> Result<ResponseValue<()>, Error<()>> {
+                let url = format!("{}/v1/things", self.baseurl,);
+                let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+                header_map.append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+                );
+                #[allow(unused_mut)]
+                let mut request = self.client.post(url).json(&body).headers(header_map).build()?;
+                self.exec(request).await
+            }
+            pub async fn get<'a>(&'a self, id: &'a str, x_trace: &'a str) -> Result<ResponseValue<()>, Error<()>> {
+                let url = format!("{}/v1/things/{}", self.baseurl, encode_path(&id.to_string()),);
+                let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+                header_map.append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+                );
+                header_map.append("x-trace", x_trace.to_string().try_into()?);
+                #[allow(unused_mut)]
+                let mut request = self.client.get(url).headers(header_map).build()?;
+                self.exec(request).await
+            }
+        }
+    "#;
+
+    fn rewritten(source: &str) -> Result<String, Error> {
+        let mut file: syn::File = syn::parse_str(source).map_err(Error::Format)?;
+        api_version::drop_api_version_header(&mut file.items);
+        urls::parse_urls_once(&mut file.items)?;
+        Ok(prettyplease::unparse(&file))
+    }
+
+    #[test]
+    fn requests_lose_api_version_and_parse_their_urls_once() {
+        let expected = r#"pub struct Client {
+    pub(crate) urls: ::std::sync::Arc<Urls>,
+    pub(crate) client: reqwest::Client,
+    pub(crate) inner: Inner,
+}
+/// A [`Client`]'s base URL and the URL of each of its operations
+/// without path parameters, parsed once when the client is built
+/// and shared by its copies ([`Client::with_inner`]): a call clones
+/// its operation's URL instead of formatting and parsing it. A URL
+/// that does not parse is `None`, and each call then formats it
+/// again so that reqwest reports the error as it would have.
+pub(crate) struct Urls {
+    base: String,
+    create: ::std::option::Option<::reqwest::Url>,
+}
+impl Urls {
+    /// The URLs under `base`.
+    fn parse(base: &str) -> Self {
+        Self {
+            create: ::reqwest::Url::parse(&format!("{}/v1/things", base)).ok(),
+            base: base.to_string(),
+        }
+    }
+}
+impl ::std::fmt::Debug for Urls {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Urls").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+impl Client {
+    pub fn new_with_client(
+        baseurl: &str,
+        client: reqwest::Client,
+        inner: Inner,
+    ) -> Self {
+        Self {
+            urls: ::std::sync::Arc::new(Urls::parse(baseurl)),
+            client,
+            inner,
+        }
+    }
+    /// This client with `inner` as its inner value: it shares this
+    /// client's base URL, parsed operation URLs and
+    /// `reqwest::Client` (its connection pool and settings), so it
+    /// costs two reference-count increments and parses nothing, cheap
+    /// enough to build per call.
+    pub fn with_inner(&self, inner: Inner) -> Self {
+        Self {
+            urls: self.urls.clone(),
+            client: self.client.clone(),
+            inner,
+        }
+    }
+    /// A request for `method` to an operation's URL: `parsed`,
+    /// parsed when the client was built; when that failed, the
+    /// base URL followed by `path`, which reqwest then rejects
+    /// as it would have without the parsing.
+    fn request_to(
+        &self,
+        method: ::reqwest::Method,
+        parsed: ::std::option::Option<&::reqwest::Url>,
+        path: &str,
+    ) -> ::reqwest::RequestBuilder {
+        match parsed {
+            Some(url) => self.client.request(method, url.clone()),
+            None => self.client.request(method, format!("{}{}", self.urls.base, path)),
+        }
+    }
+}
+impl ClientInfo<Inner> for Client {
+    fn api_version() -> &'static str {
+        "1.0.0"
+    }
+    fn baseurl(&self) -> &str {
+        self.urls.base.as_str()
+    }
+}
+impl Client {
+    pub async fn create<'a>(
+        &'a self,
+        body: &'a types::Spec,
+    ) -> Result<ResponseValue<()>, Error<()>> {
+        #[allow(unused_mut)]
+        let mut request = self
+            .request_to(::reqwest::Method::POST, self.urls.create.as_ref(), "/v1/things")
+            .json(&body)
+            .build()?;
+        self.exec(request).await
+    }
+    pub async fn get<'a>(
+        &'a self,
+        id: &'a str,
+        x_trace: &'a str,
+    ) -> Result<ResponseValue<()>, Error<()>> {
+        let url = format!(
+            "{}/v1/things/{}", self.urls.base, encode_path(& id.to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+        header_map.append("x-trace", x_trace.to_string().try_into()?);
+        #[allow(unused_mut)]
+        let mut request = self.client.get(url).headers(header_map).build()?;
+        self.exec(request).await
+    }
+}
+"#;
+        let out = rewritten(GENERATED).expect("the synthetic client is rewritten");
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn a_client_of_another_shape_is_an_error() {
+        let shape = |source: &str| match rewritten(source) {
+            Err(Error::Shape(problem)) => problem,
+            other => panic!("expected a shape error, got {other:?}"),
+        };
+        let no_struct = GENERATED.replace("pub struct Client", "pub struct Other");
+        assert!(shape(&no_struct).contains("struct Client"));
+        let no_constructor = GENERATED.replace("new_with_client", "new_from_parts");
+        assert!(shape(&no_constructor).contains("new_with_client"));
+        let taken = GENERATED.replace("fn get<", "fn with_inner<");
+        assert!(shape(&taken).contains("with_inner"));
+        // An operation whose URL reaches reqwest in a way the rewrite does
+        // not know would keep formatting its URL on `baseurl`.
+        let unknown_start = GENERATED.replace("self.client.post(url)", "self.client.post(&url)");
+        assert!(shape(&unknown_start).contains("create"));
+    }
+
+    #[test]
+    fn the_generated_clients_send_no_api_version_and_format_no_url_per_call() {
+        for api in Api::ALL {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(api.spec_path());
+            let spec = std::fs::read_to_string(&path).expect("the spec is readable");
+            let source = client_source(api, &spec).expect("the client generates");
+            assert!(!source.contains("api-version"), "{api:?}");
+            assert!(!source.contains("header_map"), "{api:?}");
+            // None of the specs' operations has a path parameter.
+            assert!(!source.contains("let url"), "{api:?}");
+            assert!(source.contains(".request_to("), "{api:?}");
+            assert!(
+                source.contains("pub fn with_inner(&self, inner: Inner) -> Self"),
+                "{api:?}"
+            );
         }
     }
 }

@@ -65,9 +65,38 @@ The refresh-token operation of the F5 Distributed Cloud (F5 XC) AI Data API, BFD
 
 Version: 1.0.0*/
 pub struct Client {
-    pub(crate) baseurl: String,
+    pub(crate) urls: ::std::sync::Arc<Urls>,
     pub(crate) client: reqwest::Client,
     pub(crate) inner: Inner,
+}
+/// A [`Client`]'s base URL and the URL of each of its operations
+/// without path parameters, parsed once when the client is built
+/// and shared by its copies ([`Client::with_inner`]): a call clones
+/// its operation's URL instead of formatting and parsing it. A URL
+/// that does not parse is `None`, and each call then formats it
+/// again so that reqwest reports the error as it would have.
+pub(crate) struct Urls {
+    base: String,
+    refresh_token: ::std::option::Option<::reqwest::Url>,
+}
+impl Urls {
+    /// The URLs under `base`.
+    fn parse(base: &str) -> Self {
+        Self {
+            refresh_token: ::reqwest::Url::parse(
+                    &format!(
+                        "{}/api/ai_data/bfdp/namespaces/system/bfdp/refresh_token", base
+                    ),
+                )
+                .ok(),
+            base: base.to_string(),
+        }
+    }
+}
+impl ::std::fmt::Debug for Urls {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Urls").field("base", &self.base).finish_non_exhaustive()
+    }
 }
 impl Client {
     /// Create a new client.
@@ -97,9 +126,36 @@ impl Client {
         inner: Inner,
     ) -> Self {
         Self {
-            baseurl: baseurl.to_string(),
+            urls: ::std::sync::Arc::new(Urls::parse(baseurl)),
             client,
             inner,
+        }
+    }
+    /// This client with `inner` as its inner value: it shares this
+    /// client's base URL, parsed operation URLs and
+    /// `reqwest::Client` (its connection pool and settings), so it
+    /// costs two reference-count increments and parses nothing, cheap
+    /// enough to build per call.
+    pub fn with_inner(&self, inner: Inner) -> Self {
+        Self {
+            urls: self.urls.clone(),
+            client: self.client.clone(),
+            inner,
+        }
+    }
+    /// A request for `method` to an operation's URL: `parsed`,
+    /// parsed when the client was built; when that failed, the
+    /// base URL followed by `path`, which reqwest then rejects
+    /// as it would have without the parsing.
+    fn request_to(
+        &self,
+        method: ::reqwest::Method,
+        parsed: ::std::option::Option<&::reqwest::Url>,
+        path: &str,
+    ) -> ::reqwest::RequestBuilder {
+        match parsed {
+            Some(url) => self.client.request(method, url.clone()),
+            None => self.client.request(method, format!("{}{}", self.urls.base, path)),
         }
     }
 }
@@ -108,7 +164,7 @@ impl ClientInfo<Inner> for Client {
         "1.0.0"
     }
     fn baseurl(&self) -> &str {
-        self.baseurl.as_str()
+        self.urls.base.as_str()
     }
     fn client(&self) -> &reqwest::Client {
         &self.client
@@ -142,25 +198,18 @@ Arguments:
         ResponseValue<types::RefreshTokenResponse>,
         Error<::std::string::String>,
     > {
-        let url = format!(
-            "{}/api/ai_data/bfdp/namespaces/system/bfdp/refresh_token", self.baseurl,
-        );
-        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-        header_map
-            .append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-            );
         #[allow(unused_mut)]
         let mut request = self
-            .client
-            .post(url)
+            .request_to(
+                ::reqwest::Method::POST,
+                self.urls.refresh_token.as_ref(),
+                "/api/ai_data/bfdp/namespaces/system/bfdp/refresh_token",
+            )
             .header(
                 ::reqwest::header::ACCEPT,
                 ::reqwest::header::HeaderValue::from_static("application/json"),
             )
             .json(&body)
-            .headers(header_map)
             .build()?;
         let info = OperationInfo {
             operation_id: "refresh_token",

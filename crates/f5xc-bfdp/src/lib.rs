@@ -10,6 +10,11 @@
 //! The raw client sends what the spec describes and nothing more: add the
 //! `Authorization: APIToken <token>` header yourself.
 //!
+//! The client parses each operation's URL once, when it is built.
+//! [`Client::with_inner`] copies it with another executor ([`Inner`]),
+//! sharing those URLs and the `reqwest::Client`: cheap enough to do per
+//! call, as the facade does.
+//!
 //! ```no_run
 //! use f5xc_bfdp::{Client, types::RefreshTokenRequest};
 //!
@@ -58,4 +63,16 @@ pub use generated::*;
 #[allow(missing_docs, clippy::all)]
 pub mod mock {
     include!(concat!(env!("OUT_DIR"), "/httpmock.rs"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Client;
+
+    #[test]
+    fn a_copy_shares_the_parsed_urls_instead_of_parsing_again() {
+        let client = Client::new_with_client("https://api.example", reqwest::Client::new(), None);
+        let copy = client.with_inner(None);
+        assert!(std::sync::Arc::ptr_eq(&client.urls, &copy.urls));
+    }
 }

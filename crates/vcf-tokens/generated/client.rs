@@ -204,9 +204,43 @@ The Tokens API of VMware Cloud Foundation (VCF) SDDC Manager: create an access a
 
 Version: 1.0.0*/
 pub struct Client {
-    pub(crate) baseurl: String,
+    pub(crate) urls: ::std::sync::Arc<Urls>,
     pub(crate) client: reqwest::Client,
     pub(crate) inner: Inner,
+}
+/// A [`Client`]'s base URL and the URL of each of its operations
+/// without path parameters, parsed once when the client is built
+/// and shared by its copies ([`Client::with_inner`]): a call clones
+/// its operation's URL instead of formatting and parsing it. A URL
+/// that does not parse is `None`, and each call then formats it
+/// again so that reqwest reports the error as it would have.
+pub(crate) struct Urls {
+    base: String,
+    create_token: ::std::option::Option<::reqwest::Url>,
+    refresh_access_token: ::std::option::Option<::reqwest::Url>,
+    invalidate_refresh_token: ::std::option::Option<::reqwest::Url>,
+}
+impl Urls {
+    /// The URLs under `base`.
+    fn parse(base: &str) -> Self {
+        Self {
+            create_token: ::reqwest::Url::parse(&format!("{}/v1/tokens", base)).ok(),
+            refresh_access_token: ::reqwest::Url::parse(
+                    &format!("{}/v1/tokens/access-token/refresh", base),
+                )
+                .ok(),
+            invalidate_refresh_token: ::reqwest::Url::parse(
+                    &format!("{}/v1/tokens/refresh-token", base),
+                )
+                .ok(),
+            base: base.to_string(),
+        }
+    }
+}
+impl ::std::fmt::Debug for Urls {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Urls").field("base", &self.base).finish_non_exhaustive()
+    }
 }
 impl Client {
     /// Create a new client.
@@ -236,9 +270,36 @@ impl Client {
         inner: Inner,
     ) -> Self {
         Self {
-            baseurl: baseurl.to_string(),
+            urls: ::std::sync::Arc::new(Urls::parse(baseurl)),
             client,
             inner,
+        }
+    }
+    /// This client with `inner` as its inner value: it shares this
+    /// client's base URL, parsed operation URLs and
+    /// `reqwest::Client` (its connection pool and settings), so it
+    /// costs two reference-count increments and parses nothing, cheap
+    /// enough to build per call.
+    pub fn with_inner(&self, inner: Inner) -> Self {
+        Self {
+            urls: self.urls.clone(),
+            client: self.client.clone(),
+            inner,
+        }
+    }
+    /// A request for `method` to an operation's URL: `parsed`,
+    /// parsed when the client was built; when that failed, the
+    /// base URL followed by `path`, which reqwest then rejects
+    /// as it would have without the parsing.
+    fn request_to(
+        &self,
+        method: ::reqwest::Method,
+        parsed: ::std::option::Option<&::reqwest::Url>,
+        path: &str,
+    ) -> ::reqwest::RequestBuilder {
+        match parsed {
+            Some(url) => self.client.request(method, url.clone()),
+            None => self.client.request(method, format!("{}{}", self.urls.base, path)),
         }
     }
 }
@@ -247,7 +308,7 @@ impl ClientInfo<Inner> for Client {
         "1.0.0"
     }
     fn baseurl(&self) -> &str {
-        self.baseurl.as_str()
+        self.urls.base.as_str()
     }
     fn client(&self) -> &reqwest::Client {
         &self.client
@@ -278,23 +339,18 @@ Arguments:
         &'a self,
         body: &'a types::TokenCreationSpec,
     ) -> Result<ResponseValue<types::TokenPair>, Error<types::Error>> {
-        let url = format!("{}/v1/tokens", self.baseurl,);
-        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-        header_map
-            .append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-            );
         #[allow(unused_mut)]
         let mut request = self
-            .client
-            .post(url)
+            .request_to(
+                ::reqwest::Method::POST,
+                self.urls.create_token.as_ref(),
+                "/v1/tokens",
+            )
             .header(
                 ::reqwest::header::ACCEPT,
                 ::reqwest::header::HeaderValue::from_static("application/json"),
             )
             .json(&body)
-            .headers(header_map)
             .build()?;
         let info = OperationInfo {
             operation_id: "create_token",
@@ -327,23 +383,18 @@ Arguments:
         &'a self,
         body: &'a str,
     ) -> Result<ResponseValue<::std::string::String>, Error<types::Error>> {
-        let url = format!("{}/v1/tokens/access-token/refresh", self.baseurl,);
-        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-        header_map
-            .append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-            );
         #[allow(unused_mut)]
         let mut request = self
-            .client
-            .patch(url)
+            .request_to(
+                ::reqwest::Method::PATCH,
+                self.urls.refresh_access_token.as_ref(),
+                "/v1/tokens/access-token/refresh",
+            )
             .header(
                 ::reqwest::header::ACCEPT,
                 ::reqwest::header::HeaderValue::from_static("application/json"),
             )
             .json(&body)
-            .headers(header_map)
             .build()?;
         let info = OperationInfo {
             operation_id: "refresh_access_token",
@@ -379,19 +430,14 @@ Arguments:
         &'a self,
         body: &'a str,
     ) -> Result<ResponseValue<()>, Error<()>> {
-        let url = format!("{}/v1/tokens/refresh-token", self.baseurl,);
-        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-        header_map
-            .append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-            );
         #[allow(unused_mut)]
         let mut request = self
-            .client
-            .delete(url)
+            .request_to(
+                ::reqwest::Method::DELETE,
+                self.urls.invalidate_refresh_token.as_ref(),
+                "/v1/tokens/refresh-token",
+            )
             .json(&body)
-            .headers(header_map)
             .build()?;
         let info = OperationInfo {
             operation_id: "invalidate_refresh_token",

@@ -110,13 +110,11 @@ impl F5Client {
 
     /// The generated client for one operation: this client's connection
     /// pool and authentication, with `call` as its executor.
+    /// It shares the long-lived client's base URL and operation URLs,
+    /// parsed once when that was built: building it is two reference-count
+    /// increments, no copy of the base URL and no parsing.
     fn generated(&self, call: &Arc<Call>) -> f5xc_bfdp::Client {
-        use f5xc_bfdp::ClientInfo as _;
-        f5xc_bfdp::Client::new_with_client(
-            &self.base_url,
-            self.raw.client().clone(),
-            Some(call.clone()),
-        )
+        self.raw.with_inner(Some(call.clone()))
     }
 
     /// Refreshes the token of the pipeline `product_name`.
