@@ -148,6 +148,9 @@ async fn send(
         head.push_str("\r\n");
         crate::emit_bytes(head.as_bytes())?;
     }
+    // A redirect that was not followed says where it pointed (the origin
+    // only), read before the body consumes the response.
+    let redirect = refresh_sdk::middleware::unfollowed_redirect(&response);
     // A body's error carries no URL: the response's gives the origin.
     let url = response.url().clone();
     // Streamed to stdout as it arrives: a body of any size (an inventory
@@ -168,6 +171,8 @@ async fn send(
     }
     if status.is_success() {
         Ok(())
+    } else if let Some(redirect) = redirect {
+        Err(Failure::Sdk(redirect))
     } else {
         Err(Failure::Status(status))
     }

@@ -506,3 +506,43 @@ async fn vcf_api_a_body_cut_short_names_the_origin_and_the_cause() {
     assert!(!message.contains("/v1/system"), "{message}");
     assert_eq!(server.requests_to("DELETE", "/v1/tokens/refresh-token"), 1);
 }
+
+/// A redirect to another origin is not followed (the token stays on the
+/// SDDC Manager): the error names that origin, nothing else of the
+/// Location, and exits 8 as the token commands do.
+#[tokio::test(flavor = "multi_thread")]
+async fn vcf_api_a_redirect_to_another_origin_names_that_origin_only() {
+    let other = refresh_loopback::Loopback::always(Reply::empty(204)).await;
+    let port = other.addr().port();
+    let server = failing_system(
+        Reply::empty(307)
+            .header(
+                "location",
+                &format!("http://user:secret@127.0.0.1:{port}/private/path?token=abc"),
+            )
+            .into(),
+    )
+    .await;
+    let output = refresh(
+        &["--retries", "0", "vcf", "api", "GET", "/v1/system"],
+        &env(&server),
+    )
+    .await;
+    let message = stderr(&output);
+    assert_eq!(code(&output), 8, "{message}");
+    assert_eq!(other.requests(), 0, "the token reached another origin");
+    assert!(
+        message.contains(&format!(
+            "a redirect to http://127.0.0.1:{port} was not followed"
+        )),
+        "{message}"
+    );
+    for word in ["user:", "secret", "/private/path", "token=", "access-1"] {
+        assert!(!message.contains(word), "{word}: {message}");
+    }
+    assert_eq!(
+        server.requests_to("DELETE", "/v1/tokens/refresh-token"),
+        1,
+        "logged out"
+    );
+}

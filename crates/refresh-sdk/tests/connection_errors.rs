@@ -292,3 +292,47 @@ async fn a_middleware_request_failure_reads_as_the_sdks_own() {
     assert_eq!(err.kind(), ErrorKind::InvalidResponse, "{err:?}");
     assert_names(&err, &server.url(), "not valid HTTP");
 }
+
+/// A token source that always hands out the same token.
+#[derive(Debug)]
+struct Fixed;
+
+impl refresh_sdk::AccessTokenSource for Fixed {
+    fn access_token(&self) -> refresh_sdk::TokenFuture<'_> {
+        Box::pin(async { Ok(refresh_sdk::AccessToken::new("fixed-token-0123")) })
+    }
+}
+
+/// A redirect to another origin that `api_client()` did not follow reads as
+/// the token operations' does: the other origin named, nothing else of it.
+#[tokio::test]
+async fn an_api_client_redirect_to_another_origin_names_that_origin_only() {
+    let other = Loopback::always(Reply::empty(204)).await;
+    let port = other.addr().port();
+    let location = format!("http://user:secret@127.0.0.1:{port}/secret/path?token=abc");
+    let server = Loopback::start(move |_| Reply::empty(307).header("location", &location)).await;
+    let api = vcf_client(&server.url(), quick_transport()).api_client(std::sync::Arc::new(Fixed));
+    let response = api
+        .get(format!("{}/v1/system", server.url()))
+        .send()
+        .await
+        .expect("the redirect is answered");
+    assert_eq!(other.requests(), 0, "the token reached another origin");
+    let err = refresh_sdk::middleware::unfollowed_redirect(&response).expect("a redirect");
+    assert_eq!(err.kind(), ErrorKind::InvalidResponse, "{err:?}");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(307));
+    let shown = err.to_string();
+    assert!(
+        shown.contains(&format!(
+            "a redirect to http://127.0.0.1:{port} was not followed"
+        )),
+        "{shown}"
+    );
+    for hidden in ["user:", "secret", "token=", "abc"] {
+        assert!(!shown.contains(hidden), "shows {hidden:?}: {shown}");
+    }
+
+    let ok = Loopback::always(Reply::empty(204)).await;
+    let response = api.get(ok.url()).send().await.expect("answered");
+    assert!(refresh_sdk::middleware::unfollowed_redirect(&response).is_none());
+}

@@ -45,3 +45,31 @@ pub use tower::{BearerAuthLayer, BearerAuthService, BoxError, NoResend, Resend, 
 pub fn into_error(error: reqwest_middleware::Error) -> crate::Error {
     crate::http::failure::stack_failure(error)
 }
+
+/// When `response` is a redirect the SDK did not follow (to another origin,
+/// where the credentials must not go, or one reqwest cannot follow), the
+/// SDK's [`InvalidResponse`](crate::ErrorKind::InvalidResponse) error saying
+/// so, naming only the origin it pointed at; `None` for any other response.
+///
+/// ```no_run
+/// # async fn run(api: reqwest_middleware::ClientWithMiddleware) -> refresh_sdk::Result<()> {
+/// let response = api
+///     .get("https://sddc-manager.example/v1/system")
+///     .send()
+///     .await
+///     .map_err(refresh_sdk::middleware::into_error)?;
+/// if let Some(err) = refresh_sdk::middleware::unfollowed_redirect(&response) {
+///     return Err(err); // "a redirect to https://other.example:443 was not followed, ..."
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub fn unfollowed_redirect(response: &reqwest::Response) -> Option<crate::Error> {
+    response.status().is_redirection().then(|| {
+        crate::Error::new(
+            crate::ErrorKind::InvalidResponse,
+            crate::http::cause::unfollowed_redirect(response),
+        )
+        .with_status(Some(response.status()))
+    })
+}
