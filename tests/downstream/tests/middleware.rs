@@ -45,3 +45,40 @@ async fn a_stack_of_its_own_carries_the_token_and_renews_it_once() {
     vcf.logout().await.expect("logout");
     sandbox.assert_spec_clean();
 }
+
+/// The transport's public paths as a service names them, and a failed
+/// request of its own stack in the SDK's words: the origin and the cause,
+/// nothing of the path or query.
+#[tokio::test]
+async fn a_stack_of_its_own_reads_its_failures_as_the_sdk_does() {
+    use refresh_sdk::middleware::into_error;
+    use refresh_sdk::transport::{RetryPolicy, TransportOptions, USER_AGENT};
+
+    assert!(USER_AGENT.starts_with("refresh-sdk/"), "{USER_AGENT}");
+    let options = TransportOptions::default().retry(RetryPolicy::no_retries());
+    let api = reqwest_middleware::ClientBuilder::new(reqwest_middleware::reqwest::Client::new())
+        .with(TransportPolicy::new(&options))
+        .build();
+    // A port nothing listens on.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port")
+        .local_addr()
+        .expect("its address");
+    let err = api
+        .get(format!("http://{closed}/v1/domains?filter=secret"))
+        .send()
+        .await
+        .expect_err("nothing listens");
+    let err = into_error(err);
+    assert_eq!(err.kind(), refresh_sdk::ErrorKind::Transport, "{err:?}");
+    let shown = err.to_string();
+    assert!(
+        shown.contains(&format!("http://{closed}: connection refused")),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("/v1/domains") && !shown.contains("secret"),
+        "{shown}"
+    );
+}
