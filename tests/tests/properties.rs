@@ -26,11 +26,13 @@ fn address() -> impl Strategy<Value = String> {
     ]
 }
 
-/// `cases` cases, and no regression files written into the source tree:
-/// a failure prints its minimal input, which goes into a named test.
+/// `cases` cases (or `PROPTEST_CASES`, for a longer soak), and no
+/// regression files written into the source tree: a failure prints its
+/// minimal input, which goes into a named test.
 fn config(cases: u32) -> ProptestConfig {
+    let soak = std::env::var("PROPTEST_CASES").ok();
     ProptestConfig {
-        cases,
+        cases: soak.and_then(|n| n.parse().ok()).unwrap_or(cases),
         failure_persistence: None,
         ..ProptestConfig::default()
     }

@@ -693,6 +693,28 @@ async fn a_ten_mib_body_is_refused_at_the_cap_with_bounded_memory() {
 
 // ---------------------------------------------------------------- redirects
 
+/// A redirect loop within the origin (here a relative `Location`, as a
+/// property test first found it) is followed 5 times, then reported as too
+/// many redirects on the status of the last one, after one attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_loop_is_too_many_redirects_on_its_last_status() {
+    for_each_op(|op| async move {
+        let step = Step::Respond(Reply::empty(301).header("location", "39297155854"));
+        let server = Loopback::script(vec![step]).await.without_date();
+        let expect = Expect::failure(ErrorKind::InvalidResponse, Some(301), 1);
+        let err = run(op, server.url(), transport(), None, &expect)
+            .await
+            .expect("an error");
+        assert!(err.to_string().contains("too many redirects"), "{err}");
+        assert_eq!(
+            server.requests(),
+            6,
+            "{op:?}: the first request and 5 redirects"
+        );
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_to_another_origin_is_not_followed() {
     for_each_op(|op| async move {

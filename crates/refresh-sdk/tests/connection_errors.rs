@@ -216,19 +216,32 @@ async fn a_redirect_loop_says_too_many_redirects() {
         "/v1/tokens?again=1",
         "again",
     ] {
-        let server = redirecting(307, location).await;
-        let err = vcf_failure(&server.url(), quick_transport()).await;
-        assert_names(&err, &server.url(), "too many redirects");
-        let shown = err.to_string();
-        assert!(!shown.contains("unknown host"), "{location}: {shown}");
-        assert!(!shown.contains("not followed"), "{location}: {shown}");
-        assert_eq!(
-            server.requests(),
-            6,
-            "{location}: the first and 5 redirects"
-        );
-        assert!(!err.is_retryable(), "{location}: {err:?}");
+        for status in [301, 307] {
+            a_redirect_loop(status, location).await;
+        }
     }
+}
+
+/// The error of a loop of `status` redirects to `location`: too many
+/// redirects, on the status of the last one, after one attempt.
+async fn a_redirect_loop(status: u16, location: &'static str) {
+    let server = redirecting(status, location).await;
+    let err = vcf_failure(&server.url(), quick_transport()).await;
+    assert_names(&err, &server.url(), "too many redirects");
+    assert_eq!(
+        err.status().map(|s| s.as_u16()),
+        Some(status),
+        "{location}: the loop ended on a {status}: {err:?}"
+    );
+    let shown = err.to_string();
+    assert!(!shown.contains("unknown host"), "{location}: {shown}");
+    assert!(!shown.contains("not followed"), "{location}: {shown}");
+    assert_eq!(
+        server.requests(),
+        6,
+        "{location}: the first and 5 redirects"
+    );
+    assert!(!err.is_retryable(), "{location}: {err:?}");
 }
 
 #[tokio::test]
@@ -335,4 +348,22 @@ async fn an_api_client_redirect_to_another_origin_names_that_origin_only() {
     let ok = Loopback::always(Reply::empty(204)).await;
     let response = api.get(ok.url()).send().await.expect("answered");
     assert!(refresh_sdk::middleware::unfollowed_redirect(&response).is_none());
+}
+
+/// A redirect loop through `api_client()` reads as the token operations'
+/// does: too many redirects, on the status of the last one.
+#[tokio::test]
+async fn an_api_client_redirect_loop_is_too_many_redirects_on_its_status() {
+    let server = redirecting(308, "/v1/system").await;
+    let api = vcf_client(&server.url(), quick_transport()).api_client(std::sync::Arc::new(Fixed));
+    let err = api
+        .get(format!("{}/v1/system", server.url()))
+        .send()
+        .await
+        .expect_err("the loop is not followed forever");
+    let err = refresh_sdk::middleware::into_error(err);
+    assert_eq!(err.kind(), ErrorKind::InvalidResponse, "{err:?}");
+    assert_names(&err, &server.url(), "too many redirects");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(308), "{err:?}");
+    assert_eq!(server.requests(), 6, "the first and 5 redirects");
 }

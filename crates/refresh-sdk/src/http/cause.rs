@@ -42,8 +42,9 @@ pub(crate) enum Cause {
     /// The answer is not valid HTTP; says what was wrong in words of our
     /// own or hyper's fixed descriptions, never in the server's bytes.
     NotHttp(String),
-    /// The server redirected more than [`MAX_REDIRECTS`] times.
-    TooManyRedirects,
+    /// The server redirected more than [`MAX_REDIRECTS`] times; the status
+    /// of its last redirect, which is the answer the request ended on.
+    TooManyRedirects(reqwest::StatusCode),
 }
 
 /// What went wrong in a TLS handshake.
@@ -114,7 +115,7 @@ impl fmt::Display for Cause {
             Cause::ClosedEarly => f.write_str("connection closed before the answer was complete"),
             Cause::Tls(problem) => write!(f, "TLS: {problem}"),
             Cause::NotHttp(what) => write!(f, "the server's answer is not valid HTTP: {what}"),
-            Cause::TooManyRedirects => {
+            Cause::TooManyRedirects(_) => {
                 write!(f, "too many redirects (more than {MAX_REDIRECTS})")
             }
         }
@@ -171,7 +172,7 @@ impl Cause {
                 "Check that the address (scheme and port) points at the service itself, not \
                  at another protocol or a proxy"
             }
-            Cause::TooManyRedirects => {
+            Cause::TooManyRedirects(_) => {
                 "The server redirects in a loop: check the address and the server's configuration"
             }
             // Nothing the caller can change: a reset or an early close is
@@ -191,7 +192,7 @@ impl Cause {
             // The server answered, with something the SDK cannot use; a
             // redirect loop is such an answer (and, not being a connection
             // failure, is not retried).
-            Cause::NotHttp(_) | Cause::TooManyRedirects => ErrorKind::InvalidResponse,
+            Cause::NotHttp(_) | Cause::TooManyRedirects(_) => ErrorKind::InvalidResponse,
             _ => ErrorKind::Transport,
         }
     }
@@ -203,6 +204,14 @@ impl Cause {
     /// unanswered connection may be taken once the service is up.
     pub(crate) fn is_permanent(&self) -> bool {
         matches!(self, Cause::Tls(_))
+    }
+
+    /// The status the server answered with, for a cause that is an answer.
+    pub(crate) fn status(&self) -> Option<reqwest::StatusCode> {
+        match self {
+            Cause::TooManyRedirects(status) => Some(*status),
+            _ => None,
+        }
     }
 }
 
@@ -253,8 +262,8 @@ fn classify(error: &(dyn StdError + 'static)) -> Option<Cause> {
         }
         return None;
     }
-    if error.is::<RedirectLimit>() {
-        return Some(Cause::TooManyRedirects);
+    if let Some(limit) = error.downcast_ref::<RedirectLimit>() {
+        return Some(Cause::TooManyRedirects(limit.status));
     }
     if let Some(error) = error.downcast_ref::<rustls::Error>() {
         return Some(Cause::Tls(tls_problem(error)));
@@ -354,7 +363,10 @@ fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
 /// [`cause_of`] finds it in the `reqwest::Error` and reports
 /// [`Cause::TooManyRedirects`].
 #[derive(Debug)]
-struct RedirectLimit;
+struct RedirectLimit {
+    /// The status of the redirect not followed.
+    status: reqwest::StatusCode,
+}
 
 impl fmt::Display for RedirectLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -380,7 +392,8 @@ pub(crate) fn redirect_policy() -> reqwest::redirect::Policy {
         if !same {
             attempt.stop()
         } else if attempt.previous().len() > MAX_REDIRECTS {
-            attempt.error(RedirectLimit)
+            let status = attempt.status();
+            attempt.error(RedirectLimit { status })
         } else {
             attempt.follow()
         }
@@ -807,18 +820,26 @@ mod tests {
             let err = failure(&client, &format!("{}/start", server.url())).await;
             assert!(err.is_redirect(), "{location}: {err:?}");
             let cause = cause_of(&err);
-            assert_eq!(cause, Some(Cause::TooManyRedirects), "{location}: {err:?}");
+            assert_eq!(
+                cause,
+                Some(Cause::TooManyRedirects(
+                    reqwest::StatusCode::TEMPORARY_REDIRECT
+                )),
+                "{location}: the loop ends on the last redirect's status: {err:?}"
+            );
             assert_eq!(
                 server.requests(),
                 MAX_REDIRECTS + 1,
                 "{location}: the first request and {MAX_REDIRECTS} redirects"
             );
         }
+        let redirects = Cause::TooManyRedirects(reqwest::StatusCode::MOVED_PERMANENTLY);
+        assert_eq!(redirects.to_string(), "too many redirects (more than 5)");
+        assert_eq!(redirects.kind(), ErrorKind::InvalidResponse);
         assert_eq!(
-            Cause::TooManyRedirects.to_string(),
-            "too many redirects (more than 5)"
+            redirects.status(),
+            Some(reqwest::StatusCode::MOVED_PERMANENTLY)
         );
-        assert_eq!(Cause::TooManyRedirects.kind(), ErrorKind::InvalidResponse);
 
         // Two hops within the origin are followed.
         let server = Loopback::start(|request| match request.path.as_str() {

@@ -93,6 +93,8 @@ pub(crate) fn map_error<E>(
             }
         }
     };
+    // A redirect loop ended on a redirect's status, which is the answer.
+    let status = status.or_else(|| cause.as_ref().and_then(Cause::status));
     let kind = error.kind();
     // A cause has its own hint, or none: a reset calls for no advice on
     // certificates.
@@ -163,7 +165,9 @@ pub(crate) fn stack_failure(error: reqwest_middleware::Error) -> Error {
         },
         reqwest_middleware::Error::Reqwest(err) => {
             let cause = cause_of(&err);
-            let status = err.status();
+            let status = err
+                .status()
+                .or_else(|| cause.as_ref().and_then(Cause::status));
             let error = request_failure(err, cause.as_ref(), status, false).with_status(status);
             let hint = match &cause {
                 Some(cause) => cause.hint(),
