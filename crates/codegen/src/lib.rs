@@ -28,6 +28,7 @@ use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TagSt
 
 mod api_version;
 mod chain;
+mod constructor;
 #[cfg(feature = "snapshot")]
 pub mod snapshot;
 mod urls;
@@ -169,7 +170,9 @@ pub const SCHEMARS_FEATURE: &str = "schemars";
 /// - requests no longer carry progenitor's `api-version` header;
 /// - each operation's URL (without path parameters) is parsed once, when
 ///   the client is built, and shared with the copies `Client::with_inner`
-///   makes.
+///   makes;
+/// - `Client::new`, which panics when reqwest cannot build a client, is
+///   dropped: `Client::new_with_client` takes a client the caller built.
 pub fn client_source(api: Api, spec_yaml: &str) -> Result<String, Error> {
     let spec = parse_spec(spec_yaml)?;
     let mut generator = Generator::new(&settings());
@@ -180,6 +183,7 @@ pub fn client_source(api: Api, spec_yaml: &str) -> Result<String, Error> {
     gate_json_schema(&mut file.items).map_err(Error::Format)?;
     api_version::drop_api_version_header(&mut file.items);
     urls::parse_urls_once(&mut file.items)?;
+    constructor::drop_panicking_new(&mut file.items)?;
     Ok(format!("{}{}", header(api), prettyplease::unparse(&file)))
 }
 
@@ -638,6 +642,23 @@ impl Client {
                 source.contains("pub fn with_inner(&self, inner: Inner) -> Self"),
                 "{api:?}"
             );
+        }
+    }
+
+    /// The client crates are library code: nothing in a generated client
+    /// may panic, whatever reqwest or the server does.
+    #[test]
+    fn the_generated_clients_have_no_panicking_call() {
+        for api in Api::ALL {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(api.spec_path());
+            let spec = std::fs::read_to_string(&path).expect("the spec is readable");
+            let source = client_source(api, &spec).expect("the client generates");
+            for panicking in [".unwrap()", ".expect(", "panic!", "unreachable!", "todo!"] {
+                assert!(!source.contains(panicking), "{api:?}: {panicking}");
+            }
+            assert!(source.contains("pub fn new_with_client("), "{api:?}");
         }
     }
 }
