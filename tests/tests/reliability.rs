@@ -305,6 +305,10 @@ async fn run(
                 "{op:?}: the status of {err}"
             );
             assert_eq!(err.attempts(), expect.attempts, "{op:?}: attempts of {err}");
+            if expect.status.is_some_and(|status| status >= 400) {
+                // The server answered: the exchange itself did not fail.
+                assert_eq!(err.transport_cause(), None, "{op:?}: {err:?}");
+            }
             assert_no_canary_in_error(err);
             Some(err.clone())
         }

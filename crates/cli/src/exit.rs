@@ -87,6 +87,7 @@ fn sdk_error(f: &mut fmt::Formatter<'_>, context: &str, e: &refresh_sdk::Error) 
 /// The CLI's own hint, where it can name a flag or a command; otherwise the
 /// SDK's, which fits the operation.
 fn hint(error: &refresh_sdk::Error) -> Option<&'static str> {
+    use refresh_sdk::error::{TlsProblem, TransportCause};
     use refresh_sdk::{ErrorKind, Service};
     match (error.kind(), error.service(), error.operation()) {
         (ErrorKind::Auth, Some(Service::F5Xc), _) => {
@@ -98,15 +99,16 @@ fn hint(error: &refresh_sdk::Error) -> Option<&'static str> {
             Some("refresh_access_token" | "invalidate_refresh_token"),
         ) => Some("run `refresh vcf create-token` for a new token pair"),
         // A certificate no trusted CA signed (self-signed, a private CA, a
-        // regenerated one): the SDK's words for an unknown issuer or a bad
-        // signature. An expired certificate or one for another name is not
-        // fixed by trusting a CA: the SDK's hint for that cause stands, as
-        // for every other cause (a name not resolved, a closed port).
-        (ErrorKind::Transport, _, _)
-            if error.status().is_none()
-                && error
-                    .to_string()
-                    .contains("the server's certificate is not trusted") =>
+        // regenerated one). An expired certificate or one for another name
+        // is not fixed by trusting a CA: the SDK's hint for that cause
+        // stands, as for every other cause (a name not resolved, a closed
+        // port).
+        _ if matches!(
+            error.transport_cause(),
+            Some(TransportCause::Tls(
+                TlsProblem::UnknownIssuer | TlsProblem::BadSignature
+            ))
+        ) =>
         {
             Some(
                 "pass the certificate of the CA that signed it with --ca-cert FILE (--insecure skips verification: for a lab only)",
@@ -114,13 +116,9 @@ fn hint(error: &refresh_sdk::Error) -> Option<&'static str> {
         }
         // The SDK's hint for this cause names its connect-timeout option;
         // here that is --timeout.
-        (ErrorKind::Transport, _, _)
-            if error.status().is_none() && error.to_string().contains(": timed out connecting") =>
-        {
-            Some(
-                "check the host and port, and any firewall or VPN on the way; or raise --timeout SECS",
-            )
-        }
+        _ if error.transport_cause() == Some(TransportCause::ConnectTimeout) => Some(
+            "check the host and port, and any firewall or VPN on the way; or raise --timeout SECS",
+        ),
         _ => None,
     }
 }

@@ -114,6 +114,108 @@ impl fmt::Display for Service {
     }
 }
 
+/// Why an exchange with the server failed below the level of a status: the
+/// connection, TLS, or an answer that is not usable HTTP
+/// ([`Error::transport_cause`]). The error's message says the same in words,
+/// with the origin tried; this is for code that acts on it.
+///
+/// ```
+/// use refresh_sdk::error::{TlsProblem, TransportCause};
+///
+/// fn advice(cause: TransportCause) -> &'static str {
+///     match cause {
+///         TransportCause::Tls(TlsProblem::UnknownIssuer | TlsProblem::BadSignature) => {
+///             "trust the CA that signed the server's certificate"
+///         }
+///         TransportCause::NameNotResolved => "check the host name",
+///         _ => "see the error's message",
+///     }
+/// }
+/// assert_eq!(advice(TransportCause::NameNotResolved), "check the host name");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportCause {
+    /// The host name did not resolve to an address.
+    NameNotResolved,
+    /// Nothing accepted the connection: the port is closed.
+    Refused,
+    /// No route to the host or its network.
+    Unreachable,
+    /// The connection (TCP, and the TLS handshake) was not made within the
+    /// connect timeout; nothing was sent.
+    ConnectTimeout,
+    /// The connection was reset (or aborted) on the way.
+    Reset,
+    /// The connection closed before the whole answer arrived.
+    ClosedEarly,
+    /// The TLS handshake failed.
+    Tls(TlsProblem),
+    /// The answer is not valid HTTP.
+    NotHttp,
+    /// The server redirected more times than the SDK follows; the error's
+    /// [`status`](Error::status) is the last redirect's.
+    TooManyRedirects,
+}
+
+/// What went wrong in a TLS handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsProblem {
+    /// The server's certificate chains to no CA the client trusts
+    /// (self-signed, or a private CA).
+    UnknownIssuer,
+    /// The server's certificate names a trusted CA as its issuer, but that
+    /// CA's key did not sign it: another CA of the same name (a regenerated
+    /// one) did.
+    BadSignature,
+    /// The server's certificate is not for the host name (or address) dialled.
+    NameMismatch,
+    /// The server's certificate has expired.
+    Expired,
+    /// The server's certificate is not valid yet.
+    NotValidYet,
+    /// The server's certificate was revoked.
+    Revoked,
+    /// The server's certificate was rejected for another reason.
+    OtherCertificate,
+    /// The server refused the client's certificate, or wanted one.
+    ClientCertificateRejected,
+    /// The server did not answer in TLS: a plain HTTP port, most likely.
+    NotTls,
+    /// The host is not a name TLS can check a certificate against (such as
+    /// one with an empty label): refused before it is even resolved.
+    InvalidName,
+    /// The handshake failed otherwise (no common version or cipher, an alert).
+    Handshake,
+}
+
+impl fmt::Display for TlsProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsProblem::UnknownIssuer => {
+                "the server's certificate is not trusted: unknown issuer (self-signed, or \
+                 signed by a CA this client does not trust)"
+            }
+            TlsProblem::BadSignature => {
+                "the server's certificate is not trusted: bad signature (signed by another \
+                 CA of the trusted CA's name)"
+            }
+            TlsProblem::NameMismatch => "the server's certificate is not valid for this host name",
+            TlsProblem::Expired => "the server's certificate has expired",
+            TlsProblem::NotValidYet => "the server's certificate is not valid yet",
+            TlsProblem::Revoked => "the server's certificate was revoked",
+            TlsProblem::OtherCertificate => "the server's certificate was rejected",
+            TlsProblem::ClientCertificateRejected => {
+                "the server rejected this client's certificate, or wanted one"
+            }
+            TlsProblem::NotTls => "the server did not answer in TLS",
+            TlsProblem::InvalidName => "the host is not a valid DNS name",
+            TlsProblem::Handshake => "the handshake failed",
+        })
+    }
+}
+
 /// What the vendor said about an HTTP error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -384,6 +486,7 @@ struct Inner {
     operation: Option<&'static str>,
     status: Option<StatusCode>,
     retry_after: Option<Duration>,
+    transport_cause: Option<TransportCause>,
     vendor: Option<VendorDetail>,
     message: String,
     hint: Option<&'static str>,
@@ -478,6 +581,7 @@ impl Error {
             operation: None,
             status: None,
             retry_after: None,
+            transport_cause: None,
             vendor: None,
             message: message.into(),
             hint: None,
@@ -517,6 +621,7 @@ impl Error {
                     operation: old.operation,
                     status: old.status,
                     retry_after: old.retry_after,
+                    transport_cause: old.transport_cause,
                     vendor: old.vendor.clone(),
                     message: old.message.clone(),
                     hint: old.hint,
@@ -553,6 +658,10 @@ impl Error {
 
     pub(crate) fn with_retry_after(self, retry_after: Option<Duration>) -> Error {
         self.edit(|inner| inner.retry_after = retry_after)
+    }
+
+    pub(crate) fn with_transport_cause(self, cause: Option<TransportCause>) -> Error {
+        self.edit(|inner| inner.transport_cause = cause)
     }
 
     pub(crate) fn with_vendor(self, vendor: Option<VendorDetail>) -> Error {
@@ -606,6 +715,28 @@ impl Error {
     /// The HTTP status of the last response, if there was one.
     pub fn status(&self) -> Option<StatusCode> {
         self.0.status
+    }
+
+    /// Why the exchange failed, when it failed below the level of a status:
+    /// the name did not resolve, the connection was refused or reset, TLS
+    /// refused the certificate, the answer was not HTTP, the redirects
+    /// looped. `None` when the server's answer is the error (an error
+    /// status, a redirect to another origin, a body that is not the
+    /// documented one), and for failures outside the exchange (the
+    /// deadline, the configuration, the input).
+    ///
+    /// ```
+    /// use refresh_sdk::error::{TlsProblem, TransportCause};
+    ///
+    /// fn report(err: &refresh_sdk::Error) {
+    ///     if let Some(TransportCause::Tls(TlsProblem::UnknownIssuer)) = err.transport_cause() {
+    ///         eprintln!("add the server's CA to the trusted ones: {err}");
+    ///     }
+    /// }
+    /// # report(&refresh_sdk::Error::custom(refresh_sdk::ErrorKind::Transport, "x"));
+    /// ```
+    pub fn transport_cause(&self) -> Option<TransportCause> {
+        self.0.transport_cause
     }
 
     /// What the vendor said: VCF's decoded `Error`, F5's text, or a bounded

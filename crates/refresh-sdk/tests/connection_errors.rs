@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::pki::{https_server, pki_for};
 use common::*;
 use refresh_loopback::{Loopback, Reply, Step, Unanswered, refused_url};
+use refresh_sdk::error::{TlsProblem, TransportCause};
 use refresh_sdk::{ErrorKind, RetryPolicy, TransportOptions, VcfCredentials};
 
 fn no_retries() -> TransportOptions {
@@ -69,6 +70,7 @@ async fn an_unresolvable_host_is_named_retried_and_hinted_at() {
     let err = f5_failure(&format!("http://{host}"), transport).await;
     assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
     assert_names(&err, &format!("http://{host}:80"), "name not resolved");
+    assert_eq!(err.transport_cause(), Some(TransportCause::NameNotResolved));
     // A resolver may be starting (a laptop waking, a VPN connecting).
     assert_eq!(
         err.attempts(),
@@ -90,6 +92,7 @@ async fn a_closed_port_says_connection_refused() {
     let err = vcf_failure(&url, quick_transport()).await;
     assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
     assert_names(&err, &url, "connection refused");
+    assert_eq!(err.transport_cause(), Some(TransportCause::Refused));
     assert_eq!(err.attempts(), 3, "{err}");
     assert_no_certificate_hint(&err);
     assert!(
@@ -105,6 +108,7 @@ async fn a_connection_never_answered_says_timed_out_connecting() {
     let transport = no_retries().connect_timeout(Duration::from_millis(200));
     let err = f5_failure(&unanswered.url(), transport).await;
     assert_names(&err, &unanswered.url(), "timed out connecting");
+    assert_eq!(err.transport_cause(), Some(TransportCause::ConnectTimeout));
     // The connection failed; no request was sent that could still be
     // running.
     assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
@@ -117,6 +121,7 @@ async fn a_reset_says_connection_reset() {
     let err = vcf_failure(&server.url(), no_retries()).await;
     assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
     assert_names(&err, &server.url(), "connection reset");
+    assert_eq!(err.transport_cause(), Some(TransportCause::Reset));
     assert_no_certificate_hint(&err);
 }
 
@@ -133,6 +138,10 @@ async fn tls_failures_name_the_certificate_problem_and_only_then_the_ca_hint() {
         &url,
         "TLS: the server's certificate is not trusted: unknown issuer",
     );
+    assert_eq!(
+        err.transport_cause(),
+        Some(TransportCause::Tls(TlsProblem::UnknownIssuer))
+    );
     assert_eq!(err.attempts(), 1, "trying again cannot help: {err}");
     assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 0);
     let hint = err.hint().unwrap_or_default();
@@ -140,16 +149,18 @@ async fn tls_failures_name_the_certificate_problem_and_only_then_the_ca_hint() {
     assert!(hint.contains("allow_unverified_tls"), "{hint}");
 
     // Trusted, but for another name, or expired.
-    for (name, expired, cause) in [
+    for (name, expired, cause, problem) in [
         (
             "other.example",
             false,
             "TLS: the server's certificate is not valid for this host name",
+            TlsProblem::NameMismatch,
         ),
         (
             "127.0.0.1",
             true,
             "TLS: the server's certificate has expired",
+            TlsProblem::Expired,
         ),
     ] {
         let pki = pki_for(name, expired);
@@ -158,6 +169,7 @@ async fn tls_failures_name_the_certificate_problem_and_only_then_the_ca_hint() {
         let err = vcf_failure(&url, trusting).await;
         assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
         assert_names(&err, &url, cause);
+        assert_eq!(err.transport_cause(), Some(TransportCause::Tls(problem)));
         assert_eq!(err.attempts(), 1, "{err}");
         let hint = err.hint().unwrap_or_default();
         assert!(
@@ -189,6 +201,11 @@ async fn an_answer_that_is_not_http_is_an_invalid_response() {
             &err,
             &server.url(),
             "the server's answer is not valid HTTP: ",
+        );
+        assert_eq!(
+            err.transport_cause(),
+            Some(TransportCause::NotHttp),
+            "{case}"
         );
         assert!(!err.is_retryable(), "{case}");
         assert_eq!(server.requests(), 1, "{case}: not sent again");
@@ -229,6 +246,10 @@ async fn a_redirect_loop(status: u16, location: &'static str) {
     let err = vcf_failure(&server.url(), quick_transport()).await;
     assert_names(&err, &server.url(), "too many redirects");
     assert_eq!(
+        err.transport_cause(),
+        Some(TransportCause::TooManyRedirects)
+    );
+    assert_eq!(
         err.status().map(|s| s.as_u16()),
         Some(status),
         "{location}: the loop ended on a {status}: {err:?}"
@@ -259,6 +280,8 @@ async fn a_redirect_to_another_origin_names_that_origin_only() {
         &format!("a redirect to http://127.0.0.1:{port} was not followed"),
         "credentials stay on this host",
     );
+    // An answer with a status, not a failed exchange.
+    assert_eq!(err.transport_cause(), None, "{err:?}");
     let shown = err.to_string();
     for hidden in ["user:", "token=", "abc"] {
         assert!(!shown.contains(hidden), "shows {hidden:?}: {shown}");
@@ -293,6 +316,7 @@ async fn a_middleware_request_failure_reads_as_the_sdks_own() {
     let err = refresh_sdk::middleware::into_error(err);
     assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
     assert_names(&err, &url, "connection refused");
+    assert_eq!(err.transport_cause(), Some(TransportCause::Refused));
     assert!(!err.to_string().contains("secret=query"), "{err}");
 
     let server = Loopback::always(Step::Raw(b"HTTP/1.1 abc garbage\r\n\r\n".to_vec())).await;
@@ -304,6 +328,7 @@ async fn a_middleware_request_failure_reads_as_the_sdks_own() {
     let err = refresh_sdk::middleware::into_error(err);
     assert_eq!(err.kind(), ErrorKind::InvalidResponse, "{err:?}");
     assert_names(&err, &server.url(), "not valid HTTP");
+    assert_eq!(err.transport_cause(), Some(TransportCause::NotHttp));
 }
 
 /// A token source that always hands out the same token.
@@ -364,6 +389,10 @@ async fn an_api_client_redirect_loop_is_too_many_redirects_on_its_status() {
     let err = refresh_sdk::middleware::into_error(err);
     assert_eq!(err.kind(), ErrorKind::InvalidResponse, "{err:?}");
     assert_names(&err, &server.url(), "too many redirects");
+    assert_eq!(
+        err.transport_cause(),
+        Some(TransportCause::TooManyRedirects)
+    );
     assert_eq!(err.status().map(|s| s.as_u16()), Some(308), "{err:?}");
     assert_eq!(server.requests(), 6, "the first and 5 redirects");
 }

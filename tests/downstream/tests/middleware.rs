@@ -72,6 +72,14 @@ async fn a_stack_of_its_own_reads_its_failures_as_the_sdk_does() {
         .expect_err("nothing listens");
     let err = into_error(err);
     assert_eq!(err.kind(), refresh_sdk::ErrorKind::Transport, "{err:?}");
+    // A service matches on the cause rather than on the words.
+    assert!(
+        matches!(
+            err.transport_cause(),
+            Some(refresh_sdk::error::TransportCause::Refused)
+        ),
+        "{err:?}"
+    );
     let shown = err.to_string();
     assert!(
         shown.contains(&format!("http://{closed}: connection refused")),

@@ -6,7 +6,9 @@
 //! [`Cause`]: the name did not resolve, nothing listens, TLS refused the
 //! certificate, the answer is not HTTP, the redirects loop. Each cause says
 //! what happened ([`Display`](fmt::Display)), which [`ErrorKind`] it is, and
-//! what to do about it where something can be done ([`Cause::hint`]).
+//! what to do about it where something can be done ([`Cause::hint`]);
+//! callers see it as a [`TransportCause`] ([`Cause::public`]), without the
+//! details only the message carries.
 //!
 //! [`origin`] names where a request went without the parts of a URL that
 //! may be secret (userinfo, path, query). [`redirect_policy`] keeps
@@ -16,7 +18,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, TlsProblem, TransportCause};
 
 /// The most redirects followed for one request (all within its origin).
 pub(crate) const MAX_REDIRECTS: usize = 5;
@@ -45,63 +47,6 @@ pub(crate) enum Cause {
     /// The server redirected more than [`MAX_REDIRECTS`] times; the status
     /// of its last redirect, which is the answer the request ended on.
     TooManyRedirects(reqwest::StatusCode),
-}
-
-/// What went wrong in a TLS handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TlsProblem {
-    /// The server's certificate chains to no CA the client trusts
-    /// (self-signed, or a private CA).
-    UnknownIssuer,
-    /// The server's certificate names a trusted CA as its issuer, but that
-    /// CA's key did not sign it: another CA of the same name (a regenerated
-    /// one) did.
-    BadSignature,
-    /// The server's certificate is not for the host name (or address) dialled.
-    NameMismatch,
-    /// The server's certificate has expired.
-    Expired,
-    /// The server's certificate is not valid yet.
-    NotValidYet,
-    /// The server's certificate was revoked.
-    Revoked,
-    /// The server's certificate was rejected for another reason.
-    OtherCertificate,
-    /// The server refused the client's certificate, or wanted one.
-    ClientCertificateRejected,
-    /// The server did not answer in TLS: a plain HTTP port, most likely.
-    NotTls,
-    /// The host is not a name TLS can check a certificate against (such as
-    /// one with an empty label): refused before it is even resolved.
-    InvalidName,
-    /// The handshake failed otherwise (no common version or cipher, an alert).
-    Handshake,
-}
-
-impl fmt::Display for TlsProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TlsProblem::UnknownIssuer => {
-                "the server's certificate is not trusted: unknown issuer (self-signed, or \
-                 signed by a CA this client does not trust)"
-            }
-            TlsProblem::BadSignature => {
-                "the server's certificate is not trusted: bad signature (signed by another \
-                 CA of the trusted CA's name)"
-            }
-            TlsProblem::NameMismatch => "the server's certificate is not valid for this host name",
-            TlsProblem::Expired => "the server's certificate has expired",
-            TlsProblem::NotValidYet => "the server's certificate is not valid yet",
-            TlsProblem::Revoked => "the server's certificate was revoked",
-            TlsProblem::OtherCertificate => "the server's certificate was rejected",
-            TlsProblem::ClientCertificateRejected => {
-                "the server rejected this client's certificate, or wanted one"
-            }
-            TlsProblem::NotTls => "the server did not answer in TLS",
-            TlsProblem::InvalidName => "the host is not a valid DNS name",
-            TlsProblem::Handshake => "the handshake failed",
-        })
-    }
 }
 
 impl fmt::Display for Cause {
@@ -211,6 +156,21 @@ impl Cause {
         match self {
             Cause::TooManyRedirects(status) => Some(*status),
             _ => None,
+        }
+    }
+
+    /// This cause as the error shows it to callers.
+    pub(crate) fn public(&self) -> TransportCause {
+        match self {
+            Cause::NameNotResolved => TransportCause::NameNotResolved,
+            Cause::Refused => TransportCause::Refused,
+            Cause::Unreachable => TransportCause::Unreachable,
+            Cause::ConnectTimeout => TransportCause::ConnectTimeout,
+            Cause::Reset => TransportCause::Reset,
+            Cause::ClosedEarly => TransportCause::ClosedEarly,
+            Cause::Tls(problem) => TransportCause::Tls(*problem),
+            Cause::NotHttp(_) => TransportCause::NotHttp,
+            Cause::TooManyRedirects(_) => TransportCause::TooManyRedirects,
         }
     }
 }

@@ -104,6 +104,7 @@ pub(crate) fn map_error<E>(
     };
     let error = error
         .with_status(status)
+        .with_transport_cause(cause.as_ref().map(Cause::public))
         .with_retry_after(facts.retry_after)
         .with_attempts(facts.attempts)
         .at(vendor.service, operation);
@@ -168,7 +169,9 @@ pub(crate) fn stack_failure(error: reqwest_middleware::Error) -> Error {
             let status = err
                 .status()
                 .or_else(|| cause.as_ref().and_then(Cause::status));
-            let error = request_failure(err, cause.as_ref(), status, false).with_status(status);
+            let error = request_failure(err, cause.as_ref(), status, false)
+                .with_status(status)
+                .with_transport_cause(cause.as_ref().map(Cause::public));
             let hint = match &cause {
                 Some(cause) => cause.hint(),
                 None => Some(generic_hint(error.kind())),
