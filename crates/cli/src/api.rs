@@ -140,10 +140,7 @@ async fn send(
     if call.include {
         let mut head = format!("{:?} {status}\r\n", response.version());
         for (name, value) in response.headers() {
-            head.push_str(&format!(
-                "{name}: {}\r\n",
-                String::from_utf8_lossy(value.as_bytes())
-            ));
+            head.push_str(&format!("{name}: {}\r\n", shown_header_value(value)));
         }
         head.push_str("\r\n");
         crate::emit_bytes(head.as_bytes())?;
@@ -202,4 +199,28 @@ fn read_body(data: &str) -> Result<Vec<u8>, Failure> {
         ))
     })?;
     Ok(bytes)
+}
+
+/// A response header's value as the terminal shows it: its bytes decoded as
+/// UTF-8 where they are (lossily elsewhere), with control characters and
+/// bidirectional formatting escaped as `\u{..}`. HTTP already refuses C0
+/// controls other than tab in a header, but not bytes that decode to a C1
+/// control (CSI, `\u{9b}`, starts a terminal escape sequence) or to an
+/// override that reorders what follows; the body, the command's output, is
+/// printed as it came.
+fn shown_header_value(value: &reqwest::header::HeaderValue) -> String {
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        let reorders = matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        );
+        if (c.is_control() && c != '\t') || reorders {
+            shown.extend(c.escape_unicode());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
 }

@@ -117,6 +117,31 @@ async fn include_prints_the_status_line_and_headers_before_the_body() {
     assert_eq!(body["authorization"], "Bearer access-1");
 }
 
+/// A header cannot drive the terminal: a value whose bytes decode to a C1
+/// control (CSI) or a bidirectional override is printed escaped.
+#[tokio::test(flavor = "multi_thread")]
+async fn include_escapes_header_values_that_would_drive_the_terminal() {
+    let server = Loopback::start(|request| match request.method.as_str() {
+        "POST" => Reply::json(
+            201,
+            json!({"accessToken": "access-1", "refreshToken": {"id": "refresh-1"}}),
+        ),
+        "DELETE" => Reply::empty(204),
+        _ => Reply::empty(204)
+            .header_bytes(b"x-csi", b"a\xc2\x9b2Jb")
+            .header_bytes(b"x-rlo", "a\u{202e}cba".as_bytes())
+            .header_bytes(b"x-latin", "caf\u{e9}\tok".as_bytes()),
+    })
+    .await;
+    let output = refresh(&["vcf", "api", "-i", "GET", "/v1/system"], &env(&server)).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("x-csi: a\\u{9b}2Jb\r\n"), "{text:?}");
+    assert!(text.contains("x-rlo: a\\u{202e}cba\r\n"), "{text:?}");
+    assert!(text.contains("x-latin: caf\u{e9}\tok\r\n"), "{text:?}");
+    assert!(!text.contains(['\u{9b}', '\u{202e}']), "{text:?}");
+}
+
 /// A self-signed SDDC Manager is trusted through its CA file, the safe
 /// alternative to VCF_ALLOW_UNVERIFIED_TLS.
 #[tokio::test(flavor = "multi_thread")]
