@@ -426,14 +426,19 @@ mod tests {
         assert_eq!(out, expected);
     }
 
+    /// `api`'s client as generated from the workspace's spec.
+    fn generated_client(api: Api) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(api.spec_path());
+        let spec = std::fs::read_to_string(&path).expect("the spec is readable");
+        client_source(api, &spec).expect("the client generates")
+    }
+
     #[test]
     fn a_generated_client_has_no_json_schema_outside_the_feature() {
         for api in Api::ALL {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../..")
-                .join(api.spec_path());
-            let spec = std::fs::read_to_string(&path).expect("the spec is readable");
-            let source = client_source(api, &spec).expect("the client generates");
+            let source = generated_client(api);
             let gated = "#[cfg_attr(feature = \"schemars\", derive(schemars::JsonSchema))]";
             assert!(source.contains(gated), "{api:?}: no gated derive");
             let ungated = source
@@ -628,11 +633,7 @@ impl Client {
     #[test]
     fn the_generated_clients_send_no_api_version_and_format_no_url_per_call() {
         for api in Api::ALL {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../..")
-                .join(api.spec_path());
-            let spec = std::fs::read_to_string(&path).expect("the spec is readable");
-            let source = client_source(api, &spec).expect("the client generates");
+            let source = generated_client(api);
             assert!(!source.contains("api-version"), "{api:?}");
             assert!(!source.contains("header_map"), "{api:?}");
             // None of the specs' operations has a path parameter.
@@ -650,11 +651,7 @@ impl Client {
     #[test]
     fn the_generated_clients_have_no_panicking_call() {
         for api in Api::ALL {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../..")
-                .join(api.spec_path());
-            let spec = std::fs::read_to_string(&path).expect("the spec is readable");
-            let source = client_source(api, &spec).expect("the client generates");
+            let source = generated_client(api);
             for panicking in [".unwrap()", ".expect(", "panic!", "unreachable!", "todo!"] {
                 assert!(!source.contains(panicking), "{api:?}: {panicking}");
             }
