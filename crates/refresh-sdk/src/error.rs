@@ -158,6 +158,25 @@ pub enum TransportCause {
     TooManyRedirects,
 }
 
+/// What happened, in the words the error's message uses.
+impl fmt::Display for TransportCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportCause::NameNotResolved => f.write_str("name not resolved"),
+            TransportCause::Refused => f.write_str("connection refused"),
+            TransportCause::Unreachable => f.write_str("host unreachable"),
+            TransportCause::ConnectTimeout => f.write_str("timed out connecting"),
+            TransportCause::Reset => f.write_str("connection reset"),
+            TransportCause::ClosedEarly => {
+                f.write_str("connection closed before the answer was complete")
+            }
+            TransportCause::Tls(problem) => write!(f, "TLS: {problem}"),
+            TransportCause::NotHttp => f.write_str("the server's answer is not valid HTTP"),
+            TransportCause::TooManyRedirects => f.write_str("too many redirects"),
+        }
+    }
+}
+
 /// What went wrong in a TLS handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -23,46 +23,35 @@ use crate::error::{ErrorKind, TlsProblem, TransportCause};
 /// The most redirects followed for one request (all within its origin).
 pub(crate) const MAX_REDIRECTS: usize = 5;
 
-/// Why an exchange with the server failed.
+/// Why an exchange with the server failed: a [`TransportCause`] (whose
+/// variants say what each means), with what only the message and the
+/// error's status carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Cause {
-    /// The host name did not resolve to an address.
     NameNotResolved,
-    /// Nothing accepted the connection: the port is closed.
     Refused,
-    /// No route to the host or its network.
     Unreachable,
-    /// The connection (TCP, and the TLS handshake) was not made within the
-    /// connect timeout.
     ConnectTimeout,
-    /// The connection was reset (or aborted) on the way.
     Reset,
-    /// The connection closed before the whole answer arrived.
     ClosedEarly,
-    /// The TLS handshake failed.
     Tls(TlsProblem),
-    /// The answer is not valid HTTP; says what was wrong in words of our
-    /// own or hyper's fixed descriptions, never in the server's bytes.
+    /// What was wrong, in words of our own or hyper's fixed descriptions,
+    /// never in the server's bytes.
     NotHttp(String),
-    /// The server redirected more than [`MAX_REDIRECTS`] times; the status
-    /// of its last redirect, which is the answer the request ended on.
+    /// The status of the last redirect, the answer the request ended on.
     TooManyRedirects(reqwest::StatusCode),
 }
 
+/// The public cause's words, with what only the message carries: what was
+/// not HTTP about the answer, how many redirects were followed.
 impl fmt::Display for Cause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Cause::NameNotResolved => f.write_str("name not resolved"),
-            Cause::Refused => f.write_str("connection refused"),
-            Cause::Unreachable => f.write_str("host unreachable"),
-            Cause::ConnectTimeout => f.write_str("timed out connecting"),
-            Cause::Reset => f.write_str("connection reset"),
-            Cause::ClosedEarly => f.write_str("connection closed before the answer was complete"),
-            Cause::Tls(problem) => write!(f, "TLS: {problem}"),
-            Cause::NotHttp(what) => write!(f, "the server's answer is not valid HTTP: {what}"),
+            Cause::NotHttp(what) => write!(f, "{}: {what}", self.public()),
             Cause::TooManyRedirects(_) => {
-                write!(f, "too many redirects (more than {MAX_REDIRECTS})")
+                write!(f, "{} (more than {MAX_REDIRECTS})", self.public())
             }
+            _ => fmt::Display::fmt(&self.public(), f),
         }
     }
 }
