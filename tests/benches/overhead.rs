@@ -342,7 +342,7 @@ struct Clients {
     refresh: SecretString,
     /// Kept, as a service keeps it: built once from a session that has
     /// already logged in.
-    api_client: reqwest_middleware::ClientWithMiddleware,
+    api_client: refresh_sdk::ApiClient,
     raw_api: reqwest::Client,
     /// The token `get/raw` sends: the session's, as a service holding one
     /// would.

@@ -117,7 +117,7 @@ pub async fn with_kept(
 }
 
 async fn send(
-    api: &reqwest_middleware::ClientWithMiddleware,
+    api: &refresh_sdk::ApiClient,
     base_url: &str,
     call: &Request,
     body: Option<Vec<u8>>,
@@ -132,10 +132,7 @@ async fn send(
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
     }
-    let mut response = request
-        .send()
-        .await
-        .map_err(|err| Failure::Sdk(refresh_sdk::middleware::into_error(err)))?;
+    let mut response = request.send().await.map_err(Failure::Sdk)?;
     let status = response.status();
     if call.include {
         let mut head = format!("{:?} {status}\r\n", response.version());
@@ -153,11 +150,11 @@ async fn send(
     // Streamed to stdout as it arrives: a body of any size (an inventory
     // dump, a server that never stops) costs one chunk of memory.
     let mut last = None;
-    while let Some(chunk) = response.chunk().await.map_err(|err| {
-        Failure::Body(refresh_sdk::middleware::into_error(
-            reqwest_middleware::Error::Reqwest(err.with_url(url.clone())),
-        ))
-    })? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| Failure::Body(err.with_url(url.clone()).into()))?
+    {
         if let Some(&byte) = chunk.last() {
             last = Some(byte);
         }

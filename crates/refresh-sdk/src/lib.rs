@@ -82,6 +82,8 @@
 // have no caller then.
 #![cfg_attr(not(any(feature = "f5xc", feature = "vcf")), allow(dead_code))]
 
+#[cfg(feature = "vcf")]
+mod api_client;
 mod base_url;
 #[cfg(any(feature = "f5xc", feature = "vcf"))]
 mod cache;
@@ -100,6 +102,8 @@ pub mod f5xc;
 #[cfg(feature = "vcf")]
 pub mod vcf;
 
+#[cfg(feature = "vcf")]
+pub use api_client::{ApiClient, ApiRequest};
 pub use error::{Error, ErrorKind, Result, Service, VendorDetail};
 pub use secrecy::{ExposeSecret, SecretString};
 pub use source::{AccessToken, AccessTokenSource, TokenFuture};

@@ -138,9 +138,9 @@ async fn the_authorization_header_is_sensitive_and_accepted() {
     vcf.logout().await.expect("logout");
 }
 
-/// The token and the transport policy run as one layer, sharing one copy
-/// of the request: with no retries configured, a rejected token is still
-/// renewed and the call sent once more.
+/// The token and the transport policy share one copy of the request: with
+/// no retries configured, a rejected token is still renewed and the call
+/// sent once more.
 #[tokio::test]
 async fn without_retries_a_revoked_token_is_still_renewed_and_sent_once_more() {
     use refresh_sdk::{RetryPolicy, TransportOptions, VcfClient, VcfConfig, VcfCredentials};
@@ -158,4 +158,61 @@ async fn without_retries_a_revoked_token_is_still_renewed_and_sent_once_more() {
     post_with_a_revoked_token(&sandbox, &vcf).await;
     vcf.logout().await.expect("logout");
     sandbox.assert_spec_clean();
+}
+
+/// Every failure of a call reads as the SDK's error, so `?` works in a
+/// function returning `refresh_sdk::Result`: reqwest's own (an error status,
+/// a body that is not JSON) naming the origin only, and a request that
+/// cannot be built, before anything is sent, without its URL or value.
+#[tokio::test]
+async fn every_failure_of_a_call_is_the_sdks_error_and_shows_no_url() {
+    use refresh_sdk::ErrorKind;
+
+    let sandbox = sandbox().await;
+    let vcf = VcfSession::from_lookup(sandbox.vcf_env()).expect("configuration");
+    let api = vcf.api_client();
+    let missing = format!("{}/v1/no-such-thing?secret=query", vcf.base_url());
+
+    async fn domains(api: &refresh_sdk::ApiClient, url: &str) -> refresh_sdk::Result<Value> {
+        Ok(api
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+    let err = domains(&api, &missing).await.expect_err("no such route");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(404), "{err:?}");
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains(vcf.base_url()), "{shown}");
+    for hidden in ["secret", "no-such-thing"] {
+        assert!(!shown.contains(hidden), "shows {hidden}: {shown}");
+    }
+
+    let before = sandbox.route_requests(Method::GET, DOMAINS);
+    for (case, request) in [
+        (
+            "a URL that does not parse",
+            api.get("http://[secret::query"),
+        ),
+        (
+            "a header value that cannot be sent",
+            api.get(format!("{}{DOMAINS}", vcf.base_url()))
+                .header("x-note", "secret\nvalue"),
+        ),
+    ] {
+        let err = request.send().await.expect_err(case);
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{case}: {err:?}");
+        let shown = format!("{err} {err:?}");
+        assert!(shown.contains("could not be built"), "{case}: {shown}");
+        assert!(!shown.contains("secret"), "{case}: {shown}");
+    }
+    assert_eq!(
+        sandbox.route_requests(Method::GET, DOMAINS),
+        before,
+        "nothing was sent"
+    );
+    vcf.logout().await.expect("logout");
 }

@@ -376,7 +376,8 @@ async fn an_api_client_redirect_to_another_origin_names_that_origin_only() {
 }
 
 /// A redirect loop through `api_client()` reads as the token operations'
-/// does: too many redirects, on the status of the last one.
+/// does: too many redirects, on the status of the last one, after one
+/// attempt.
 #[tokio::test]
 async fn an_api_client_redirect_loop_is_too_many_redirects_on_its_status() {
     let server = redirecting(308, "/v1/system").await;
@@ -386,7 +387,6 @@ async fn an_api_client_redirect_loop_is_too_many_redirects_on_its_status() {
         .send()
         .await
         .expect_err("the loop is not followed forever");
-    let err = refresh_sdk::middleware::into_error(err);
     assert_eq!(err.kind(), ErrorKind::InvalidResponse, "{err:?}");
     assert_names(&err, &server.url(), "too many redirects");
     assert_eq!(
@@ -394,5 +394,6 @@ async fn an_api_client_redirect_loop_is_too_many_redirects_on_its_status() {
         Some(TransportCause::TooManyRedirects)
     );
     assert_eq!(err.status().map(|s| s.as_u16()), Some(308), "{err:?}");
+    assert_eq!(err.attempts(), 1, "{err:?}");
     assert_eq!(server.requests(), 6, "the first and 5 redirects");
 }

@@ -19,7 +19,7 @@ pub async fn bearer(source: &Arc<dyn AccessTokenSource>) -> refresh_sdk::Result<
 #[derive(Clone)]
 pub struct Inventory {
     vcf: VcfSession,
-    api: reqwest_middleware::ClientWithMiddleware,
+    api: refresh_sdk::ApiClient,
 }
 
 impl Inventory {
@@ -29,8 +29,10 @@ impl Inventory {
         Inventory { vcf, api }
     }
 
-    /// The names of the workload domains (`GET /v1/domains`).
-    pub async fn domain_names(&self) -> Result<Vec<String>, reqwest_middleware::Error> {
+    /// The names of the workload domains (`GET /v1/domains`); every
+    /// failure, the body's and an error status included, as the SDK's
+    /// error.
+    pub async fn domain_names(&self) -> refresh_sdk::Result<Vec<String>> {
         let page: serde_json::Value = self
             .api
             .get(format!("{}/v1/domains", self.vcf.base_url()))

@@ -185,6 +185,28 @@ impl TransportPolicy {
         )
     }
 
+    /// [`attempts`](Self::attempts) for a request of no generated operation
+    /// (a middleware stack's, an [`ApiClient`](crate::ApiClient)'s), in its
+    /// span when that is observed.
+    pub(crate) async fn send_through<H: Hop>(
+        &self,
+        request: reqwest::Request,
+        hop: H,
+        plan: Plan,
+        finish: impl FnOnce(CallFacts, Option<reqwest::Request>) + Send,
+    ) -> Result<reqwest::Response, H::Error> {
+        use tracing::Instrument as _;
+
+        let span = self.span(None, &request);
+        if unobserved(&span) {
+            self.attempts(request, hop, plan, span, finish).await
+        } else {
+            self.attempts(request, hop, plan, span.clone(), finish)
+                .instrument(span)
+                .await
+        }
+    }
+
     /// Sends `request` through `hop`, again while the policy allows, records
     /// the outcome on `span` and hands what was learned on the way to
     /// `finish`, with the unused copy of the request when `plan` keeps one.

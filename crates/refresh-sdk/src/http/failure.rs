@@ -164,23 +164,46 @@ pub(crate) fn stack_failure(error: reqwest_middleware::Error) -> Error {
             // Another layer's own error: its words are all there is.
             Err(other) => Error::new(ErrorKind::Transport, other.to_string()),
         },
-        reqwest_middleware::Error::Reqwest(err) => {
-            let cause = cause_of(&err);
-            let status = err
-                .status()
-                .or_else(|| cause.as_ref().and_then(Cause::status));
-            let error = request_failure(err, cause.as_ref(), status, false)
-                .with_status(status)
-                .with_transport_cause(cause.as_ref().map(Cause::public));
-            let hint = match &cause {
-                Some(cause) => cause.hint(),
-                None => Some(generic_hint(error.kind())),
-            };
-            match hint {
-                Some(hint) => error.with_hint(hint),
-                None => error,
-            }
-        }
+        reqwest_middleware::Error::Reqwest(err) => err.into(),
+    }
+}
+
+/// A failure reported by reqwest (reading a response's body, say, or
+/// `error_for_status`) as the SDK's error: the origin and the cause, never
+/// the URL's path, query or userinfo, so that `?` works in a function that
+/// returns [`refresh_sdk::Result`](crate::Result).
+///
+/// ```no_run
+/// # async fn run(api: refresh_sdk::ApiClient, url: String) -> refresh_sdk::Result<()> {
+/// let body: serde_json::Value = api.get(url).send().await?.error_for_status()?.json().await?;
+/// # let _ = body;
+/// # Ok(())
+/// # }
+/// ```
+impl From<reqwest::Error> for Error {
+    fn from(err: reqwest::Error) -> Error {
+        send_failure(err, &CallFacts::default())
+    }
+}
+
+/// The SDK's error for a request of no generated operation that got no
+/// usable answer, with what the attempt loop learned (`facts`; the default
+/// when nobody kept them).
+pub(crate) fn send_failure(err: reqwest::Error, facts: &CallFacts) -> Error {
+    let cause = cause_of(&err);
+    let status = err
+        .status()
+        .or_else(|| cause.as_ref().and_then(Cause::status));
+    let error = request_failure(err, cause.as_ref(), status, facts.deadline_exceeded)
+        .with_status(status)
+        .with_transport_cause(cause.as_ref().map(Cause::public))
+        .with_attempts(facts.attempts);
+    match cause
+        .as_ref()
+        .map_or(Some(generic_hint(error.kind())), Cause::hint)
+    {
+        Some(hint) => error.with_hint(hint),
+        None => error,
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`BearerAuth`]: the session's token on every request to its origin,
 //! renewed once when the server answers 401.
 
+use std::future::Future;
 use std::sync::{Arc, Once};
 use std::time::Instant;
 
@@ -11,7 +12,6 @@ use secrecy::ExposeSecret;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::body::spare_copy;
-use crate::http::exec::{Plan, TransportPolicy};
 use crate::http::retry::OperationStarted;
 use crate::source::{AccessToken, AccessTokenSource};
 
@@ -58,16 +58,12 @@ static NO_ORIGIN_WARNING: Once = Once::new();
 /// # Ok(())
 /// # }
 /// ```
-/// [`VcfSession::api_client`](crate::VcfSession::api_client) builds this
-/// stack on the session's own connection pool and TLS settings.
+/// [`ApiClient`](crate::ApiClient) behaves the same without a middleware
+/// stack.
 #[derive(Debug, Clone)]
 pub struct BearerAuth {
     source: Arc<dyn AccessTokenSource>,
     origin: Option<Origin>,
-    /// The transport policy, when this layer runs it itself rather than
-    /// over a [`TransportPolicy`](super::TransportPolicy) layer below (see
-    /// [`over_policy`](Self::over_policy)).
-    policy: Option<TransportPolicy>,
 }
 
 /// A tuple origin, compared field by field with each request's URL.
@@ -142,11 +138,7 @@ impl BearerAuth {
         if origin.is_none() {
             warn_no_origin();
         }
-        BearerAuth {
-            source,
-            origin,
-            policy: None,
-        }
+        BearerAuth { source, origin }
     }
 
     /// Authorizes requests to the origin of `url` (an absolute `http` or
@@ -176,58 +168,7 @@ impl BearerAuth {
         Ok(BearerAuth {
             source,
             origin: Some(origin),
-            policy: None,
         })
-    }
-
-    /// This layer and `policy` below it as one layer: the same behaviour as
-    /// the two stacked, with one layer's cost per request, and one copy of
-    /// the request serving both the policy's retries and the re-send after
-    /// a 401 (what [`VcfClient::api_client`](crate::VcfClient::api_client)
-    /// builds).
-    #[cfg(feature = "vcf")]
-    pub(crate) fn over_policy(mut self, policy: TransportPolicy) -> BearerAuth {
-        self.policy = Some(policy);
-        self
-    }
-
-    /// Sends `request` on: through the policy when this layer runs it, the
-    /// deadline counting from `started`; with `keep_spare`, with a copy of
-    /// the request for one more send.
-    async fn send(
-        &self,
-        request: reqwest::Request,
-        next: reqwest_middleware::Next<'_>,
-        extensions: &mut Extensions,
-        started: Instant,
-        keep_spare: bool,
-    ) -> (
-        reqwest_middleware::Result<reqwest::Response>,
-        Option<reqwest::Request>,
-    ) {
-        match &self.policy {
-            Some(policy) => {
-                let plan = Plan {
-                    keep_spare,
-                    started: Some(started),
-                    ..Plan::default()
-                };
-                policy.send_down(request, next, extensions, plan).await
-            }
-            None => {
-                // A policy layer below shares the deadline through the
-                // extensions.
-                if extensions.get::<OperationStarted>().is_none() {
-                    extensions.insert(OperationStarted(started));
-                }
-                let spare = if keep_spare {
-                    spare_copy(&request)
-                } else {
-                    None
-                };
-                (next.run(request, extensions).await, spare)
-            }
-        }
     }
 
     fn authorizes(&self, request: &reqwest::Request) -> bool {
@@ -237,11 +178,107 @@ impl BearerAuth {
             && !request.headers().contains_key(AUTHORIZATION)
     }
 
-    async fn token(&self) -> reqwest_middleware::Result<AccessToken> {
-        self.source
-            .access_token()
-            .await
-            .map_err(reqwest_middleware::Error::middleware)
+    /// Sends `request` on through `down`, authorized when it goes to the
+    /// source's origin; on a 401 from there, reports the token and sends it
+    /// once more with the renewed one. The one place this behaviour lives,
+    /// for the middleware layer and [`ApiClient`](crate::ApiClient) alike.
+    pub(crate) async fn authorized<D: Downstream>(
+        &self,
+        mut request: reqwest::Request,
+        mut down: D,
+    ) -> std::result::Result<reqwest::Response, D::Error> {
+        if !self.authorizes(&request) {
+            return down.send(request, false).await.0;
+        }
+        let token = self.token().await.map_err(D::token_error)?;
+        authorize(&mut request, &token).map_err(D::token_error)?;
+        let (response, spare) = down.send(request, true).await;
+        let response = response?;
+        // A 401 from where a redirect led (another origin, which never saw
+        // the token) says nothing about the token.
+        if response.status() != StatusCode::UNAUTHORIZED
+            || !self
+                .origin
+                .as_ref()
+                .is_some_and(|origin| origin.matches(response.url()))
+        {
+            return Ok(response);
+        }
+        // Reported even when the request cannot be sent again: the next one
+        // then gets a renewed token.
+        self.source.invalidate(&token);
+        let Some(mut again) = spare else {
+            return Ok(response);
+        };
+        let fresh = self.token().await.map_err(D::token_error)?;
+        if fresh.expose_secret() == token.expose_secret() {
+            // The source could not renew it: the server's answer stands.
+            return Ok(response);
+        }
+        drop(response);
+        tracing::debug!(
+            "the server rejected the token (401); sending once more with a renewed one"
+        );
+        authorize(&mut again, &fresh).map_err(D::token_error)?;
+        down.send(again, false).await.0
+    }
+
+    async fn token(&self) -> Result<AccessToken> {
+        self.source.access_token().await
+    }
+}
+
+/// Where [`BearerAuth::authorized`] sends a request: the rest of a
+/// middleware stack, or a client's transport policy.
+pub(crate) trait Downstream: Send {
+    /// What a failed send is.
+    type Error;
+
+    /// Sends `request`; with `keep_spare`, also returns an unused copy of
+    /// it, for one more send.
+    fn send(
+        &mut self,
+        request: reqwest::Request,
+        keep_spare: bool,
+    ) -> impl Future<
+        Output = (
+            std::result::Result<reqwest::Response, Self::Error>,
+            Option<reqwest::Request>,
+        ),
+    > + Send
+    + '_;
+
+    /// A failure to get or use a token, as this downstream's error.
+    fn token_error(error: Error) -> Self::Error;
+}
+
+/// The rest of a middleware stack, below [`BearerAuth`].
+struct Stack<'a> {
+    next: reqwest_middleware::Next<'a>,
+    extensions: &'a mut Extensions,
+}
+
+impl Downstream for Stack<'_> {
+    type Error = reqwest_middleware::Error;
+
+    async fn send(
+        &mut self,
+        request: reqwest::Request,
+        keep_spare: bool,
+    ) -> (
+        reqwest_middleware::Result<reqwest::Response>,
+        Option<reqwest::Request>,
+    ) {
+        let spare = if keep_spare {
+            spare_copy(&request)
+        } else {
+            None
+        };
+        (self.next.clone().run(request, self.extensions).await, spare)
+    }
+
+    fn token_error(error: Error) -> reqwest_middleware::Error {
+        reqwest_middleware::Error::middleware(error)
     }
 }
 
@@ -266,11 +303,8 @@ pub(crate) fn bearer_header(token: &AccessToken) -> Result<HeaderValue> {
     })
 }
 
-fn authorize(
-    request: &mut reqwest::Request,
-    token: &AccessToken,
-) -> reqwest_middleware::Result<()> {
-    let value = bearer_header(token).map_err(reqwest_middleware::Error::middleware)?;
+fn authorize(request: &mut reqwest::Request, token: &AccessToken) -> Result<()> {
+    let value = bearer_header(token)?;
     request.headers_mut().insert(AUTHORIZATION, value);
     Ok(())
 }
@@ -279,52 +313,17 @@ fn authorize(
 impl reqwest_middleware::Middleware for BearerAuth {
     async fn handle(
         &self,
-        mut request: reqwest::Request,
+        request: reqwest::Request,
         extensions: &mut Extensions,
         next: reqwest_middleware::Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
         // Before the token: a slow login spends the operation's time budget
-        // as the renewal after a 401 does, so the caller's deadline bounds
-        // the whole call.
-        let started = extensions
-            .get::<OperationStarted>()
-            .map_or_else(Instant::now, |s| s.0);
-        if !self.authorizes(&request) {
-            return self.send(request, next, extensions, started, false).await.0;
+        // as the renewal after a 401 does, so a policy layer below bounds
+        // the whole call by its deadline.
+        if extensions.get::<OperationStarted>().is_none() {
+            extensions.insert(OperationStarted(Instant::now()));
         }
-        let token = self.token().await?;
-        authorize(&mut request, &token)?;
-        let (response, spare) = self
-            .send(request, next.clone(), &mut *extensions, started, true)
-            .await;
-        let response = response?;
-        // A 401 from where a redirect led (another origin, which never saw
-        // the token) says nothing about the token.
-        if response.status() != StatusCode::UNAUTHORIZED
-            || !self
-                .origin
-                .as_ref()
-                .is_some_and(|origin| origin.matches(response.url()))
-        {
-            return Ok(response);
-        }
-        // Reported even when the request cannot be sent again: the next one
-        // then gets a renewed token.
-        self.source.invalidate(&token);
-        let Some(mut again) = spare else {
-            return Ok(response);
-        };
-        let fresh = self.token().await?;
-        if fresh.expose_secret() == token.expose_secret() {
-            // The source could not renew it: the server's answer stands.
-            return Ok(response);
-        }
-        drop(response);
-        tracing::debug!(
-            "the server rejected the token (401); sending once more with a renewed one"
-        );
-        authorize(&mut again, &fresh)?;
-        self.send(again, next, extensions, started, false).await.0
+        self.authorized(request, Stack { next, extensions }).await
     }
 }
 

@@ -9,8 +9,8 @@
 //! - `BearerAuthLayer` (feature `tower`): the same for tower services of
 //!   `http::Request<B>` (hyper, tonic and other tower clients).
 //!
-//! [`VcfSession::api_client`](crate::VcfSession::api_client) stacks both on
-//! the session's own connection pool.
+//! [`VcfSession::api_client`](crate::VcfSession::api_client) gives the same
+//! behaviour without a middleware stack: an [`ApiClient`](crate::ApiClient).
 
 mod bearer;
 mod policy;
@@ -18,6 +18,8 @@ mod policy;
 mod tower;
 
 pub use bearer::BearerAuth;
+#[cfg(feature = "vcf")]
+pub(crate) use bearer::Downstream;
 // The session's `authorization()`; the tower layer imports it directly.
 #[cfg(feature = "vcf")]
 pub(crate) use bearer::bearer_header;
@@ -26,8 +28,7 @@ pub use policy::TransportPolicy;
 pub use tower::{BearerAuthLayer, BearerAuthService, BoxError, NoResend, Resend, ResendBody};
 
 /// The SDK's [`Error`](crate::Error) for a request of a middleware stack
-/// (such as [`VcfSession::api_client`](crate::VcfSession::api_client)'s)
-/// that got no usable answer: an error a layer raised
+/// with the SDK's layers that got no usable answer: an error a layer raised
 /// ([`BearerAuth`]'s failure to get a token) as it is, and a failed request
 /// with the origin tried and the cause (name not resolved, connection
 /// refused, TLS, not valid HTTP, too many redirects), its
@@ -52,12 +53,12 @@ pub fn into_error(error: reqwest_middleware::Error) -> crate::Error {
 /// so, naming only the origin it pointed at; `None` for any other response.
 ///
 /// ```no_run
-/// # async fn run(api: reqwest_middleware::ClientWithMiddleware) -> refresh_sdk::Result<()> {
-/// let response = api
+/// # async fn run(vcf: refresh_sdk::VcfSession) -> refresh_sdk::Result<()> {
+/// let response = vcf
+///     .api_client()
 ///     .get("https://sddc-manager.example/v1/system")
 ///     .send()
-///     .await
-///     .map_err(refresh_sdk::middleware::into_error)?;
+///     .await?;
 /// if let Some(err) = refresh_sdk::middleware::unfollowed_redirect(&response) {
 ///     return Err(err); // "a redirect to https://other.example:443 was not followed, ..."
 /// }

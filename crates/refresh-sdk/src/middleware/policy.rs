@@ -1,14 +1,14 @@
 //! [`TransportPolicy`] as a `reqwest_middleware::Middleware`: the attempt
 //! loop of [`http::exec`](crate::http::exec) with the rest of the stack as
-//! its next hop, so that [`VcfSession::api_client`](crate::VcfSession::api_client)
-//! and a service's own stacks retry as the generated clients do.
+//! its next hop, so that a service's own stacks retry as the generated
+//! clients and [`ApiClient`](crate::ApiClient) do.
 
 use std::future::Future;
 
 use http::Extensions;
 
 pub use crate::http::exec::TransportPolicy;
-use crate::http::exec::{AttemptFailure, Hop, Plan, unobserved};
+use crate::http::exec::{AttemptFailure, Hop, Plan};
 use crate::http::retry::OperationStarted;
 
 /// The rest of a middleware stack, and the extensions every attempt of the
@@ -38,39 +38,6 @@ impl AttemptFailure for reqwest_middleware::Error {
     }
 }
 
-impl TransportPolicy {
-    /// Sends `request` down the rest of the stack under the policy. With
-    /// `plan.keep_spare`, also returns an unused copy of it, for one more
-    /// send by the caller.
-    pub(crate) async fn send_down(
-        &self,
-        request: reqwest::Request,
-        next: reqwest_middleware::Next<'_>,
-        extensions: &mut Extensions,
-        plan: Plan,
-    ) -> (
-        reqwest_middleware::Result<reqwest::Response>,
-        Option<reqwest::Request>,
-    ) {
-        use tracing::Instrument as _;
-
-        // A request of the stack belongs to no generated operation, and
-        // nobody reads its facts.
-        let span = self.span(None, &request);
-        let hop = Stack { next, extensions };
-        let mut kept = None;
-        let keep = |_, spare| kept = spare;
-        let result = if unobserved(&span) {
-            self.attempts(request, hop, plan, span, keep).await
-        } else {
-            self.attempts(request, hop, plan, span.clone(), keep)
-                .instrument(span)
-                .await
-        };
-        (result, kept)
-    }
-}
-
 #[async_trait::async_trait]
 impl reqwest_middleware::Middleware for TransportPolicy {
     async fn handle(
@@ -84,6 +51,7 @@ impl reqwest_middleware::Middleware for TransportPolicy {
             started: extensions.get::<OperationStarted>().map(|s| s.0),
             ..Plan::default()
         };
-        self.send_down(request, next, extensions, plan).await.0
+        let stack = Stack { next, extensions };
+        self.send_through(request, stack, plan, |_, _| ()).await
     }
 }

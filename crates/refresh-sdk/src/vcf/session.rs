@@ -364,13 +364,12 @@ impl VcfSession {
         self.client().base_url()
     }
 
-    /// A client for the rest of the SDDC Manager API: the session's own
-    /// connection pool and TLS settings, the SDK's
-    /// [`TransportPolicy`](crate::middleware::TransportPolicy) (retries,
-    /// deadline, tracing) and [`BearerAuth`](crate::middleware::BearerAuth) on this session, which puts the
-    /// access token on every request to this SDDC Manager and, on a 401,
-    /// renews it and sends the request once more. Requests to other hosts get
-    /// no token. Cheap: build one per task or keep one.
+    /// A client for the rest of the SDDC Manager API (see [`ApiClient`](crate::ApiClient)):
+    /// the session's own connection pool, TLS settings and transport policy
+    /// (retries, deadline, tracing), and this session's access token on
+    /// every request to this SDDC Manager, renewed and sent once more on a
+    /// 401. Requests to other hosts get no token. Cheap: build one per task
+    /// or keep one.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -382,7 +381,7 @@ impl VcfSession {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn api_client(&self) -> reqwest_middleware::ClientWithMiddleware {
+    pub fn api_client(&self) -> crate::ApiClient {
         self.client().api_client(Arc::new(self.clone()))
     }
 

@@ -86,9 +86,8 @@ impl VcfClient {
     }
 
     /// A client for the rest of the SDDC Manager API with the tokens of
-    /// `source`: this client's connection pool, TLS settings and transport
-    /// policy, and [`BearerAuth`](crate::middleware::BearerAuth) on
-    /// `source`.
+    /// `source` (see [`ApiClient`](crate::ApiClient)): this client's
+    /// connection pool, TLS settings and transport policy.
     /// [`VcfSession::api_client`](super::VcfSession::api_client) is this
     /// with the session as its source; this is for a source of your own
     /// (tokens kept elsewhere).
@@ -101,17 +100,13 @@ impl VcfClient {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn api_client(
-        &self,
-        source: Arc<dyn crate::AccessTokenSource>,
-    ) -> reqwest_middleware::ClientWithMiddleware {
+    pub fn api_client(&self, source: Arc<dyn crate::AccessTokenSource>) -> crate::ApiClient {
         use vcf_tokens::ClientInfo as _;
-        // BearerAuth over TransportPolicy, as one layer: one layer's cost
-        // and one copy of each request (see `BearerAuth::over_policy`).
-        let layers: Vec<Arc<dyn reqwest_middleware::Middleware>> = vec![Arc::new(
-            crate::middleware::BearerAuth::new(source).over_policy(self.policy()),
-        )];
-        reqwest_middleware::ClientWithMiddleware::new(self.raw.client().clone(), layers)
+        crate::ApiClient::new(
+            self.raw.client().clone(),
+            crate::middleware::BearerAuth::new(source),
+            self.policy(),
+        )
     }
 
     /// Exchanges credentials for a new token pair (`POST /v1/tokens`).
