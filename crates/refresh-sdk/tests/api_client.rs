@@ -183,6 +183,9 @@ async fn every_failure_of_a_call_is_the_sdks_error_and_shows_no_url() {
             .await?)
     }
     let err = domains(&api, &missing).await.expect_err("no such route");
+    // A path of neither spec, on purpose.
+    let provoked = sandbox.take_violations();
+    assert_eq!(provoked.len(), 1, "{provoked:?}");
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
     assert_eq!(err.status().map(|s| s.as_u16()), Some(404), "{err:?}");
     let shown = format!("{err} {err:?}");
@@ -215,4 +218,5 @@ async fn every_failure_of_a_call_is_the_sdks_error_and_shows_no_url() {
         "nothing was sent"
     );
     vcf.logout().await.expect("logout");
+    sandbox.assert_spec_clean();
 }
